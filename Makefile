@@ -1,0 +1,64 @@
+# dhportal: `make run` serves a development site, `make test` runs the suite.
+# Both set up everything themselves on a fresh clone: .venv, dependencies, the
+# embedded PostgreSQL under .data/ (unless DATABASE_URL is set) and a dev env file.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEV_ENV := .data/dev.env
+WITH_ENV := set -a && . ./$(DEV_ENV) && set +a &&
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+
+.PHONY: run test lint serve migrate seed stop-db setup clean-venv
+
+run: setup
+	$(WITH_ENV) $(PY) manage.py migrate --noinput
+	$(WITH_ENV) $(PY) manage.py seed_demo
+	$(WITH_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: setup
+	$(WITH_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# gunicorn with production settings (DEBUG off). HTTPS defaults to false here so the
+# site works on plain http locally; a real deployment sets its own environment.
+serve: setup
+	$(WITH_ENV) export DEBUG=off HTTPS=$${HTTPS:-false} && \
+		$(PY) manage.py migrate --noinput && \
+		$(PY) manage.py collectstatic --noinput -v 0 && \
+		$(VENV)/bin/gunicorn dhportal.wsgi -w $(WORKERS) -b $(HOST):$(PORT) --access-logfile -
+
+migrate: setup
+	$(WITH_ENV) $(PY) manage.py migrate --noinput
+
+seed: setup
+	$(WITH_ENV) $(PY) manage.py seed_demo
+
+stop-db: $(VENV)/.installed
+	$(PY) -m dhportal.embedded_db stop
+
+setup: $(VENV)/.installed $(DEV_ENV)
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+# Development-only settings: DEBUG on, a generated secret key and webhook secret.
+# Values already set in the environment win.
+$(DEV_ENV):
+	mkdir -p .data
+	$(PYTHON) -c 'import secrets; \
+		print("DEBUG=\"$${DEBUG:-on}\""); \
+		print("SECRET_KEY=\"$${SECRET_KEY:-" + secrets.token_urlsafe(48) + "}\""); \
+		print("STRIPE_WEBHOOK_SECRET=\"$${STRIPE_WEBHOOK_SECRET:-whsec_" + secrets.token_hex(24) + "}\"")' > $@.tmp
+	mv $@.tmp $@
+
+clean-venv:
+	rm -rf $(VENV)

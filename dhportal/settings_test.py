@@ -1,0 +1,20 @@
+"""Test settings: the real settings plus the few speed-ups tests may have.
+
+The password hasher is deliberately left at Django's default; factories store a
+precomputed hash instead (tests/factories.py).
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "insecure-test-key")
+os.environ.setdefault("HTTPS", "false")
+os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_test_secret")
+os.environ.setdefault("CONN_MAX_AGE", "0")
+
+from dhportal.settings import *  # noqa: E402,F403
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from dhportal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("members.urls")),
+    path("", include("signup.urls")),
+    path("", include("billing.urls")),
+]

@@ -1,0 +1,282 @@
+import json
+import re
+import secrets
+
+import pghistory
+import pgtrigger
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from members.scaffolding import NULLABLE_COLUMNS
+
+
+def normalize_email(value: str | None) -> str:
+    """Every email in the project is stored and compared trimmed and lower-cased."""
+    return (value or "").strip().lower()
+
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+username_validator = RegexValidator(
+    USERNAME_RE, "Use 1 to 16 letters, digits, underscores or hyphens."
+)
+
+# The member reference the payment page hands Stripe as client-reference-id and the
+# webhook reads back. Random, so it reveals nothing and cannot be guessed from an id.
+BILLING_REF_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def new_billing_ref() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class MemberStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACTIVE = "active", "Active"
+    LAPSED = "lapsed", "Lapsed"
+    SUSPENDED = "suspended", "Suspended"
+    BANNED = "banned", "Banned"
+
+
+class PortalUserManager(UserManager):
+    def get_by_natural_key(self, username):
+        return self.get(username__iexact=username)
+
+
+class User(AbstractUser):
+    objects = PortalUserManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), condition=~Q(email=""), name="user_email_ci_unique"
+            ),
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+        ]
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+
+def _partial_q() -> Q:
+    """A member is partial when a nullable JSON column is NULL or status lacks
+    membership_status (missing key or JSON null). The admin filter, its index and
+    Member.objects.partial() all use this one expression."""
+    q = Q(status__membership_status__isnull=True) | Q(status__membership_status=None)
+    for column in NULLABLE_COLUMNS:
+        q |= Q(**{f"{column}__isnull": True})
+    return q
+
+
+PARTIAL_Q = _partial_q()
+
+
+def missing_q(label: str) -> Q:
+    """The condition for one missing piece, as labelled by scaffolding.missing_columns."""
+    if label == "membership_status":
+        return Q(status__isnull=False) & (
+            Q(status__membership_status__isnull=True) | Q(status__membership_status=None)
+        )
+    if label not in NULLABLE_COLUMNS:
+        raise ValueError(label)
+    return Q(**{f"{label}__isnull": True})
+
+
+class MemberQuerySet(models.QuerySet):
+    def partial(self):
+        return self.filter(PARTIAL_Q)
+
+    def complete(self):
+        return self.exclude(PARTIAL_Q)
+
+    def missing(self, label: str):
+        return self.filter(missing_q(label))
+
+    def by_billing_ref(self, ref):
+        """The member a client-reference-id names, or None for anything malformed."""
+        if not isinstance(ref, str) or not BILLING_REF_RE.match(ref):
+            return None
+        return self.filter(billing_ref=ref).first()
+
+    def by_email(self, email):
+        email = normalize_email(email)
+        if not email:
+            return None
+        return self.filter(email__iexact=email).first()
+
+    def append_note(self, note: str, *, author: str, user=None) -> int:
+        """Append a note to every member in the queryset in one SQL statement, so
+        concurrent appends never lose each other (no read-modify-write)."""
+        entry = {"note": note, "from": author, "timestamp": timezone.now().isoformat()}
+        return self.update(
+            notes=RawSQL("COALESCE(notes, '[]'::jsonb) || %s::jsonb", (json.dumps([entry]),)),
+            last_updated_by=user,
+        )
+
+    def merge_json(self, column: str, values: dict, *, user=None) -> int:
+        """Set some keys of a JSON object column in one SQL statement, keeping the
+        other keys (and other writers' changes to them)."""
+        if column not in ("identity",) + NULLABLE_COLUMNS or column == "notes":
+            raise ValueError(f"cannot merge into {column}")
+        return self.update(
+            **{
+                column: RawSQL(
+                    f"COALESCE({column}, '{{}}'::jsonb) || %s::jsonb",  # noqa: S608
+                    (json.dumps(values),),
+                )
+            },
+            last_updated_by=user,
+        )
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    model_name="MemberEvent",
+)
+class Member(models.Model):
+    user = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="member"
+    )
+    email = models.TextField(blank=True, default="")
+    username = models.CharField(
+        max_length=16, blank=True, default="", validators=[username_validator]
+    )
+    billing_ref = models.CharField(
+        max_length=64, unique=True, default=new_billing_ref, editable=False
+    )
+    identity = models.JSONField(default=dict)
+    status = models.JSONField(null=True, blank=True)
+    connections = models.JSONField(null=True, blank=True)
+    forms = models.JSONField(null=True, blank=True)
+    notes = models.JSONField(null=True, blank=True)
+    access = models.JSONField(null=True, blank=True)
+    authorizations = models.JSONField(null=True, blank=True)
+    extras = models.JSONField(null=True, blank=True)
+    date_added = models.DateTimeField(default=timezone.now, editable=False)
+    date_modified = models.DateTimeField(auto_now=True)
+    last_updated_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = MemberQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), condition=~Q(email=""), name="member_email_ci_unique"
+            ),
+            models.UniqueConstraint(
+                Lower("username"), condition=~Q(username=""), name="member_username_ci_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["-id"], condition=PARTIAL_Q, name="member_partial_idx"),
+        ]
+        triggers = [
+            # date_modified must move for update() and raw SQL too, not only save().
+            pgtrigger.Trigger(
+                name="member_touch_date_modified",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                func="NEW.date_modified = clock_timestamp(); RETURN NEW;",
+            ),
+            # RFID tags live in a JSON array; mirror them into RfidTag, whose unique
+            # index refuses a tag held by another member whatever path wrote it.
+            pgtrigger.Trigger(
+                name="member_sync_rfid_tags_insert",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                func="""
+                    INSERT INTO members_rfidtag (tag, member_id)
+                    SELECT DISTINCT
+                        CASE WHEN length(btrim(t)) < 10 THEN lpad(btrim(t), 10, '0')
+                             ELSE btrim(t) END,
+                        NEW.id
+                    FROM jsonb_array_elements_text(
+                        CASE WHEN jsonb_typeof(NEW.access -> 'rfid_tags') = 'array'
+                             THEN NEW.access -> 'rfid_tags' ELSE '[]'::jsonb END
+                    ) AS t
+                    WHERE btrim(t) <> '';
+                    RETURN NULL;
+                """,
+            ),
+            pgtrigger.Trigger(
+                name="member_sync_rfid_tags_update",
+                when=pgtrigger.After,
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition("OLD.access IS DISTINCT FROM NEW.access"),
+                func="""
+                    DELETE FROM members_rfidtag WHERE member_id = NEW.id;
+                    INSERT INTO members_rfidtag (tag, member_id)
+                    SELECT DISTINCT
+                        CASE WHEN length(btrim(t)) < 10 THEN lpad(btrim(t), 10, '0')
+                             ELSE btrim(t) END,
+                        NEW.id
+                    FROM jsonb_array_elements_text(
+                        CASE WHEN jsonb_typeof(NEW.access -> 'rfid_tags') = 'array'
+                             THEN NEW.access -> 'rfid_tags' ELSE '[]'::jsonb END
+                    ) AS t
+                    WHERE btrim(t) <> '';
+                    RETURN NULL;
+                """,
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.display_name}"
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    # Readers tolerate a NULL column, a missing key and a NULL value.
+    def _get(self, column, key, default=None):
+        data = getattr(self, column)
+        if isinstance(data, dict):
+            value = data.get(key)
+            return default if value is None else value
+        return default
+
+    @property
+    def membership_status(self) -> str | None:
+        value = self._get("status", "membership_status")
+        return value.strip().lower() if isinstance(value, str) else None
+
+    @property
+    def full_name(self) -> str:
+        first = self._get("identity", "first_name", "")
+        last = self._get("identity", "last_name", "")
+        return f"{first} {last}".strip()
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username or self.email or "(no name)"
+
+    @property
+    def rfid_tags(self) -> list[str]:
+        tags = self._get("access", "rfid_tags", [])
+        return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
+class RfidTag(models.Model):
+    """One row per tag, written only by the trigger on Member."""
+
+    tag = models.CharField(max_length=10)
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tag_rows")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tag"], name="rfid_tag_unique"),
+            models.CheckConstraint(
+                condition=Q(tag__regex=r"^[0-9]{10}$"), name="rfid_tag_ten_digits"
+            ),
+        ]
+
+    def __str__(self):
+        return self.tag

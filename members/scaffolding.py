@@ -1,0 +1,146 @@
+"""The default of every nullable member column, and the one function that fills them.
+
+Signup calls `complete_member` once per scaffolding step; the admin repair action and
+`repair_members` call it for everything missing. Nothing else writes defaults.
+"""
+
+import copy
+import json
+
+from django.db import connection, transaction
+
+# The order is the order signup runs its after-commit steps in.
+SCAFFOLDING_COLUMNS = ("notes", "access", "authorizations", "extras")
+# Written by signup's critical transaction; NULL only on legacy or damaged rows.
+CRITICAL_COLUMNS = ("status", "connections", "forms")
+NULLABLE_COLUMNS = CRITICAL_COLUMNS + SCAFFOLDING_COLUMNS
+
+PENDING = "pending"
+
+_DEFAULTS = {
+    "identity": {
+        "first_name": "",
+        "last_name": "",
+        "nickname": "",
+        "pronouns": "",
+        "birthday": None,
+        "emails": [],
+        "active_directory_username": "",
+        "nametag_subtitle": "",
+        "theme_song_url": "",
+        "theme_song_duration": None,
+    },
+    "status": {
+        "membership_status": PENDING,
+        "membership_level": "New Member",
+        "member_since": None,
+        "renewal_date": None,
+        "waiver_signed": False,
+        "stripe_customer_id": "",
+        "stripe_subscription_id": "",
+        "stripe_product_id": "",
+        "subscription_status": "",
+        "payment_problem": False,
+    },
+    "connections": {"phone": "", "discord_username": ""},
+    "forms": {
+        "waiver_signed_date": None,
+        "id_check_1": "",
+        "id_check_2": "",
+        "terms_of_use_accepted": False,
+        "terms_accepted_at": None,
+        "orientation_completed_date": None,
+        "essentials_form": "",
+        "is_21_or_older": False,
+    },
+    "notes": [],
+    "access": {"rfid_tags": []},
+    "authorizations": {"authorizations": [], "computer_authorizations": []},
+    "extras": {"storage_id": None, "storage_area": None},
+}
+
+
+def default(column: str):
+    """A fresh copy of the canonical default for a JSON column."""
+    return copy.deepcopy(_DEFAULTS[column])
+
+
+def missing_columns(member) -> list[str]:
+    """What is incomplete on a loaded member, by label, in a stable order.
+
+    `status.membership_status` missing or null is reported as "membership_status".
+    """
+    missing = [c for c in NULLABLE_COLUMNS if getattr(member, c) is None]
+    status = member.status
+    if isinstance(status, dict) and status.get("membership_status") is None:
+        missing.insert(0, "membership_status")
+    elif status is not None and not isinstance(status, dict):
+        missing.insert(0, "membership_status")
+    return missing
+
+
+# Filling a column only when it is NULL, in SQL, keeps a concurrent writer's value:
+# the function can never overwrite, whatever ran between our read and our write.
+_STATUS_FILL = """
+    CASE
+        WHEN status IS NULL THEN %s::jsonb
+        WHEN jsonb_typeof(status) <> 'object' THEN status
+        WHEN (status -> 'membership_status') IS NULL
+             OR (status -> 'membership_status') = 'null'::jsonb
+            THEN status || jsonb_build_object('membership_status', %s::text)
+        ELSE status
+    END
+"""
+
+
+def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
+    """Fill the NULL columns of one member; return what was filled.
+
+    only:   restrict to these columns (default: every nullable column).
+    values: a value to use instead of the default for a column, if it is NULL.
+
+    A status lacking `membership_status` (or with it null) gains "pending"; no
+    existing column or key is ever changed. Calling it again changes nothing.
+    """
+    columns = tuple(only) if only is not None else NULLABLE_COLUMNS
+    unknown = set(columns) - set(NULLABLE_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a scaffolding column: {sorted(unknown)}")
+    values = values or {}
+
+    from members.models import Member
+
+    table = Member._meta.db_table
+    with transaction.atomic():
+        row = (
+            Member.objects.select_for_update()
+            .filter(pk=member_id)
+            .only(*NULLABLE_COLUMNS)
+            .first()
+        )
+        if row is None:
+            return []
+        missing = [
+            c
+            for c in missing_columns(row)
+            if c in columns or (c == "membership_status" and "status" in columns)
+        ]
+        if not missing:
+            return []
+        sets, params = [], []
+        for column in columns:
+            fill = json.dumps(values.get(column, default(column)), default=str)
+            if column == "status":
+                if "status" in missing or "membership_status" in missing:
+                    sets.append(f"status = {_STATUS_FILL}")
+                    params += [fill, PENDING]
+            elif column in missing:
+                sets.append(f"{column} = COALESCE({column}, %s::jsonb)")
+                params.append(fill)
+        params.append(member_id)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {', '.join(sets)} WHERE id = %s",  # noqa: S608
+                params,
+            )
+        return missing

@@ -1,0 +1,89 @@
+"""Browser tests: Playwright (from PyPI) driving Debian's chromium.
+
+Outside CI a machine without chromium skips these tests with a message naming the
+package; under CI=true a missing chromium fails them instead. Requests to anything
+but loopback are aborted, so no test reaches the network. ORM calls must stay out
+of Playwright's event loop: use `orm(fn, ...)`, which runs them on another thread.
+"""
+
+import os
+import shutil
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def chromium_path() -> str | None:
+    for candidate in CHROMIUM_CANDIDATES:
+        if os.path.exists(candidate):
+            return candidate
+    return shutil.which("chromium")
+
+
+def orm(fn, *args, **kwargs):
+    """Run a database call on a plain thread, away from Playwright's event loop."""
+    result, error = [], []
+
+    def target():
+        from django.db import connection
+
+        try:
+            result.append(fn(*args, **kwargs))
+        except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+def _block_non_loopback(route):
+    host = urlsplit(route.request.url).hostname or ""
+    if host in LOOPBACK or route.request.url.startswith(("data:", "about:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+@pytest.fixture
+def page(live_server):
+    path = chromium_path()
+    if path is None:
+        message = "browser tests need Debian's `chromium` package (apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context()
+        context.route("**/*", _block_non_loopback)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
