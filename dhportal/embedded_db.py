@@ -8,6 +8,7 @@ caller simply reuses it. A server killed with SIGKILL leaves a stale
 postmaster.pid, which PostgreSQL itself recognises and replaces on the next start.
 """
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -43,10 +44,9 @@ def _ensure_database(socket_dir: Path) -> None:
             "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
         ).fetchone()
         if not exists:
-            try:
+            # Another process may create it between our check and ours.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it between our check and ours
 
 
 def database_settings() -> dict:

@@ -72,9 +72,9 @@ def missing_columns(member) -> list[str]:
     """
     missing = [c for c in NULLABLE_COLUMNS if getattr(member, c) is None]
     status = member.status
-    if isinstance(status, dict) and status.get("membership_status") is None:
-        missing.insert(0, "membership_status")
-    elif status is not None and not isinstance(status, dict):
+    if status is not None and (
+        not isinstance(status, dict) or status.get("membership_status") is None
+    ):
         missing.insert(0, "membership_status")
     return missing
 
@@ -113,10 +113,7 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
     table = Member._meta.db_table
     with transaction.atomic():
         row = (
-            Member.objects.select_for_update()
-            .filter(pk=member_id)
-            .only(*NULLABLE_COLUMNS)
-            .first()
+            Member.objects.select_for_update().filter(pk=member_id).only(*NULLABLE_COLUMNS).first()
         )
         if row is None:
             return []

@@ -76,9 +76,7 @@ class MemberFactory(factory.django.DjangoModelFactory):
     username = factory.LazyAttribute(lambda o: o.user.username[:16] if o.user else "")
     identity = factory.LazyAttribute(_identity)
     status = factory.LazyAttribute(_status)
-    connections = factory.LazyFunction(
-        lambda: {"phone": "+1 555 0100", "discord_username": "ada"}
-    )
+    connections = factory.LazyFunction(lambda: {"phone": "+1 555 0100", "discord_username": "ada"})
     forms = factory.LazyFunction(
         lambda: {
             **scaffolding.default("forms"),
