@@ -1,0 +1,116 @@
+"""Demo data for development: members in every state, each with a login, and a
+development superuser. Idempotent: existing demo rows are left as they are."""
+
+import datetime
+import secrets
+from pathlib import Path
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from members import scaffolding
+from members.audit import audit
+from members.models import Member, User
+
+DEMO_PASSWORD = "demo-member-pass"  # noqa: S105 - development data, printed on purpose
+ADMIN_EMAIL = "admin@example.org"
+ADMIN_PASSWORD_FILE = Path(settings.BASE_DIR) / ".data" / "dev-admin.txt"
+
+# (username, first, last, membership_status or None for a NULL status, extra changes)
+DEMO_MEMBERS = [
+    ("pending_pat", "Pat", "Pending", "pending", {}),
+    ("paid_paula", "Paula", "Paid", "pending", {"subscription_status": "active"}),
+    ("active_ada", "Ada", "Active", "active", {"subscription_status": "active"}),
+    ("lapsed_lee", "Lee", "Lapsed", "lapsed", {"subscription_status": "canceled"}),
+    ("suspended_sam", "Sam", "Suspended", "suspended", {}),
+    ("banned_bo", "Bo", "Banned", "banned", {}),
+    ("legacy_lou", "Lou", "Legacy", None, {}),
+    ("partial_pia", "Pia", "Partial", "pending", {"_null": ["notes", "access", "extras"]}),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo members in every state and a development superuser (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="run even with DEBUG off (never in production)"
+        )
+
+    def handle(self, *args, force=False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError("seed_demo creates known logins; it runs only with DEBUG on.")
+        with audit("command"), transaction.atomic():
+            created = [self._member(*spec) for spec in DEMO_MEMBERS]
+            admin_password = self._admin()
+        self._print(created, admin_password)
+
+    def _member(self, username, first, last, membership, changes):
+        email = f"{username.replace('_', '.')}@example.org"
+        if Member.objects.filter(email=email).exists():
+            return (email, membership, False)
+        user = User.objects.create_user(
+            username=username, email=email, password=DEMO_PASSWORD, first_name=first, last_name=last
+        )
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+        identity = scaffolding.default("identity")
+        identity.update(
+            first_name=first,
+            last_name=last,
+            birthday="1990-05-17",
+            emails=[{"type": "primary", "email_address": email}],
+        )
+        status = scaffolding.default("status")
+        status.update(
+            membership_status=membership,
+            member_since=datetime.date.today().isoformat(),
+            subscription_status=changes.get("subscription_status", ""),
+        )
+        forms = scaffolding.default("forms")
+        forms.update(terms_of_use_accepted=True, is_21_or_older=True)
+        now = timezone.now().isoformat()
+        columns = {
+            "status": status if membership else None,
+            "connections": {"phone": "+1 555 0100", "discord_username": username},
+            "forms": forms,
+            "notes": [{"note": "Demo member", "from": "seed_demo", "timestamp": now}],
+            "access": {"rfid_tags": []},
+            "authorizations": scaffolding.default("authorizations"),
+            "extras": scaffolding.default("extras"),
+        }
+        for column in changes.get("_null", []):
+            columns[column] = None
+        Member.objects.create(
+            user=user, email=email, username=username, identity=identity, **columns
+        )
+        return (email, membership, True)
+
+    def _admin(self):
+        if User.objects.filter(email=ADMIN_EMAIL).exists():
+            return None
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_superuser(username="admin", email=ADMIN_EMAIL, password=password)
+        EmailAddress.objects.create(user=user, email=ADMIN_EMAIL, verified=True, primary=True)
+        ADMIN_PASSWORD_FILE.parent.mkdir(exist_ok=True)
+        ADMIN_PASSWORD_FILE.write_text(f"{ADMIN_EMAIL} {password}\n")
+        ADMIN_PASSWORD_FILE.chmod(0o600)
+        return password
+
+    def _print(self, created, admin_password):
+        out = self.stdout
+        out.write("")
+        out.write(self.style.MIGRATE_HEADING("Development logins (DEBUG only)"))
+        if admin_password:
+            out.write(f"  admin:  {ADMIN_EMAIL}  password: {admin_password}")
+            out.write(f"          (shown once; also kept in {ADMIN_PASSWORD_FILE})")
+        else:
+            out.write(f"  admin:  {ADMIN_EMAIL}  password: see {ADMIN_PASSWORD_FILE}")
+        out.write(f"  demo members (password: {DEMO_PASSWORD}):")
+        for email, membership, was_created in created:
+            state = membership or "NULL status"
+            note = "" if was_created else " (exists)"
+            out.write(f"    {email:<28} {state}{note}")
+        out.write("")

@@ -1,0 +1,40 @@
+import pytest
+
+from members.models import Member
+from members.scaffolding import NULLABLE_COLUMNS
+from tests.factories import MemberFactory
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("column", NULLABLE_COLUMNS)
+def test_it_finds_a_member_with_a_null_column(column):
+    complete = MemberFactory()
+    partial = MemberFactory(**{column: None})
+    assert list(Member.objects.partial()) == [partial]
+    assert list(Member.objects.missing(column)) == [partial]
+    assert complete in Member.objects.complete()
+
+
+@pytest.mark.django_db
+def test_it_finds_a_status_without_membership_status():
+    status = MemberFactory().status
+    del status["membership_status"]
+    partial = MemberFactory(status=status)
+    MemberFactory()
+    assert list(Member.objects.partial()) == [partial]
+    assert list(Member.objects.missing("membership_status")) == [partial]
+
+
+@pytest.mark.django_db
+def test_it_finds_a_status_whose_membership_status_is_json_null():
+    status = MemberFactory().status
+    status["membership_status"] = None
+    partial = MemberFactory(status=status)
+    assert list(Member.objects.partial()) == [partial]
+    assert list(Member.objects.missing("membership_status")) == [partial]
+
+
+@pytest.mark.django_db
+def test_it_does_not_count_a_complete_member_as_partial():
+    MemberFactory(membership="banned")
+    assert not Member.objects.partial().exists()

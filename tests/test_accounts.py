@@ -1,0 +1,62 @@
+import pytest
+from django.core import mail
+
+from members.models import User
+from tests.factories import DEFAULT_PASSWORD, MemberFactory
+
+
+@pytest.mark.django_db
+def test_it_does_not_create_users_through_allauths_signup(client):
+    response = client.post(
+        "/accounts/signup/",
+        {"email": "new@example.org", "password1": "a-Long-pass-9", "password2": "a-Long-pass-9"},
+    )
+    assert response.status_code in (200, 302, 403)
+    assert not User.objects.filter(email="new@example.org").exists()
+
+
+@pytest.mark.django_db
+def test_it_logs_in_by_email_and_lands_on_the_dashboard(client):
+    member = MemberFactory()
+    response = client.post(
+        "/accounts/login/", {"login": member.email.upper(), "password": DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
+    dashboard = client.get("/dashboard/")
+    assert dashboard.status_code == 200
+    assert "Ada Lovelace" in dashboard.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_wrong_password(client):
+    member = MemberFactory()
+    response = client.post("/accounts/login/", {"login": member.email, "password": "nope"})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_it_logs_out_only_on_post(client):
+    member = MemberFactory()
+    client.force_login(member.user)
+    client.get("/accounts/logout/")
+    assert "_auth_user_id" in client.session
+    client.post("/accounts/logout/")
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_it_mails_a_password_reset_link(client):
+    member = MemberFactory()
+    response = client.post("/accounts/password/reset/", {"email": member.email})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert member.email in mail.outbox[0].to
+
+
+@pytest.mark.django_db
+def test_it_sends_anonymous_visitors_from_the_dashboard_to_login(client):
+    response = client.get("/dashboard/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
