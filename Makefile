@@ -18,8 +18,9 @@ run: setup
 	$(WITH_ENV) $(PY) manage.py seed_demo
 	$(WITH_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
+# Tests use dhportal.settings_test (see pyproject.toml), not the dev env file.
 test: setup
-	$(WITH_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

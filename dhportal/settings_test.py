@@ -13,6 +13,7 @@ os.environ.setdefault("CONN_MAX_AGE", "0")
 
 from dhportal.settings import *  # noqa: E402,F403
 
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 STORAGES["staticfiles"] = {  # noqa: F405
