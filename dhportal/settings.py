@@ -193,3 +193,11 @@ LOGGING = {
         "billing": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
     },
 }
+
+# Signup rate limits, "<count>/<seconds>", counted in the cache (shared across workers
+# when CACHE_URL is Redis). Per client address (TRUSTED_PROXY_COUNT applies) and per email.
+SIGNUP_RATE_LIMITS = {
+    "signup_ip": env.str("SIGNUP_RATE_LIMIT_IP", default="20/3600"),
+    "signup_email": env.str("SIGNUP_RATE_LIMIT_EMAIL", default="5/3600"),
+    "check_username_ip": env.str("SIGNUP_RATE_LIMIT_CHECK_USERNAME", default="60/60"),
+}

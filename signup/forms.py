@@ -1,0 +1,115 @@
+import datetime
+import re
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from members.models import USERNAME_RE, User, normalize_email
+
+PHONE_RE = re.compile(r"^[0-9() .+-]{1,20}$")
+# Far beyond any real password, but small enough that hashing it costs nothing extra.
+PASSWORD_MAX_LENGTH = 1024
+
+
+class EmailForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+
+    def clean_email(self):
+        return normalize_email(self.cleaned_data["email"])
+
+
+def years_between(born: datetime.date, today: datetime.date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+class DetailsForm(forms.Form):
+    """Step 2. There is deliberately no email field: the email comes from the token."""
+
+    first_name = forms.CharField(max_length=100)
+    last_name = forms.CharField(max_length=100)
+    preferred_name = forms.CharField(max_length=100, required=False)
+    pronouns = forms.CharField(max_length=50, required=False)
+    birthday = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), help_text="You must be 18 or older."
+    )
+    username = forms.CharField(
+        max_length=16,
+        help_text="1 to 16 letters, digits, underscores or hyphens.",
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+    phone = forms.CharField(max_length=20)
+    discord_username = forms.CharField(max_length=50, required=False)
+    password1 = forms.CharField(
+        label="Password",
+        max_length=PASSWORD_MAX_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        max_length=PASSWORD_MAX_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    accept_terms = forms.BooleanField(label="I accept the terms of use")
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean_birthday(self):
+        born = self.cleaned_data["birthday"]
+        today = timezone.localdate()
+        if born > today or born.year < 1900:
+            raise ValidationError("Enter your real date of birth.")
+        if years_between(born, today) < 18:
+            raise ValidationError("You must be 18 or older to become a member.")
+        return born
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        if not USERNAME_RE.match(username):
+            raise ValidationError("Use 1 to 16 letters, digits, underscores or hyphens.")
+        return username
+
+    def clean_phone(self):
+        phone = self.cleaned_data["phone"].strip()
+        if not PHONE_RE.match(phone) or not any(c.isdigit() for c in phone):
+            raise ValidationError("Use up to 20 digits, spaces and the characters ( ) . + - only.")
+        return phone
+
+    def clean(self):
+        cleaned = super().clean()
+        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", "The two passwords do not match.")
+        elif password1:
+            candidate = User(
+                username=cleaned.get("username", ""),
+                email=self.email,
+                first_name=cleaned.get("first_name", ""),
+                last_name=cleaned.get("last_name", ""),
+            )
+            try:
+                password_validation.validate_password(password1, candidate)
+            except ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+    @property
+    def is_21_or_older(self) -> bool:
+        return years_between(self.cleaned_data["birthday"], timezone.localdate()) >= 21
+
+
+class UsernameCheckForm(forms.Form):
+    username = forms.CharField(max_length=16)
+    token = forms.CharField(max_length=1000)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        if not USERNAME_RE.match(username):
+            raise ValidationError("Use 1 to 16 letters, digits, underscores or hyphens.")
+        return username

@@ -1,0 +1,177 @@
+"""Signup: the critical transaction and the best-effort scaffolding after it."""
+
+import datetime
+import functools
+import logging
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from members import scaffolding
+from members.audit import audit
+from members.models import Member, User, normalize_email
+
+logger = logging.getLogger(__name__)
+
+SIGNUP_NOTE = "New signup via member portal"
+
+EMAIL_CONSTRAINTS = {"user_email_ci_unique", "member_email_ci_unique", "unique_verified_email"}
+USERNAME_CONSTRAINTS = {
+    "user_username_ci_unique",
+    "member_username_ci_unique",
+    "members_user_username_key",
+}
+
+
+class SignupRefused(Exception):
+    """The signup cannot go ahead; the subclass says why."""
+
+
+class EmailTaken(SignupRefused):
+    pass
+
+
+class UsernameTaken(SignupRefused):
+    pass
+
+
+def email_registered(email: str) -> bool:
+    email = normalize_email(email)
+    return (
+        User.objects.filter(email__iexact=email).exists()
+        or Member.objects.filter(email__iexact=email).exists()
+        or EmailAddress.objects.filter(email__iexact=email).exists()
+    )
+
+
+def username_taken(username: str) -> bool:
+    return (
+        User.objects.filter(username__iexact=username).exists()
+        or Member.objects.filter(username__iexact=username).exists()
+    )
+
+
+def _refusal_for(error: IntegrityError, *, email: str, username: str) -> SignupRefused | None:
+    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+    if constraint in EMAIL_CONSTRAINTS:
+        return EmailTaken()
+    if constraint in USERNAME_CONSTRAINTS:
+        return UsernameTaken()
+    # An index we do not know by name: the rows that won are committed by now.
+    if email_registered(email):
+        return EmailTaken()
+    if username_taken(username):
+        return UsernameTaken()
+    return None
+
+
+def member_signup(
+    *,
+    email: str,
+    username: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    birthday: datetime.date,
+    phone: str,
+    is_21_or_older: bool,
+    preferred_name: str = "",
+    pronouns: str = "",
+    discord_username: str = "",
+) -> Member:
+    """Create the User, its verified primary address and the Member in one transaction,
+    then schedule the four scaffolding steps for after the commit.
+
+    Raises EmailTaken or UsernameTaken (never a second row: the unique indexes decide
+    races); any other database error propagates with nothing written.
+    """
+    email = normalize_email(email)
+    # Cheap checks first, so a duplicate costs no password hash.
+    if email_registered(email):
+        raise EmailTaken()
+    if username_taken(username):
+        raise UsernameTaken()
+    # Hashed outside the transaction: no row locks are held while it runs.
+    password_hash = make_password(password)
+
+    now = timezone.now()
+    identity = scaffolding.default("identity")
+    identity.update(
+        first_name=first_name,
+        last_name=last_name,
+        nickname=preferred_name,
+        pronouns=pronouns,
+        birthday=birthday.isoformat(),
+        emails=[{"type": "primary", "email_address": email}],
+    )
+    status = scaffolding.default("status")
+    status.update(member_since=timezone.localdate(now).isoformat())
+    connections = scaffolding.default("connections")
+    connections.update(phone=phone, discord_username=discord_username)
+    forms = scaffolding.default("forms")
+    forms.update(
+        terms_of_use_accepted=True,
+        terms_accepted_at=now.isoformat(),
+        is_21_or_older=is_21_or_older,
+    )
+
+    try:
+        with audit("signup"), transaction.atomic():
+            user = User.objects.create(
+                username=username,
+                email=email,
+                password=password_hash,
+                first_name=first_name,
+                last_name=last_name,
+            )
+            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+            member = Member.objects.create(
+                user=user,
+                email=email,
+                username=username,
+                identity=identity,
+                status=status,
+                connections=connections,
+                forms=forms,
+            )
+            schedule_scaffolding(member_id=member.pk)
+    except IntegrityError as error:
+        refusal = _refusal_for(error, email=email, username=username)
+        if refusal is None:
+            raise
+        raise refusal from error
+    return member
+
+
+def schedule_scaffolding(*, member_id: int) -> None:
+    """Register the four best-effort steps to run, in order, after the commit."""
+    for label in scaffolding.SCAFFOLDING_COLUMNS:
+        transaction.on_commit(
+            functools.partial(run_scaffolding_step, member_id=member_id, label=label),
+            robust=True,
+        )
+
+
+def _values_for(label: str) -> dict:
+    if label == "notes":
+        note = {"note": SIGNUP_NOTE, "from": "signup", "timestamp": timezone.now().isoformat()}
+        return {"notes": [note]}
+    return {label: scaffolding.default(label)}
+
+
+def run_scaffolding_step(*, member_id: int, label: str) -> bool:
+    """Fill one scaffolding column; log the outcome; never raise.
+
+    The ERROR line names only the exception class: database messages can quote the
+    row, and the row holds personal data.
+    """
+    try:
+        with audit("signup"):
+            scaffolding.complete_member(member_id, only=[label], values=_values_for(label))
+    except Exception as error:
+        logger.error("Signup member %s: %s failed: %s", member_id, label, type(error).__name__)
+        return False
+    logger.info("Signup member %s: %s initialized", member_id, label)
+    return True

@@ -1,0 +1,28 @@
+// Advisory username check on the details form; the submit checks again on the server.
+(function () {
+  var form = document.getElementById("signup-details");
+  if (!form) return;
+  var input = form.querySelector("input[name=username]");
+  var out = document.getElementById("username-availability");
+  if (!input || !out) return;
+  var timer = null;
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    out.textContent = "";
+    var name = input.value.trim();
+    if (!name) return;
+    timer = setTimeout(function () {
+      var url = form.dataset.checkUrl + "?" + new URLSearchParams({
+        username: name, token: form.dataset.token
+      });
+      fetch(url, { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          if (input.value.trim() !== name) return;
+          if (data.error) out.textContent = data.error;
+          else out.textContent = data.available ? "That username is available." : "That username is already taken.";
+        })
+        .catch(function () {});
+    }, 300);
+  });
+})();

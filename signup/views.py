@@ -1,0 +1,201 @@
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.mail import send_mail
+from django.db import DatabaseError
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_safe
+
+from members.models import Member
+from signup import ratelimit, services
+from signup.forms import DetailsForm, EmailForm, UsernameCheckForm
+from signup.tokens import BadToken, make_token, read_token
+
+logger = logging.getLogger(__name__)
+
+PAYING = {"active", "trialing"}
+NO_SECOND_MEMBER = "You are already signed in, so there is nothing to sign up for."
+
+
+def _to_dashboard(request):
+    messages.info(request, NO_SECOND_MEMBER)
+    return redirect("dashboard")
+
+
+def _send(request, *, email: str, template: str, context: dict) -> None:
+    context = {**context, "site": request.build_absolute_uri("/")}
+    subject = render_to_string(f"signup/email/{template}_subject.txt", context).strip()
+    body = render_to_string(f"signup/email/{template}.txt", context)
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
+    except Exception as error:
+        # The answer must not differ by email, so a mail failure is logged, not shown.
+        logger.error("Signup mail %s failed: %s", template, type(error).__name__)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def start(request):
+    if request.user.is_authenticated:
+        return _to_dashboard(request)
+    form = EmailForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if not ratelimit.hit_ip(request, "signup_ip"):
+            return ratelimit.too_many_requests(request)
+        if form.is_valid():
+            email = form.cleaned_data["email"]
+            if not ratelimit.hit("signup_email", email):
+                return ratelimit.too_many_requests(request)
+            # Same redirect for everyone; only the mail tells a member from a newcomer.
+            if services.email_registered(email):
+                _send(
+                    request,
+                    email=email,
+                    template="already_registered",
+                    context={
+                        "login_url": request.build_absolute_uri(reverse("account_login")),
+                        "reset_url": request.build_absolute_uri(reverse("account_reset_password")),
+                    },
+                )
+            else:
+                link = reverse("signup:continue", args=[make_token(email)])
+                _send(
+                    request,
+                    email=email,
+                    template="continue",
+                    context={
+                        "continue_url": request.build_absolute_uri(link),
+                        "hours": settings.SIGNUP_TOKEN_MAX_AGE // 3600,
+                    },
+                )
+            return redirect("signup:sent")
+    return render(request, "signup/start.html", {"form": form})
+
+
+@require_safe
+def sent(request):
+    if request.user.is_authenticated:
+        return _to_dashboard(request)
+    return render(request, "signup/sent.html")
+
+
+def _bad_link(request):
+    return render(request, "signup/bad_link.html", status=400)
+
+
+def _complete(request):
+    return render(request, "signup/complete.html")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def continue_signup(request, token):
+    if request.user.is_authenticated:
+        return _to_dashboard(request)
+    try:
+        email = read_token(token)
+    except BadToken:
+        return _bad_link(request)
+    if services.email_registered(email):
+        return _complete(request)
+
+    if request.method != "POST":
+        form = DetailsForm(email=email)
+        return render(request, "signup/details.html", {"form": form, "email": email})
+
+    form = DetailsForm(request.POST, email=email)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            member = services.member_signup(
+                email=email,
+                username=data["username"],
+                password=data["password1"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                preferred_name=data["preferred_name"],
+                pronouns=data["pronouns"],
+                birthday=data["birthday"],
+                phone=data["phone"],
+                discord_username=data["discord_username"],
+                is_21_or_older=form.is_21_or_older,
+            )
+        except services.EmailTaken:
+            return _complete(request)
+        except services.UsernameTaken:
+            form.add_error("username", "That username is already taken.")
+        except DatabaseError as error:
+            logger.error("Signup failed: %s", type(error).__name__)
+            messages.error(
+                request,
+                "Sorry, we could not create your account just now. Nothing was saved; "
+                "please try again in a moment.",
+            )
+        else:
+            login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Your account is ready.")
+            return redirect("signup:payment")
+    return render(request, "signup/details.html", {"form": form, "email": email})
+
+
+def _stripe_configured() -> bool:
+    return bool(settings.STRIPE_PUBLISHABLE_KEY and settings.STRIPE_PRICING_TABLE_ID)
+
+
+def _subscription_status(member) -> str:
+    value = member.status.get("subscription_status") if isinstance(member.status, dict) else None
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+@never_cache
+@require_safe
+def payment(request):
+    if not request.user.is_authenticated:
+        return redirect("signup:start")
+    # Whose page this is comes from the session only; query parameters are never read.
+    member = Member.objects.filter(user=request.user).first()
+    if member is None:
+        messages.info(request, "There is no membership for this login.")
+        return redirect("dashboard")
+    status = member.membership_status or "pending"
+    if status == "pending" and _subscription_status(member) in PAYING:
+        state = "paid"
+    elif status in ("pending", "lapsed"):
+        state = "pay" if _stripe_configured() else "not_configured"
+    else:
+        state = "settled"
+    return render(
+        request,
+        "signup/payment.html",
+        {
+            "member": member,
+            "membership_status": status,
+            "state": state,
+            "debug": settings.DEBUG,
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "pricing_table_id": settings.STRIPE_PRICING_TABLE_ID,
+        },
+    )
+
+
+@never_cache
+@require_safe
+def check_username(request):
+    if not ratelimit.hit_ip(request, "check_username_ip"):
+        return JsonResponse({"error": "Too many requests; try again later."}, status=429)
+    form = UsernameCheckForm(request.GET)
+    if not form.is_valid():
+        errors = form.errors.get("username") or ["A valid username and token are needed."]
+        return JsonResponse({"error": str(errors[0])}, status=400)
+    try:
+        read_token(form.cleaned_data["token"])
+    except BadToken:
+        return JsonResponse({"error": "This signup link is not valid."}, status=400)
+    taken = services.username_taken(form.cleaned_data["username"])
+    return JsonResponse({"available": not taken})
