@@ -135,6 +135,89 @@ class MemberQuerySet(models.QuerySet):
             last_updated_by=user,
         )
 
+    def merge_json_columns(self, changes: dict[str, dict], *, user=None) -> int:
+        """merge_json for several columns at once: one UPDATE, so a page that edits
+        keys in two columns writes them together or not at all."""
+        for column in changes:
+            if column not in ("identity",) + NULLABLE_COLUMNS or column == "notes":
+                raise ValueError(f"cannot merge into {column}")
+        return self.update(
+            **{
+                column: RawSQL(  # noqa: S611 - column is from a fixed list
+                    f"COALESCE({column}, '{{}}'::jsonb) || %s::jsonb",  # noqa: S608
+                    (json.dumps(values),),
+                )
+                for column, values in changes.items()
+            },
+            last_updated_by=user,
+        )
+
+    # A tag is compared in the 10-digit form the RfidTag trigger stores (legacy rows
+    # may hold unpadded tags), and access.rfid_tags is read as an array whatever the
+    # row holds.
+    _RFID_HOLDS = """
+        EXISTS (
+            SELECT 1
+            FROM jsonb_array_elements_text(
+                CASE WHEN jsonb_typeof(access -> 'rfid_tags') = 'array'
+                     THEN access -> 'rfid_tags' ELSE '[]'::jsonb END
+            ) AS t
+            WHERE (CASE WHEN length(btrim(t)) < 10 THEN lpad(btrim(t), 10, '0')
+                        ELSE btrim(t) END) = %s
+        )
+    """
+    _RFID_APPEND = """
+        jsonb_set(
+            COALESCE(access, '{}'::jsonb),
+            '{rfid_tags}',
+            CASE WHEN jsonb_typeof(access -> 'rfid_tags') = 'array'
+                 THEN access -> 'rfid_tags' ELSE '[]'::jsonb END || to_jsonb(%s::text)
+        )
+    """
+    _RFID_DROP = """
+        jsonb_set(
+            access,
+            '{rfid_tags}',
+            (SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
+             FROM jsonb_array_elements(access -> 'rfid_tags') WITH ORDINALITY AS x(e, i)
+             WHERE (CASE WHEN length(btrim(e #>> '{}')) < 10
+                         THEN lpad(btrim(e #>> '{}'), 10, '0')
+                         ELSE btrim(e #>> '{}') END) <> %s)
+        )
+    """
+
+    @staticmethod
+    def _check_rfid_tag(tag):
+        if not isinstance(tag, str) or not re.fullmatch(r"[0-9]{10}", tag):
+            raise ValueError("an RFID tag is 10 digits")
+
+    def add_rfid_tag(self, tag: str, *, user=None) -> int:
+        """Append a 10-digit tag to access.rfid_tags in one SQL statement. Rows that
+        already hold it are not written; a tag held by another member raises
+        IntegrityError (the RfidTag unique index)."""
+        self._check_rfid_tag(tag)
+        # Constant SQL; the tag is a parameter.
+        can_add = RawSQL(  # noqa: S611
+            f"(access IS NULL OR jsonb_typeof(access) = 'object') AND NOT {self._RFID_HOLDS}",
+            (tag,),
+            output_field=models.BooleanField(),
+        )
+        append = RawSQL(self._RFID_APPEND, (tag,))  # noqa: S611
+        return self.filter(can_add).update(access=append, last_updated_by=user)
+
+    def remove_rfid_tag(self, tag: str, *, user=None) -> int:
+        """Remove a 10-digit tag (in any stored form) from access.rfid_tags in one SQL
+        statement, keeping the other tags in order. Rows without it are not written."""
+        self._check_rfid_tag(tag)
+        # Constant SQL; the tag is a parameter.
+        holds = RawSQL(  # noqa: S611
+            f"jsonb_typeof(access) = 'object' AND {self._RFID_HOLDS}",
+            (tag,),
+            output_field=models.BooleanField(),
+        )
+        drop = RawSQL(self._RFID_DROP, (tag,))  # noqa: S611
+        return self.filter(holds).update(access=drop, last_updated_by=user)
+
 
 @pghistory.track(
     pghistory.InsertEvent(),

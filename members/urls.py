@@ -4,4 +4,10 @@ from members import views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/profile/", views.profile, name="dashboard_profile"),
+    path("dashboard/keys/", views.keys, name="dashboard_keys"),
+    path("dashboard/auths/", views.auths, name="dashboard_auths"),
+    path("dashboard/storage/", views.storage, name="dashboard_storage"),
+    path("dashboard/floof/", views.floof, name="dashboard_floof"),
+    path("dashboard/locked/", views.locked, name="dashboard_locked"),
 ]

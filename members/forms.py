@@ -1,0 +1,85 @@
+"""Dashboard forms. Each form names the JSON keys it edits, so a save can write only
+those keys (see views._changed)."""
+
+import re
+
+from django import forms
+from django.core.validators import URLValidator
+
+RFID_INPUT_RE = re.compile(r"^[0-9]{1,10}$")
+
+
+def _text(max_length, *, required=False, label=None):
+    # CharField strips, and its null-character validator matters here: PostgreSQL's
+    # jsonb refuses \u0000, which would otherwise turn a form post into a 500.
+    return forms.CharField(max_length=max_length, required=required, label=label)
+
+
+class ProfileForm(forms.Form):
+    first_name = _text(100, required=True)
+    last_name = _text(100, required=True)
+    nickname = _text(100, label="Nickname (preferred name)")
+    pronouns = _text(50)
+    discord_username = _text(50, label="Discord username")
+
+    # form field -> (column, key)
+    KEYS = {
+        "first_name": ("identity", "first_name"),
+        "last_name": ("identity", "last_name"),
+        "nickname": ("identity", "nickname"),
+        "pronouns": ("identity", "pronouns"),
+        "discord_username": ("connections", "discord_username"),
+    }
+
+
+class FloofForm(forms.Form):
+    nametag_subtitle = _text(100, label="Nametag subtitle")
+    pronouns = _text(50)
+    theme_song_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label="Theme song URL",
+        help_text="An https:// link.",
+        validators=[URLValidator(schemes=["https"], message="Enter an https:// link.")],
+    )
+    theme_song_duration = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=30,
+        label="Theme song duration (seconds)",
+        help_text="Whole seconds, 1 to 30.",
+    )
+
+    KEYS = {
+        "nametag_subtitle": ("identity", "nametag_subtitle"),
+        "pronouns": ("identity", "pronouns"),
+        "theme_song_url": ("identity", "theme_song_url"),
+        "theme_song_duration": ("identity", "theme_song_duration"),
+    }
+
+    def clean(self):
+        cleaned = super().clean()
+        # A song needs a duration; a duration left over without a song is harmless.
+        missing = cleaned.get("theme_song_duration") is None
+        if cleaned.get("theme_song_url") and missing and "theme_song_duration" not in self.errors:
+            self.add_error("theme_song_duration", "Say how many seconds to play, 1 to 30.")
+        return cleaned
+
+
+class RfidAddForm(forms.Form):
+    tag = forms.CharField(
+        label="Tag number",
+        max_length=20,
+        help_text="The number printed on the fob or card: up to 10 digits.",
+    )
+
+    def clean_tag(self):
+        tag = self.cleaned_data["tag"].replace(" ", "")
+        if not RFID_INPUT_RE.match(tag):
+            raise forms.ValidationError("A tag number is 1 to 10 digits (0-9), nothing else.")
+        return tag.zfill(10)
+
+
+class RfidRemoveForm(forms.Form):
+    tag = forms.RegexField(regex=r"^[0-9]{10}$")
