@@ -54,16 +54,16 @@ def username_taken(username: str) -> bool:
 
 
 def _refusal_for(error: IntegrityError, *, email: str, username: str) -> SignupRefused | None:
-    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-    if constraint in EMAIL_CONSTRAINTS:
-        return EmailTaken()
-    if constraint in USERNAME_CONSTRAINTS:
-        return UsernameTaken()
-    # An index we do not know by name: the rows that won are committed by now.
+    # A race loser waited for the winner's commit, so the winner's rows are visible now.
+    # The same person submitting twice trips whichever unique index PostgreSQL checks
+    # first; telling them their signup is complete is the truer answer, so email wins.
     if email_registered(email):
         return EmailTaken()
-    if username_taken(username):
+    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+    if constraint in USERNAME_CONSTRAINTS or username_taken(username):
         return UsernameTaken()
+    if constraint in EMAIL_CONSTRAINTS:
+        return EmailTaken()
     return None
 
 
