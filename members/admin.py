@@ -1,0 +1,341 @@
+"""Staff tooling: find incomplete members and repair them, activate new members after
+onboarding, edit any column, and read every change from the audit history."""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import smart_split, unescape_string_literal
+
+from members import services
+from members.admin_forms import JSON_COLUMNS, ActivateForm, MemberAdminForm, json_preview
+from members.audit import audit
+from members.models import Member, MemberStatus, RfidTag, User, missing_q
+from members.scaffolding import NULLABLE_COLUMNS, missing_columns
+
+PAID_SUBSCRIPTION_STATUSES = ("active", "trialing")
+
+
+class ScaffoldingFilter(admin.SimpleListFilter):
+    """Complete, partial, or which piece is missing; the same expressions as
+    Member.objects.partial() and its index, so the list uses member_partial_idx."""
+
+    title = "Scaffolding"
+    parameter_name = "scaffolding"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("complete", "complete"),
+            ("partial", "partial"),
+            *[(f"missing_{column}", f"missing {column}") for column in NULLABLE_COLUMNS],
+            ("missing_membership_status", "status without membership_status"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "complete":
+            return queryset.complete()
+        if value == "partial":
+            return queryset.partial()
+        if value and value.startswith("missing_"):
+            label = value.removeprefix("missing_")
+            if label in NULLABLE_COLUMNS or label == "membership_status":
+                return queryset.filter(missing_q(label))
+        return queryset
+
+
+class MembershipStatusFilter(admin.SimpleListFilter):
+    title = "membership status"
+    parameter_name = "membership"
+
+    def lookups(self, request, model_admin):
+        return [*MemberStatus.choices, ("none", "(none)")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value in MemberStatus.values:
+            return queryset.filter(status__membership_status__iexact=value)
+        if value == "none":
+            return queryset.filter(
+                Q(status__isnull=True)
+                | Q(status__membership_status__isnull=True)
+                | Q(status__membership_status=None)
+            )
+        return queryset
+
+
+class AwaitingActivationFilter(admin.SimpleListFilter):
+    title = "onboarding"
+    parameter_name = "onboarding"
+
+    def lookups(self, request, model_admin):
+        return [("awaiting", "paid, awaiting activation")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "awaiting":
+            return queryset.filter(
+                status__membership_status__iexact=MemberStatus.PENDING,
+                status__subscription_status__in=PAID_SUBSCRIPTION_STATUSES,
+            )
+        return queryset
+
+
+def partial_notice(request) -> dict:
+    """The partial-members notice for the member list and the admin index."""
+    if not request.user.has_perm("members.view_member"):
+        return {}
+    return {
+        "partial_count": Member.objects.partial().count(),
+        "partial_url": reverse("admin:members_member_changelist") + "?scaffolding=partial",
+    }
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    form = MemberAdminForm
+    list_display = ("id", "name", "email", "username", "membership", "missing", "date_added")
+    list_display_links = ("id", "name")
+    list_filter = (ScaffoldingFilter, MembershipStatusFilter, AwaitingActivationFilter)
+    # get_search_results does the searching; a search field makes the box appear.
+    search_fields = ("email",)
+    search_help_text = "Name, email, username, RFID tag or member number."
+    ordering = ("-id",)
+    list_per_page = 100
+    actions = ("repair_members", "activate_members")
+    readonly_fields = (
+        "missing",
+        "user",
+        "billing_ref",
+        "date_added",
+        "date_modified",
+        "last_updated_by",
+    )
+    fieldsets = (
+        (None, {"fields": ("missing", "user", "email", "username", "billing_ref")}),
+        ("Record", {"fields": JSON_COLUMNS}),
+        ("Changes", {"fields": ("date_added", "date_modified", "last_updated_by")}),
+    )
+
+    @admin.display(description="name")
+    def name(self, member):
+        return member.full_name or "—"
+
+    @admin.display(description="membership status")
+    def membership(self, member):
+        return member.membership_status or "—"
+
+    @admin.display(description="missing")
+    def missing(self, member):
+        return ", ".join(missing_columns(member))
+
+    # Members join through signup, and statuses (not deletion) end a membership.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        for bit in smart_split(search_term):
+            if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+                bit = unescape_string_literal(bit)
+            condition = (
+                Q(email__icontains=bit)
+                | Q(username__icontains=bit)
+                | Q(identity__first_name__icontains=bit)
+                | Q(identity__last_name__icontains=bit)
+                | Q(identity__nickname__icontains=bit)
+            )
+            number = bit.removeprefix("#")
+            if number.isascii() and number.isdigit():
+                if len(number) <= 18:
+                    condition |= Q(pk=int(number))
+                if len(number) <= 10:
+                    tagged = RfidTag.objects.filter(tag=number.zfill(10)).values("member_id")
+                    condition |= Q(pk__in=tagged)
+            queryset = queryset.filter(condition)
+        return queryset, False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**partial_notice(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.clash_errors = getattr(request, "_member_clash_errors", {})
+        return form
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except services.MemberClash as clash:
+            # A unique index refused the save (another write won a race since the
+            # form was checked): show the form again with the error, nothing saved.
+            request._member_clash_errors = {clash.field: clash.message}
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        fields = [f for f in form.changed_data if f in JSON_COLUMNS]
+        with audit("staff", request.user):
+            services.member_change_login(
+                member=obj,
+                email=form.cleaned_data["email"],
+                username=form.cleaned_data["username"],
+                by=request.user,
+                fields=fields,
+            )
+
+    @admin.action(description="Repair: fill the missing columns", permissions=["change"])
+    def repair_members(self, request, queryset):
+        with audit("repair", request.user):
+            repaired, filled, complete = services.members_repair(queryset=queryset)
+        self.message_user(
+            request,
+            f"Repaired {repaired} members ({filled} columns filled); "
+            f"{complete} were already complete",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Activate after onboarding", permissions=["change"])
+    def activate_members(self, request, queryset):
+        members = list(queryset.only("id", "identity", "username", "email", "status"))
+        members.sort(key=lambda m: m.pk)
+        if request.POST.get("confirm") == "yes":
+            form = ActivateForm(request.POST)
+            if form.is_valid():
+                self._activate(request, members, form.cleaned_data)
+                return None
+        else:
+            today = timezone.localdate()
+            form = ActivateForm(
+                initial={
+                    "id_checked_on": today,
+                    "id_checked_by": request.user.pk,
+                    "waiver_signed_on": today,
+                    "orientation_completed_on": today,
+                }
+            )
+        rows = [
+            (m, m.membership_status is None or m.membership_status in services.ACTIVATABLE)
+            for m in members
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Activate after onboarding",
+            "opts": self.opts,
+            "rows": rows,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "activate_members",
+        }
+        return TemplateResponse(request, "admin/members/member/activate.html", context)
+
+    def _activate(self, request, members, data):
+        outcome = {}
+        with audit("staff", request.user):
+            for member in members:
+                result = services.member_activate(member_id=member.pk, by=request.user, **data)
+                outcome.setdefault(result, []).append(member)
+
+        def names(result):
+            return ", ".join(str(m) for m in outcome.get(result, []))
+
+        activated = len(outcome.get(services.ACTIVATED, []))
+        self.message_user(request, f"Activated {activated} members.", messages.SUCCESS)
+        if services.REFUSED in outcome:
+            self.message_user(
+                request,
+                "Not activated (banned, or a status this action does not change): "
+                + names(services.REFUSED),
+                messages.ERROR,
+            )
+        if services.ALREADY_ACTIVE in outcome:
+            self.message_user(
+                request, "Already active: " + names(services.ALREADY_ACTIVE), messages.INFO
+            )
+
+    def history_view(self, request, object_id, extra_context=None):
+        member = self.get_object(request, unquote(object_id))
+        if member is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, member):
+            raise PermissionDenied
+        events = list(member.events.select_related("pgh_context").order_by("pgh_id"))
+        metadata = [e.pgh_context.metadata if e.pgh_context else {} for e in events]
+        user_ids = {m.get("user") for m in metadata if isinstance(m.get("user"), int)}
+        users = User.objects.in_bulk(user_ids)
+        rows, previous = [], None
+        for event, meta in zip(events, metadata, strict=True):
+            rows.append(
+                {
+                    "time": event.pgh_created_at,
+                    "label": event.pgh_label,
+                    "source": meta.get("source") or ("request" if meta else "unlabelled"),
+                    "user": users.get(meta.get("user")),
+                    "url": meta.get("url", ""),
+                    "changes": event_changes(previous, event),
+                }
+            )
+            previous = event
+        rows.reverse()
+        page = Paginator(rows, 100).get_page(request.GET.get("p"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"History: {member}",
+            "subtitle": None,
+            "opts": self.opts,
+            "object": member,
+            "page": page,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/members/member/history.html", context)
+
+
+HISTORY_FIELDS = ("email", "username", "user_id", *JSON_COLUMNS)
+_ABSENT = object()
+
+
+def event_changes(previous, event) -> list[tuple[str, str | None, str | None]]:
+    """(what, before, after) as JSON for each value that differs from the previous
+    event (None: absent); object columns are compared key by key and appended notes
+    shown as added."""
+    changes = []
+    for field in HISTORY_FIELDS:
+        new = getattr(event, field)
+        old = getattr(previous, field) if previous is not None else _ABSENT
+        if old == new or (old is _ABSENT and new in (None, "", {}, [])):
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(old.keys() | new.keys()):
+                before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+                if before != after:
+                    changes.append((f"{field}.{key}", _show(before), _show(after)))
+        elif isinstance(old, list) and isinstance(new, list) and new[: len(old)] == old:
+            changes.extend((field, None, f"+ {_show(item)}") for item in new[len(old) :])
+        else:
+            changes.append((field, _show(old), _show(new)))
+    return changes
+
+
+def _show(value) -> str | None:
+    return None if value is _ABSENT else json_preview(value)
+
+
+class PortalUserAdmin(UserAdmin):
+    """Logins. A member's email and username are edited on the member page, which keeps
+    the login, its address and the member record in step."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and Member.objects.filter(user=obj).exists():
+            readonly += ["username", "email"]
+        return readonly
+
+
+admin.site.register(User, PortalUserAdmin)

@@ -1,0 +1,210 @@
+"""Member flows that touch more than the member row: login details kept in step with
+the User and allauth's address, staff activation after onboarding, and repair."""
+
+import datetime
+
+from allauth.account.models import EmailAddress
+from django.db import IntegrityError, transaction
+
+from members import scaffolding
+from members.models import Member, MemberStatus, User, normalize_email
+
+# Which form field a unique index speaks for, so a lost race reads like the check
+# that would have caught it a moment earlier.
+_CONSTRAINT_FIELDS = {
+    "member_email_ci_unique": "email",
+    "user_email_ci_unique": "email",
+    "unique_verified_email": "email",
+    "member_username_ci_unique": "username",
+    "user_username_ci_unique": "username",
+    "rfid_tag_unique": "access",
+}
+_CLASH_MESSAGES = {
+    "email": "Another member or login already uses this email.",
+    "username": "Another member or login already uses this username.",
+    "access": "One of these RFID tags belongs to another member.",
+}
+
+
+class MemberClash(Exception):
+    """A write refused by a unique index; `field` names the form field at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def login_clashes(*, member, email: str, username: str) -> dict[str, str]:
+    """Why this email or username cannot be the member's, by field (empty when fine).
+
+    A cheap check for a friendly form error; the unique indexes stay the real guard.
+    """
+    errors = {}
+    email = normalize_email(email)
+    others = Member.objects.exclude(pk=member.pk)
+    user_id = member.user_id
+    if email:
+        other = others.filter(email__iexact=email).values_list("pk", flat=True).first()
+        if other is not None:
+            errors["email"] = f"Member #{other} already uses this email."
+        elif user_id and (
+            User.objects.exclude(pk=user_id).filter(email__iexact=email).exists()
+            or EmailAddress.objects.exclude(user_id=user_id)
+            .filter(email__iexact=email, verified=True)
+            .exists()
+        ):
+            errors["email"] = "Another login already uses this email."
+    if username:
+        other = others.filter(username__iexact=username).values_list("pk", flat=True).first()
+        if other is not None:
+            errors["username"] = f"Member #{other} already uses this username."
+        elif (
+            user_id and User.objects.exclude(pk=user_id).filter(username__iexact=username).exists()
+        ):
+            errors["username"] = "Another login already uses this username."
+    return errors
+
+
+def _identity_with_email(identity, email: str):
+    identity = dict(identity) if isinstance(identity, dict) else scaffolding.default("identity")
+    emails = [e for e in identity.get("emails") or [] if isinstance(e, dict)]
+    for entry in emails:
+        if entry.get("type") == "primary":
+            entry["email_address"] = email
+            break
+    else:
+        emails.insert(0, {"type": "primary", "email_address": email})
+    identity["emails"] = emails
+    return identity
+
+
+def member_change_login(*, member, email: str, username: str, by=None, fields=()) -> None:
+    """Save `member` with this email and username, keeping its User, the User's primary
+    allauth address and `identity` in step; `fields` are other columns the caller
+    changed on the instance, saved in the same write.
+
+    Raises MemberClash when a unique index refuses the write; nothing is written then.
+    """
+    email = normalize_email(email)
+    with transaction.atomic():
+        before = Member.objects.select_for_update().values("email", "username").get(pk=member.pk)
+        update_fields = set(fields) | {"last_updated_by"}
+        member.email, member.username = email, username
+        member.last_updated_by = by
+        email_changed = email != before["email"]
+        username_changed = username != before["username"]
+        if email_changed:
+            member.identity = _identity_with_email(member.identity, email)
+            update_fields |= {"email", "identity"}
+        if username_changed:
+            update_fields.add("username")
+            identity = member.identity if isinstance(member.identity, dict) else {}
+            # The directory name follows the username only where it was the username.
+            ad_name = identity.get("active_directory_username")
+            if before["username"] and isinstance(ad_name, str) and ad_name == before["username"]:
+                member.identity = {**identity, "active_directory_username": username}
+                update_fields.add("identity")
+        try:
+            with transaction.atomic():
+                member.save(update_fields=sorted(update_fields))
+                if member.user_id and (email_changed or username_changed):
+                    _user_change_login(member.user_id, email=email, username=username)
+        except IntegrityError as error:
+            constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", "")
+            field = _CONSTRAINT_FIELDS.get(constraint)
+            if field is None:
+                raise
+            raise MemberClash(field, _CLASH_MESSAGES[field]) from error
+
+
+def _user_change_login(user_id: int, *, email: str, username: str) -> None:
+    user = User.objects.select_for_update().get(pk=user_id)
+    user.email, user.username = email, username
+    user.save(update_fields=["email", "username"])
+    if not email:
+        return
+    addresses = EmailAddress.objects.filter(user_id=user_id)
+    # The member's email is the login's primary address; staff enter it from the
+    # member in person, the same trust as the ID check.
+    addresses.filter(email__iexact=email, primary=False).delete()
+    primary = addresses.filter(primary=True).first()
+    if primary is None:
+        EmailAddress.objects.create(user_id=user_id, email=email, verified=True, primary=True)
+    else:
+        primary.email, primary.verified = email, True
+        primary.save(update_fields=["email", "verified"])
+
+
+# What member_activate reports for one member.
+ACTIVATED = "activated"
+ALREADY_ACTIVE = "already active"
+REFUSED = "refused"
+GONE = "gone"
+ACTIVATABLE = (MemberStatus.PENDING, MemberStatus.LAPSED, MemberStatus.SUSPENDED)
+
+
+def member_activate(
+    *,
+    member_id: int,
+    by,
+    id_checked_on: datetime.date,
+    id_checked_by,
+    waiver_signed_on: datetime.date,
+    orientation_completed_on: datetime.date,
+) -> str:
+    """Activate a pending, lapsed or suspended member after onboarding: record the ID
+    check (date in `forms.id_check_1`, checker's username in `forms.id_check_2`), the
+    waiver and orientation dates, set the status active and add a note naming `by`.
+
+    Banned members are refused; callers wrap this in `audit("staff", by)`.
+    """
+    with transaction.atomic():
+        member = Member.objects.select_for_update().filter(pk=member_id).only("status").first()
+        if member is None:
+            return GONE
+        current = member.membership_status
+        if current == MemberStatus.ACTIVE:
+            return ALREADY_ACTIVE
+        # A member with no status yet is completed (as pending) first, like everywhere.
+        if current is not None and current not in ACTIVATABLE:
+            return REFUSED
+        scaffolding.complete_member(member_id, only=("status", "forms"))
+        rows = Member.objects.filter(pk=member_id)
+        rows.merge_json(
+            "forms",
+            {
+                "id_check_1": id_checked_on.isoformat(),
+                "id_check_2": id_checked_by.get_username(),
+                "waiver_signed_date": waiver_signed_on.isoformat(),
+                "orientation_completed_date": orientation_completed_on.isoformat(),
+            },
+            user=by,
+        )
+        rows.merge_json(
+            "status",
+            {"membership_status": MemberStatus.ACTIVE.value, "waiver_signed": True},
+            user=by,
+        )
+        rows.append_note(
+            f"Activated after onboarding by {by.get_username()} (was {current or 'no status'}): "
+            f"ID checked {id_checked_on.isoformat()} by {id_checked_by.get_username()}, "
+            f"waiver signed {waiver_signed_on.isoformat()}, "
+            f"orientation {orientation_completed_on.isoformat()}.",
+            author=by.get_username(),
+            user=by,
+        )
+        return ACTIVATED
+
+
+def members_repair(*, queryset):
+    """Complete every member of `queryset` with the scaffolding function; return
+    (repaired, columns_filled, already_complete). Callers wrap this in `audit(...)`."""
+    total = queryset.count()
+    repaired = filled = 0
+    for member_id in list(queryset.partial().order_by("pk").values_list("pk", flat=True)):
+        labels = scaffolding.complete_member(member_id)
+        if labels:
+            repaired += 1
+            filled += len(labels)
+    return repaired, filled, total - repaired
