@@ -29,7 +29,7 @@ lint: $(VENV)/.installed
 # gunicorn with production settings (DEBUG off). HTTPS defaults to false here so the
 # site works on plain http locally; a real deployment sets its own environment.
 serve: setup
-	$(WITH_ENV) export DEBUG=off HTTPS=$${HTTPS:-false} && \
+	$(WITH_ENV) export DEBUG=off HTTPS=$${HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-localhost,127.0.0.1} && \
 		$(PY) manage.py migrate --noinput && \
 		$(PY) manage.py collectstatic --noinput -v 0 && \
 		$(VENV)/bin/gunicorn dhportal.wsgi -w $(WORKERS) -b $(HOST):$(PORT) --access-logfile -

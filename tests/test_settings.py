@@ -1,4 +1,6 @@
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +36,41 @@ def test_it_refuses_to_start_when_debug_is_explicitly_off_and_no_secret_key():
 def test_it_starts_with_a_secret_key_and_debug_off():
     result = _start_django(SECRET_KEY="x" * 50)
     assert result.returncode == 0, result.stderr
+
+
+def _setting_values(names, **env_overrides):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "HTTPS")}
+    env.update(DJANGO_SETTINGS_MODULE="dhportal.settings", **env_overrides)
+    code = (
+        "import json; from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n, None) for n in {names!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+HTTPS_SETTINGS = ["SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "SECURE_HSTS_SECONDS"]
+
+
+def test_it_turns_https_on_by_default_in_production_except_for_healthz():
+    values = _setting_values(HTTPS_SETTINGS + ["SECURE_REDIRECT_EXEMPT"], SECRET_KEY="x" * 50)
+    assert values["SECURE_SSL_REDIRECT"] is True
+    assert values["SESSION_COOKIE_SECURE"] is True
+    assert values["SECURE_HSTS_SECONDS"] > 0
+    assert any(re.match(p, "healthz") for p in values["SECURE_REDIRECT_EXEMPT"])
+
+
+def test_it_allows_plain_http_with_https_false():
+    values = _setting_values(HTTPS_SETTINGS, SECRET_KEY="x" * 50, HTTPS="false")
+    assert values["SECURE_SSL_REDIRECT"] in (None, False)
+    assert values["SESSION_COOKIE_SECURE"] in (None, False)
+
+
+def test_it_reads_the_client_address_depth_for_allauth_from_trusted_proxy_count():
+    values = _setting_values(
+        ["ALLAUTH_TRUSTED_PROXY_COUNT"], SECRET_KEY="x" * 50, TRUSTED_PROXY_COUNT="2"
+    )
+    assert values["ALLAUTH_TRUSTED_PROXY_COUNT"] == 2
