@@ -1,0 +1,44 @@
+import pytest
+
+from tests.dashboard.conftest import UNKNOWN
+from tests.factories import MemberFactory
+
+
+@pytest.mark.django_db
+def test_it_lists_physical_and_computer_authorizations(member_client):
+    member = MemberFactory(
+        authorizations={
+            "authorizations": ["Laser cutter", "Lathe"],
+            "computer_authorizations": ["3D printer queue"],
+        }
+    )
+    content = member_client(member).get("/dashboard/auths/").content.decode()
+    assert "<li>Laser cutter</li>" in content
+    assert "<li>Lathe</li>" in content
+    assert "<li>3D printer queue</li>" in content
+
+
+@pytest.mark.django_db
+def test_it_says_none_yet_for_empty_lists(member_client):
+    content = member_client(MemberFactory()).get("/dashboard/auths/").content.decode()
+    assert content.count("<li>None yet.</li>") == 2
+
+
+@pytest.mark.django_db
+def test_it_shows_unknown_for_a_null_column(member_client):
+    member = MemberFactory(authorizations=None)
+    response = member_client(member).get("/dashboard/auths/")
+    assert response.status_code == 200
+    assert response.content.decode().count(UNKNOWN) == 2
+
+
+@pytest.mark.django_db
+def test_it_sends_a_banned_member_to_the_locked_page(member_client):
+    response = member_client(MemberFactory(membership="banned")).get("/dashboard/auths/")
+    assert response["Location"] == "/dashboard/locked/"
+
+
+@pytest.mark.django_db
+def test_it_sends_an_anonymous_visitor_to_login(client):
+    response = client.get("/dashboard/auths/")
+    assert response["Location"] == "/accounts/login/?next=/dashboard/auths/"

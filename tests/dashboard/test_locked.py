@@ -1,0 +1,34 @@
+import pytest
+
+from tests.factories import MemberFactory
+
+
+@pytest.mark.django_db
+def test_it_shows_a_banned_member_the_locked_page(member_client):
+    member = MemberFactory(membership="banned")
+    response = member_client(member).get("/dashboard/locked/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Your account is locked" in content
+    assert "/dashboard/profile/" not in content
+
+
+@pytest.mark.django_db
+def test_it_recognises_a_banned_status_whatever_its_case(member_client):
+    member = MemberFactory(status={"membership_status": " Banned "})
+    client = member_client(member)
+    assert client.get("/dashboard/locked/").status_code == 200
+    assert client.get("/dashboard/keys/")["Location"] == "/dashboard/locked/"
+
+
+@pytest.mark.django_db
+def test_it_sends_a_member_who_is_not_banned_to_the_dashboard(member_client):
+    response = member_client(MemberFactory(membership="suspended")).get("/dashboard/locked/")
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
+
+
+@pytest.mark.django_db
+def test_it_sends_an_anonymous_visitor_to_login(client):
+    response = client.get("/dashboard/locked/")
+    assert response["Location"] == "/accounts/login/?next=/dashboard/locked/"
