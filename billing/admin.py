@@ -1,0 +1,106 @@
+from django.contrib import admin, messages
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from billing import webhook
+from billing.models import DONE_STATES, Plan, StripeEvent, Subscription
+
+
+def _member_link(member):
+    if member is None:
+        return "-"
+    try:
+        url = reverse("admin:members_member_change", args=[member.pk])
+    except NoReverseMatch:
+        return str(member)
+    return format_html('<a href="{}">{}</a>', url, str(member))
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ("stripe_id", "type", "state", "member_link", "short_error", "created")
+    list_filter = ("state", "type", "livemode")
+    search_fields = ("stripe_id", "object_id", "customer_id", "email", "member__email")
+    list_select_related = ("member",)
+    date_hierarchy = "created"
+    actions = ["reprocess"]
+    readonly_fields = [f.name for f in StripeEvent._meta.fields if f.name != "member"] + [
+        "member_link"
+    ]
+    exclude = ("member",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="member")
+    def member_link(self, obj):
+        return _member_link(obj.member)
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return obj.error[:80] + ("..." if len(obj.error) > 80 else "")
+
+    @admin.action(
+        description="Reprocess selected failed or unmatched events", permissions=["change"]
+    )
+    def reprocess(self, request, queryset):
+        # Runs each event under its own row lock; an event already processed (by an
+        # earlier run of this action or a redelivery) is left alone, so twice is safe.
+        counts = {}
+        skipped = 0
+        for pk in queryset.order_by("created", "pk").values_list("pk", flat=True):
+            event, ran = webhook.reprocess(pk)
+            if ran:
+                counts[event.state] = counts.get(event.state, 0) + 1
+            else:
+                skipped += 1
+        if counts:
+            summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+            level = messages.WARNING if set(counts) - set(DONE_STATES) else messages.SUCCESS
+            self.message_user(request, f"Reprocessed: {summary}.", level)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} already processed or ignored; left unchanged.", messages.INFO
+            )
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = (
+        "stripe_id",
+        "customer_id",
+        "status",
+        "product_id",
+        "member_link",
+        "current_period_end",
+        "last_event_created",
+    )
+    list_filter = ("status",)
+    search_fields = ("stripe_id", "customer_id", "product_id", "member__email")
+    list_select_related = ("member",)
+    readonly_fields = [f.name for f in Subscription._meta.fields if f.name != "member"] + [
+        "member_link"
+    ]
+    exclude = ("member",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="member")
+    def member_link(self, obj):
+        return _member_link(obj.member)
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = ("name", "stripe_product_id")
+    search_fields = ("name", "stripe_product_id")

@@ -1,0 +1,149 @@
+"""The Stripe webhook: verify, store each event once, dispatch by type.
+
+Every delivery runs in one transaction that first inserts the event row (or waits for
+and locks the existing one), so the same event delivered many times at once is
+processed exactly once. The handler runs in a savepoint inside it: if it raises, its
+writes are rolled back while the event is kept as failed, and Stripe is asked to retry.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import stripe
+from django.db import transaction
+from django.utils import timezone
+
+from billing import handlers
+from billing.models import DONE_STATES, EventState, StripeEvent
+from members.audit import audit
+
+logger = logging.getLogger(__name__)
+
+# The one table of handlers. Any other event type is stored as ignored.
+HANDLERS = {
+    "checkout.session.completed": handlers.checkout_session_completed,
+    "customer.subscription.created": handlers.subscription_changed,
+    "customer.subscription.updated": handlers.subscription_changed,
+    "customer.subscription.deleted": handlers.subscription_changed,
+    "customer.subscription.paused": handlers.subscription_changed,
+    "customer.subscription.resumed": handlers.subscription_changed,
+    "invoice.paid": handlers.invoice_paid,
+    "invoice.payment_failed": handlers.invoice_payment_failed,
+}
+
+
+class BadEvent(Exception):
+    """A delivery we refuse with 400: bad signature, stale, or not a Stripe event."""
+
+
+@dataclass
+class Delivery:
+    event: StripeEvent
+    duplicate: bool
+
+    @property
+    def status_code(self) -> int:
+        # 500 on failure is what makes Stripe redeliver.
+        return 500 if self.event.state == EventState.FAILED else 200
+
+
+def verify(body: bytes, signature: str | None, secret: str) -> dict:
+    """Check the Stripe-Signature header and return the parsed event, or raise BadEvent."""
+    try:
+        stripe.WebhookSignature.verify_header(
+            body, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
+    except stripe.SignatureVerificationError as exc:
+        raise BadEvent(f"Invalid Stripe signature: {exc.user_message or exc}") from None
+    except ValueError:  # a body that is not UTF-8
+        raise BadEvent("The body is not a JSON Stripe event.") from None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadEvent("The body is not a JSON Stripe event.") from None
+    return check_shape(payload)
+
+
+def check_shape(payload) -> dict:
+    if not isinstance(payload, dict) or payload.get("object") != "event":
+        raise BadEvent("The body is not a Stripe event object.")
+    event_id, event_type, created = payload.get("id"), payload.get("type"), payload.get("created")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+        raise BadEvent("The event has no usable id.")
+    if not isinstance(event_type, str) or not 0 < len(event_type) <= 100:
+        raise BadEvent("The event has no usable type.")
+    if isinstance(created, bool) or not isinstance(created, int) or created < 0:
+        raise BadEvent("The event has no usable created time.")
+    data = payload.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise BadEvent("The event has no data object.")
+    return payload
+
+
+def receive(body: bytes, signature: str | None, secret: str) -> Delivery:
+    """The whole webhook: verify, then store once and process. Raises BadEvent."""
+    return deliver(verify(body, signature, secret))
+
+
+def deliver(payload: dict) -> Delivery:
+    """Store a verified event once and process it unless that is already done."""
+    with transaction.atomic():
+        event = _insert_or_lock(payload)
+        if event.state in DONE_STATES:
+            return Delivery(event, duplicate=True)
+        _process(event)
+    return Delivery(event, duplicate=False)
+
+
+def reprocess(event_pk: int) -> tuple[StripeEvent, bool]:
+    """Run a stored failed or unmatched event again; returns (event, whether it ran)."""
+    with transaction.atomic():
+        event = StripeEvent.objects.select_for_update().get(pk=event_pk)
+        if event.state in DONE_STATES:
+            return event, False
+        _process(event)
+    return event, True
+
+
+def _insert_or_lock(payload: dict) -> StripeEvent:
+    obj = payload["data"]["object"]
+    details = obj.get("customer_details") if isinstance(obj.get("customer_details"), dict) else {}
+    email = details.get("email") or obj.get("customer_email") or ""
+    row = StripeEvent(
+        stripe_id=payload["id"],
+        type=payload["type"],
+        api_version=str(payload.get("api_version") or "")[:50],
+        livemode=payload.get("livemode") is True,
+        created=datetime.fromtimestamp(payload["created"], tz=UTC),
+        payload=payload,
+        object_id=handlers.stripe_id(obj.get("id"))[:255],
+        customer_id=handlers.stripe_id(obj.get("customer"))[:255],
+        email=email[:320] if isinstance(email, str) else "",
+        error="Not processed yet.",
+    )
+    # ON CONFLICT DO NOTHING: a concurrent delivery of the same id waits here for the
+    # first one to commit, then finds its row below, already processed.
+    StripeEvent.objects.bulk_create([row], ignore_conflicts=True)
+    return StripeEvent.objects.select_for_update().get(stripe_id=payload["id"])
+
+
+def _process(event: StripeEvent) -> None:
+    event.attempts += 1
+    event.processed_at = timezone.now()
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        event.state, event.detail, event.error = EventState.IGNORED, "Type not handled.", ""
+        event.save()
+        return
+    try:
+        with transaction.atomic(), audit("webhook"):
+            outcome = handler(event)
+    except Exception as exc:
+        logger.exception("Stripe event %s (%s) failed", event.stripe_id, event.type)
+        event.state, event.error = EventState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    else:
+        event.state, event.detail, event.error = outcome.state, outcome.detail, ""
+        event.member = outcome.member
+    event.save()

@@ -1,0 +1,77 @@
+"""Stripe event fixtures (API version 2026-10-28) and a signed delivery helper."""
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+import stripe
+
+SECRET = "whsec_billing_tests_0123456789abcdef"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "stripe"
+WEBHOOK_URL = "/billing/stripe/webhook/"
+T0 = 1793000000  # the fixtures' `created`
+
+_ids = itertools.count(1)
+
+
+def stripe_event(
+    name,
+    *,
+    event_id=None,
+    created=None,
+    sub_id=None,
+    customer=None,
+    product=None,
+    period_end=None,
+    email=None,
+    **fields,
+):
+    """A fixture event with a fresh id, adjusted for the test. `sub_id` lands where
+    the event type keeps the subscription id; other keywords set top-level fields of
+    data.object."""
+    event = json.loads((FIXTURES / f"{name}.json").read_text())
+    event["id"] = event_id or f"{event['id']}_{next(_ids)}"
+    if created is not None:
+        event["created"] = created
+    obj = event["data"]["object"]
+    kind = obj["object"]
+    if sub_id is not None:
+        if kind == "subscription":
+            obj["id"] = sub_id
+            for item in obj["items"]["data"]:
+                item["subscription"] = sub_id
+        elif kind == "checkout.session":
+            obj["subscription"] = sub_id
+        elif kind == "invoice":
+            obj["parent"]["subscription_details"]["subscription"] = sub_id
+            for line in obj["lines"]["data"]:
+                line["parent"]["subscription_item_details"]["subscription"] = sub_id
+    if customer is not None:
+        obj["customer"] = customer
+    if product is not None:
+        for item in obj["items"]["data"]:
+            item["price"]["product"] = product
+            item["plan"]["product"] = product
+    if period_end is not None:
+        for item in obj["items"]["data"]:
+            item["current_period_end"] = period_end
+    if email is not None:
+        obj["customer_details"]["email"] = email
+    obj.update(fields)
+    return event
+
+
+def signed(payload, *, secret=SECRET, timestamp=None):
+    body = payload if isinstance(payload, str) else json.dumps(payload)
+    header = stripe.WebhookSignature.generate_signature_header(
+        body, secret, timestamp=timestamp or int(time.time())
+    )
+    return body, header
+
+
+def deliver(client, payload, *, secret=SECRET):
+    body, header = signed(payload, secret=secret)
+    return client.post(
+        WEBHOOK_URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
