@@ -13,7 +13,6 @@ from billing import webhook
 from billing.models import EventState, Plan, StripeEvent, Subscription
 from members.models import Member
 from tests.billing.stripe_events import (
-    SECRET,
     T0,
     WEBHOOK_URL,
     deliver,
