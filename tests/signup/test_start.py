@@ -1,9 +1,22 @@
 """Step 1, /signup/: one answer for everyone, the right mail to each, rate limits."""
 
+import contextlib
+import http.client
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote, urlencode
+from urllib.request import urlopen
 
 import pytest
+from django.conf import settings
 from django.core import mail
+from django.db import connection
 from django.test import Client
 
 from members.models import Member, User
@@ -159,3 +172,152 @@ def test_it_sends_a_logged_in_user_to_the_dashboard(client, method):
     assert "already signed in" in response.content.decode()
     assert mail.outbox == []
     assert Member.objects.count() == 1
+
+
+# --- several workers sharing Redis ----------------------------------------------
+
+REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+def redis_or_skip():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        message = f"the multi-worker rate-limit test needs Redis at {REDIS_URL} ({error})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    return f"postgres://{quote(db['USER'])}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class Browserless:
+    """A plain HTTP client with a CSRF cookie, as a script would be."""
+
+    def __init__(self, port: int, address: str):
+        self.port, self.address = port, address
+        status, headers, body = self.request("GET", "/signup/")
+        assert status == 200
+        self.cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(
+                method,
+                path,
+                body=body,
+                headers={"X-Forwarded-For": self.address, **(headers or {})},
+            )
+            response = conn.getresponse()
+            return response.status, response.headers, response.read().decode()
+        finally:
+            conn.close()
+
+    def signup(self, email: str) -> int:
+        body = urlencode({"email": email, "csrfmiddlewaretoken": self.token})
+        status, _, _ = self.request(
+            "POST",
+            "/signup/",
+            body,
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={self.cookie}",
+            },
+        )
+        return status
+
+
+@contextlib.contextmanager
+def gunicorn(tmp_path, **environ):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.signup.server_settings",
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": "multi-worker-test-key",
+        "DEBUG": "off",
+        "HTTPS": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CONN_MAX_AGE": "0",
+        **environ,
+    }
+    access_log = tmp_path / "access.log"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gunicorn", "dhportal.wsgi", "--workers", "2"),
+            *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)),
+            *("--access-logformat", "%(p)s %(m)s %(s)s"),
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "gunicorn.err").open("w"),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, (tmp_path / "gunicorn.err").read_text()
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.2)
+        yield port, access_log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def mails_in(directory) -> int:
+    # The file backend ends every message with a line of 79 dashes.
+    if not directory.exists():
+        return 0
+    return sum(f.read_text().count("-" * 79) for f in directory.iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_counts_the_rate_limit_across_two_gunicorn_workers_sharing_redis(tmp_path):
+    redis_or_skip()
+    mail_dir = tmp_path / "mail"
+    run = uuid.uuid4().hex[:8]
+    with gunicorn(
+        tmp_path,
+        CACHE_URL=REDIS_URL,
+        EMAIL_URL=f"filemail:///{mail_dir}",
+        TRUSTED_PROXY_COUNT="1",
+        SIGNUP_RATE_LIMIT_IP="6/3600",
+        SIGNUP_RATE_LIMIT_EMAIL="100/3600",
+    ) as (port, access_log):
+        # An address from a documentation range, fresh for every run of the test.
+        address = f"2001:db8::{run[:4]}:{run[4:]}"
+        client = Browserless(port, address)
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            allowed = list(pool.map(client.signup, [f"{run}-{n}@example.org" for n in range(6)]))
+        over = client.signup(f"{run}-over@example.org")
+        elsewhere = Browserless(port, f"2001:db8::1:{run[:4]}").signup(f"{run}-x@example.org")
+
+    assert allowed == [302] * 6
+    assert over == 429
+    assert elsewhere == 302
+    assert mails_in(mail_dir) == 7
+    workers = {
+        line.split()[0] for line in access_log.read_text().splitlines() if " POST 302" in line
+    }
+    assert len(workers) == 2, "both workers must have answered for the test to mean anything"
