@@ -41,7 +41,9 @@ class FloofForm(forms.Form):
         assume_scheme="https",
         label="Theme song URL",
         help_text="An https:// link.",
-        validators=[URLValidator(schemes=["https"], message="Enter an https:// link.")],
+        validators=[URLValidator(schemes=["https"])],
+        # The field's own message replaces any validator's of the same code.
+        error_messages={"invalid": "Enter a valid https:// link."},
     )
     theme_song_duration = forms.IntegerField(
         required=False,

@@ -191,14 +191,21 @@ class MemberQuerySet(models.QuerySet):
         if not isinstance(tag, str) or not re.fullmatch(r"[0-9]{10}", tag):
             raise ValueError("an RFID tag is 10 digits")
 
+    # Where a tag can be appended without replacing a damaged value staff should see.
+    _RFID_WRITABLE = """
+        (access IS NULL OR (jsonb_typeof(access) = 'object'
+            AND COALESCE(jsonb_typeof(access -> 'rfid_tags'), 'null') IN ('array', 'null')))
+    """
+
     def add_rfid_tag(self, tag: str, *, user=None) -> int:
         """Append a 10-digit tag to access.rfid_tags in one SQL statement. Rows that
-        already hold it are not written; a tag held by another member raises
-        IntegrityError (the RfidTag unique index)."""
+        already hold it, or whose access is not an object with a tag list, are not
+        written; a tag held by another member raises IntegrityError (the RfidTag
+        unique index)."""
         self._check_rfid_tag(tag)
         # Constant SQL; the tag is a parameter.
         can_add = RawSQL(  # noqa: S611
-            f"(access IS NULL OR jsonb_typeof(access) = 'object') AND NOT {self._RFID_HOLDS}",
+            f"{self._RFID_WRITABLE} AND NOT {self._RFID_HOLDS}",
             (tag,),
             output_field=models.BooleanField(),
         )

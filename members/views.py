@@ -214,8 +214,10 @@ def keys(request, member):
         return _keys_page(request, member, form)
     if added:
         messages.success(request, f"Tag {tag} added.")
-    else:
+    elif tag in [_display_tag(t) for t in _list(_column(member, "access"), "rfid_tags") or []]:
         messages.info(request, f"Tag {tag} is already on your account.")
+    else:
+        messages.error(request, "Your keys could not be changed. Please contact staff.")
     return redirect("dashboard_keys")
 
 

@@ -76,6 +76,12 @@ def test_it_writes_nothing_when_nothing_changed(member_client, member):
 
 
 @pytest.mark.django_db
+def test_it_explains_that_only_https_links_are_accepted(member_client, member):
+    response = member_client(member).post(URL, {**GOOD, "theme_song_url": "http://x.org/a"})
+    assert response.context["form"].errors["theme_song_url"] == ["Enter a valid https:// link."]
+
+
+@pytest.mark.django_db
 def test_it_clears_the_theme_song(member_client, member):
     client = member_client(member)
     client.post(URL, GOOD)

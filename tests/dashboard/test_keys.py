@@ -281,3 +281,15 @@ def test_it_refuses_a_tag_whose_concurrent_add_commits_while_the_page_waits():
     assert "registered to another member" in responses["page"].content.decode()
     assert _tags(first) == ["0000031337"]
     assert _tags(second) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("access", [{"rfid_tags": "0000000001"}, {"rfid_tags": {"a": 1}}])
+def test_it_leaves_a_damaged_tag_list_for_staff_and_says_so(member_client, access):
+    member = MemberFactory(access=access)
+    before = snapshot(member)
+    response = _add(member_client(member), "4242")
+    assert response.status_code == 302
+    assert snapshot(member) == before
+    content = member_client(member).get(URL).content.decode()
+    assert "Your keys could not be changed. Please contact staff." in content
