@@ -12,7 +12,7 @@ import time
 import stripe
 
 from billing import webhook
-from billing.models import Plan
+from billing.models import Plan, Subscription
 from members.models import Member
 
 DEFAULT_PRODUCT = "prod_simulated_membership"
@@ -202,12 +202,19 @@ STEPS = (
 def build_events(
     member: Member, steps, *, customer_id: str, subscription_id: str, product_id: str
 ) -> list[dict]:
-    """Events for the named steps, `created` one second apart and ending now, so each
-    is newer than the last and the ordering rules apply them all."""
-    now = int(time.time())
+    """Events for the named steps, `created` one second apart, ending now or just after
+    the last event applied to the subscription, so the ordering rules apply them all."""
+    start = int(time.time()) - (len(steps) - 1)
+    applied = (
+        Subscription.objects.filter(stripe_id=subscription_id)
+        .values_list("last_event_created", flat=True)
+        .first()
+    )
+    if applied:
+        start = max(start, int(applied.timestamp()) + 1)
     events = []
     for index, step in enumerate(steps):
-        created = now - (len(steps) - 1 - index)
+        created = start + index
         ids = {"subscription_id": subscription_id, "customer_id": customer_id}
         if step == "checkout":
             obj = checkout_session(member, created=created, **ids)

@@ -32,8 +32,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "steps",
             nargs="*",
-            choices=simulate.STEPS,
-            help=f"Events to send, in order (default: {' '.join(DEFAULT_STEPS)}).",
+            metavar="step",
+            help=(
+                f"Events to send, in order, from: {', '.join(simulate.STEPS)} "
+                f"(default: {' '.join(DEFAULT_STEPS)})."
+            ),
         )
         parser.add_argument("--product", help="Stripe product id (default: the first plan).")
         parser.add_argument(
@@ -45,8 +48,13 @@ class Command(BaseCommand):
         secret = settings.STRIPE_WEBHOOK_SECRET
         if not secret:
             raise CommandError("STRIPE_WEBHOOK_SECRET is not set; nothing to sign with.")
-        target = self._member(member)
         steps = steps or DEFAULT_STEPS
+        unknown = [step for step in steps if step not in simulate.STEPS]
+        if unknown:
+            raise CommandError(
+                f"Unknown step {unknown[0]!r}; choose from {', '.join(simulate.STEPS)}."
+            )
+        target = self._member(member)
         status = target.status if isinstance(target.status, dict) else {}
         customer_id = status.get("stripe_customer_id") or ""
         subscription_id = status.get("stripe_subscription_id") or ""

@@ -1,0 +1,176 @@
+"""Billing in Django admin: the Stripe event log, its reprocess action, plans and
+subscriptions."""
+
+import pytest
+from django.test import Client
+
+from billing.models import EventState, Plan, StripeEvent, Subscription
+from members.models import Member
+from tests.billing.stripe_events import deliver, stripe_event
+from tests.factories import MemberFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+EVENTS = "/admin/billing/stripeevent/"
+
+
+@pytest.fixture
+def staff_client():
+    client = Client()
+    client.force_login(StaffFactory())
+    return client
+
+
+@pytest.fixture
+def member_client():
+    client = Client()
+    client.force_login(MemberFactory().user)
+    return client
+
+
+def unmatched_checkout(client, email="newcomer@example.org"):
+    event = stripe_event(
+        "checkout.session.completed",
+        client_reference_id=None,
+        email=email,
+        customer="cus_Newcomer",
+        sub_id="sub_Newcomer",
+    )
+    deliver(client, event)
+    return StripeEvent.objects.get(stripe_id=event["id"])
+
+
+def ignored_event(client):
+    event = stripe_event("customer.created")
+    deliver(client, event)
+    return StripeEvent.objects.get(stripe_id=event["id"])
+
+
+def test_it_lists_events_with_type_state_member_and_error_for_staff(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    page = staff_client.get(EVENTS).content.decode()
+    assert unmatched.stripe_id in page
+    assert "checkout.session.completed" in page
+    assert "unmatched" in page
+
+
+@pytest.mark.parametrize("who", ["member_client", "client"])
+def test_it_hides_the_event_log_from_members_and_anonymous_visitors(request, who):
+    unmatched = unmatched_checkout(Client())
+    response = request.getfixturevalue(who).get(EVENTS)
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
+    assert unmatched.stripe_id not in response.content.decode()
+
+
+def test_it_filters_events_by_state(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    ignored = ignored_event(client)
+    page = staff_client.get(EVENTS, {"state__exact": "unmatched"}).content.decode()
+    assert unmatched.stripe_id in page
+    assert ignored.stripe_id not in page
+
+
+def test_it_filters_events_by_type(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    ignored = ignored_event(client)
+    page = staff_client.get(EVENTS, {"type__exact": "customer.created"}).content.decode()
+    assert ignored.stripe_id in page
+    assert unmatched.stripe_id not in page
+
+
+@pytest.mark.parametrize("query", ["stripe_id", "email"])
+def test_it_searches_events_by_id_and_email(staff_client, client, query):
+    unmatched = unmatched_checkout(client, email="findme@example.org")
+    ignored = ignored_event(client)
+    term = unmatched.stripe_id if query == "stripe_id" else "findme@example"
+    page = staff_client.get(EVENTS, {"q": term}).content.decode()
+    assert unmatched.stripe_id in page
+    assert ignored.stripe_id not in page
+
+
+def reprocess(client, *events):
+    return client.post(
+        EVENTS,
+        {"action": "reprocess", "_selected_action": [e.pk for e in events]},
+        follow=True,
+    )
+
+
+def test_it_reprocesses_an_unmatched_checkout_once_the_member_exists(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    member = MemberFactory(membership="pending", user__email="newcomer@example.org")
+    response = reprocess(staff_client, unmatched)
+    assert "Reprocessed: 1 processed." in response.content.decode()
+    unmatched.refresh_from_db()
+    assert (unmatched.state, unmatched.member_id) == (EventState.PROCESSED, member.pk)
+    assert Member.objects.get(pk=member.pk).status["stripe_subscription_id"] == "sub_Newcomer"
+
+
+def test_it_is_safe_to_reprocess_twice(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    member = MemberFactory(membership="pending", user__email="newcomer@example.org")
+    reprocess(staff_client, unmatched)
+    notes_once = Member.objects.get(pk=member.pk).notes
+    response = reprocess(staff_client, unmatched)
+    assert "1 already processed or ignored; left unchanged." in response.content.decode()
+    assert Member.objects.get(pk=member.pk).notes == notes_once
+    unmatched.refresh_from_db()
+    assert unmatched.attempts == 2  # the delivery and one reprocess
+
+
+def test_it_keeps_an_event_unmatched_when_reprocessed_without_a_member(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    response = reprocess(staff_client, unmatched)
+    assert "Reprocessed: 1 unmatched." in response.content.decode()
+    unmatched.refresh_from_db()
+    assert unmatched.state == EventState.UNMATCHED
+
+
+def test_it_refuses_the_reprocess_action_to_members(member_client, client):
+    unmatched = unmatched_checkout(client)
+    MemberFactory(membership="pending", user__email="newcomer@example.org")
+    reprocess(member_client, unmatched)
+    unmatched.refresh_from_db()
+    assert (unmatched.state, unmatched.attempts) == (EventState.UNMATCHED, 1)
+
+
+def test_it_lets_staff_edit_plans(staff_client):
+    plan = Plan.objects.create(stripe_product_id="prod_Standard", name="Standard")
+    response = staff_client.post(
+        f"/admin/billing/plan/{plan.pk}/change/",
+        {"stripe_product_id": "prod_Standard", "name": "Standard (monthly)"},
+    )
+    assert response.status_code == 302
+    plan.refresh_from_db()
+    assert plan.name == "Standard (monthly)"
+
+
+def test_it_refuses_a_second_plan_for_the_same_product(staff_client):
+    Plan.objects.create(stripe_product_id="prod_Standard", name="Standard")
+    response = staff_client.post(
+        "/admin/billing/plan/add/", {"stripe_product_id": "prod_Standard", "name": "Copy"}
+    )
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert Plan.objects.count() == 1
+
+
+def test_it_shows_subscriptions_to_staff_read_only(staff_client):
+    member = MemberFactory()
+    sub = Subscription.objects.create(
+        stripe_id="sub_Shown", customer_id="cus_Shown", status="active", member=member
+    )
+    assert "sub_Shown" in staff_client.get("/admin/billing/subscription/").content.decode()
+    page = staff_client.get(f"/admin/billing/subscription/{sub.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="status"' not in page.content.decode()
+    staff_client.post(f"/admin/billing/subscription/{sub.pk}/change/", {"status": "canceled"})
+    sub.refresh_from_db()
+    assert sub.status == "active"
+
+
+def test_it_shows_an_event_page_to_staff(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    page = staff_client.get(f"{EVENTS}{unmatched.pk}/change/")
+    assert page.status_code == 200
+    assert "cus_Newcomer" in page.content.decode()
