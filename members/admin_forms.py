@@ -245,9 +245,15 @@ class MemberAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for column in JSON_COLUMNS:
-            old = self.fields[column]
+            old = self.fields.get(column)
+            if old is None:  # read-only for this user
+                continue
+            # The hidden initial value lets changed_data compare the edit with what
+            # the page showed, so a column written meanwhile (a webhook's note) is
+            # saved only if staff changed it too.
             self.fields[column] = ShapedJSONField(
                 column=column,
+                show_hidden_initial=True,
                 required=column == "identity",
                 label=old.label,
                 help_text=old.help_text,
@@ -255,11 +261,11 @@ class MemberAdminForm(forms.ModelForm):
                 decoder=old.decoder,
             )
 
-    def validate_unique(self):
-        # clean() names the member that holds an email, username or tag, and the
-        # unique indexes refuse a race; Django's generic constraint message would
-        # only repeat it less helpfully.
-        pass
+    def _get_validation_exclusions(self):
+        # clean() names the member that holds an email or username, and the unique
+        # indexes refuse a race; Django's generic "constraint violated" message would
+        # only repeat it less helpfully. The username's pattern is checked below.
+        return super()._get_validation_exclusions() | {"email", "username"}
 
     def clean_email(self):
         return (self.cleaned_data.get("email") or "").strip().lower()

@@ -1,0 +1,41 @@
+import pytest
+from django.contrib.auth.models import Permission
+
+from tests.factories import MemberFactory, StaffFactory, UserFactory
+
+
+@pytest.fixture
+def superuser():
+    return StaffFactory()
+
+
+@pytest.fixture
+def viewer():
+    """Staff with the view permission on members and nothing else."""
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_member"))
+    return user
+
+
+@pytest.fixture
+def outsider():
+    """A logged-in member who is not staff."""
+    return MemberFactory().user
+
+
+@pytest.fixture
+def as_superuser(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def as_viewer(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def as_outsider(client, outsider):
+    client.force_login(outsider)
+    return client
