@@ -241,6 +241,15 @@ def test_it_keeps_a_member_lapsed_when_an_older_active_snapshot_arrives_late(cli
     assert "not applied" in StripeEvent.objects.get(stripe_id=late.json()["id"]).detail
 
 
+def test_it_ignores_an_older_snapshot_that_arrives_after_a_newer_one(client):
+    member = subscribed("active")
+    deliver(client, updated("past_due", created=T0 + 60))
+    deliver(client, updated("active", created=T0))
+    status = reload(member).status
+    assert (status["subscription_status"], status["payment_problem"]) == ("past_due", True)
+    assert Subscription.objects.get(stripe_id="sub_Current").status == "past_due"
+
+
 @pytest.mark.parametrize("deleted_first", [True, False])
 def test_it_ends_canceled_when_updated_and_deleted_share_a_second(client, deleted_first):
     member = subscribed("active")
