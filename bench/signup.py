@@ -1,0 +1,260 @@
+"""Signup benchmark.
+
+Prints:
+  * step-2 submit latency, p50/p95 over 200 sequential signups, next to the bare
+    password-hash time (Django's default hasher, as in production);
+  * signups per second with 20 concurrent clients (each signup = GET the details form,
+    POST it), each client with its own X-Forwarded-For and TRUSTED_PROXY_COUNT=1;
+  * for 15 concurrent submits of one continue link: the total wall time and the rows.
+
+The server is what `make serve` runs (migrate, collectstatic, gunicorn with 2 workers,
+DEBUG off, HTTPS=false) on 127.0.0.1:8101, against its own database: BENCH_DATABASE_URL,
+by default postgres://postgres@127.0.0.1:5432/dh_bench_signup, dropped and re-created
+at the start. CACHE_URL is Redis at 127.0.0.1:6379/12 when it answers.
+
+Run from the repository root: .venv/bin/python bench/signup.py
+"""
+
+import http.client
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST, PORT = "127.0.0.1", 8101
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/dh_bench_signup"
+)
+REDIS_URL = "redis://127.0.0.1:6379/12"
+PASSWORD = "harbour-Lights-4471"
+SEQUENTIAL, CONCURRENT_CLIENTS, CONCURRENT_SIGNUPS, SAME_LINK = 200, 20, 200, 15
+
+
+def redis_answers() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def server_environ() -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dhportal.settings",
+        "DATABASE_URL": DATABASE_URL,
+        "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(48),
+        "DEBUG": "off",
+        "HTTPS": "false",
+        "ALLOWED_HOSTS": HOST,
+        "TRUSTED_PROXY_COUNT": "1",
+        "CACHE_URL": REDIS_URL if redis_answers() else "locmemcache://bench",
+        "EMAIL_URL": "dummymail://",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def recreate_database() -> None:
+    parts = urlsplit(DATABASE_URL)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def count_rows(email: str) -> tuple[int, int]:
+    with psycopg.connect(DATABASE_URL) as conn:
+        users = conn.execute(
+            "SELECT count(*) FROM members_user WHERE lower(email) = %s", (email,)
+        ).fetchone()[0]
+        members = conn.execute(
+            "SELECT count(*) FROM members_member WHERE lower(email) = %s", (email,)
+        ).fetchone()[0]
+    return users, members
+
+
+def start_server(env: dict) -> subprocess.Popen:
+    python = sys.executable
+    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
+        subprocess.run([python, "manage.py", *command], cwd=ROOT, env=env, check=True)
+    gunicorn = Path(python).with_name("gunicorn")
+    server = subprocess.Popen(
+        [str(gunicorn), "dhportal.wsgi", "-w", "2", "-b", f"{HOST}:{PORT}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if request("GET", "/healthz", address="192.0.2.1")[0] == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit(f"gunicorn did not answer on {HOST}:{PORT}")
+
+
+def request(method, path, *, address, body=None, headers=None):
+    conn = http.client.HTTPConnection(HOST, PORT, timeout=60)
+    try:
+        conn.request(
+            method, path, body=body, headers={"X-Forwarded-For": address, **(headers or {})}
+        )
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+class Visitor:
+    """One browser session on the details form of a continue link."""
+
+    def __init__(self, link: str, address: str):
+        self.link, self.address = link, address
+        status, headers, body = request("GET", link, address=address)
+        if status != 200:
+            raise RuntimeError(f"GET {link}: {status}")
+        self.cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+        self.token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+
+    def submit(self, username: str) -> int:
+        form = {
+            "csrfmiddlewaretoken": self.token.decode(),
+            "first_name": "Bench",
+            "last_name": "Mark",
+            "birthday": "1990-01-01",
+            "username": username,
+            "phone": "+1 555 0100",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "accept_terms": "on",
+        }
+        status, _, _ = request(
+            "POST",
+            self.link,
+            address=self.address,
+            body=urlencode(form),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={self.cookie}",
+            },
+        )
+        return status
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    env = server_environ()
+    os.environ.update(
+        {k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "SECRET_KEY", "DEBUG")}
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.contrib.auth.hashers import make_password
+
+    from signup.tokens import make_token
+
+    run = secrets.token_hex(3)
+
+    def link(email):
+        return f"/signup/continue/{make_token(email)}/"
+
+    hash_times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        make_password(PASSWORD)
+        hash_times.append(time.perf_counter() - start)
+
+    recreate_database()
+    server = start_server(env)
+    try:
+        latencies = []
+        for n in range(SEQUENTIAL):
+            visitor = Visitor(link(f"seq{n}-{run}@example.org"), f"10.1.{n // 250}.{n % 250 + 1}")
+            start = time.perf_counter()
+            status = visitor.submit(f"s{run}{n}")
+            latencies.append(time.perf_counter() - start)
+            assert status == 302, status
+
+        counter = iter(range(CONCURRENT_SIGNUPS))
+        lock = threading.Lock()
+        statuses = []
+
+        def client(c):
+            while True:
+                with lock:
+                    n = next(counter, None)
+                if n is None:
+                    return
+                visitor = Visitor(link(f"con{n}-{run}@example.org"), f"10.2.0.{c + 1}")
+                statuses.append(visitor.submit(f"c{run}{n}"))
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENT_CLIENTS) as pool:
+            list(pool.map(client, range(CONCURRENT_CLIENTS)))
+        concurrent_wall = time.perf_counter() - start
+        assert statuses == [302] * CONCURRENT_SIGNUPS, statuses
+
+        email = f"same-{run}@example.org"
+        same = link(email)
+        visitors = [Visitor(same, f"10.3.0.{n + 1}") for n in range(SAME_LINK)]
+        barrier = threading.Barrier(SAME_LINK + 1)
+
+        def submit(visitor):
+            barrier.wait()
+            return visitor.submit(f"same{run}")
+
+        with ThreadPoolExecutor(SAME_LINK) as pool:
+            futures = [pool.submit(submit, v) for v in visitors]
+            barrier.wait()
+            start = time.perf_counter()
+            results = [f.result() for f in futures]
+            same_wall = time.perf_counter() - start
+        users, members = count_rows(email)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    ms = 1000
+    print(
+        f"cache: {env['CACHE_URL']}  server: gunicorn -w 2 on {HOST}:{PORT}, DEBUG off, HTTPS=false"
+    )
+    hash_ms = statistics.median(hash_times) * ms
+    print(f"bare password hash (Django default hasher): median {hash_ms:.0f} ms")
+    print(
+        f"step-2 submit latency over {SEQUENTIAL} sequential signups: "
+        f"p50 {percentile(latencies, 50) * ms:.0f} ms, p95 {percentile(latencies, 95) * ms:.0f} ms"
+    )
+    print(
+        f"{CONCURRENT_SIGNUPS} signups by {CONCURRENT_CLIENTS} concurrent clients: "
+        f"{concurrent_wall:.2f} s, {CONCURRENT_SIGNUPS / concurrent_wall:.1f} signups/s"
+    )
+    answers = {s: results.count(s) for s in sorted(set(results))}
+    print(
+        f"{SAME_LINK} concurrent submits of one continue link: {same_wall * ms:.0f} ms in total, "
+        f"answers {answers}, rows: {users} user, {members} member"
+    )
+
+
+if __name__ == "__main__":
+    main()
