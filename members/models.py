@@ -123,17 +123,7 @@ class MemberQuerySet(models.QuerySet):
     def merge_json(self, column: str, values: dict, *, user=None) -> int:
         """Set some keys of a JSON object column in one SQL statement, keeping the
         other keys (and other writers' changes to them)."""
-        if column not in ("identity",) + NULLABLE_COLUMNS or column == "notes":
-            raise ValueError(f"cannot merge into {column}")
-        return self.update(
-            **{
-                column: RawSQL(  # noqa: S611 - column is from a fixed list
-                    f"COALESCE({column}, '{{}}'::jsonb) || %s::jsonb",  # noqa: S608
-                    (json.dumps(values),),
-                )
-            },
-            last_updated_by=user,
-        )
+        return self.merge_json_columns({column: values}, user=user)
 
     def merge_json_columns(self, changes: dict[str, dict], *, user=None) -> int:
         """merge_json for several columns at once: one UPDATE, so a page that edits
