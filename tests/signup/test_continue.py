@@ -93,6 +93,9 @@ def test_it_changes_nothing_on_get(client):
         signing.dumps("just a string", salt=SALT),
         "x" * 5000,
         "%00",
+        "é:ü:ß",
+        "a:b:c",
+        "::",
     ],
 )
 def test_it_shows_a_friendly_page_for_a_bad_link(client, token):
