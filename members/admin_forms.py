@@ -88,11 +88,13 @@ def _list_of(checker, what):
     return check
 
 
-def _object(shape):
+def _object(shape, kept=frozenset()):
     def check(value):
         if not isinstance(value, dict):
             return "must be an object"
         for key, item in value.items():
+            if key in kept and key not in shape:
+                continue
             if key not in shape:
                 return f'has an unknown key "{key}"'
             if item is not None:
@@ -175,8 +177,9 @@ def _unstorable(value) -> str | None:
     return None
 
 
-def shape_error(column: str, value) -> str | None:
-    """Why `value` does not fit `column`'s shape, or None. NULL fits a nullable column."""
+def shape_error(column: str, value, kept=frozenset()) -> str | None:
+    """Why `value` does not fit `column`'s shape, or None. NULL fits a nullable column;
+    `kept` are keys outside the shape that a legacy row already holds."""
     if value is None:
         return None if column in NULLABLE_COLUMNS else "This column cannot be empty."
     error = _unstorable(value)
@@ -185,15 +188,16 @@ def shape_error(column: str, value) -> str | None:
     if column == "notes":
         error = _list_of(_object(NOTE_SHAPE), "note objects")(value)
     else:
-        error = _object(SHAPES[column])(value)
+        error = _object(SHAPES[column], kept)(value)
     return f"The value {error}." if error else None
 
 
 class ShapedJSONField(forms.JSONField):
     """A JSON textarea that turns anything undecodable into a form error."""
 
-    def __init__(self, *, column, **kwargs):
+    def __init__(self, *, column, kept=frozenset(), **kwargs):
         self.column = column
+        self.kept = kept
         kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 6, "cols": 80}))
         super().__init__(**kwargs)
 
@@ -223,7 +227,7 @@ class ShapedJSONField(forms.JSONField):
 
     def validate(self, value):
         super().validate(value)
-        error = shape_error(self.column, value)
+        error = shape_error(self.column, value, self.kept)
         if error:
             raise ValidationError(error, code="shape")
 
@@ -251,8 +255,10 @@ class MemberAdminForm(forms.ModelForm):
             # The hidden initial value lets changed_data compare the edit with what
             # the page showed, so a column written meanwhile (a webhook's note) is
             # saved only if staff changed it too.
+            stored = getattr(self.instance, column, None)
             self.fields[column] = ShapedJSONField(
                 column=column,
+                kept=frozenset(stored) if isinstance(stored, dict) else frozenset(),
                 show_hidden_initial=True,
                 required=column == "identity",
                 label=old.label,

@@ -128,6 +128,19 @@ def test_it_answers_a_bad_json_value_with_a_form_error(as_superuser, column, raw
 
 
 @pytest.mark.django_db
+def test_it_keeps_a_legacy_key_already_stored_but_refuses_a_new_unknown_key(as_superuser):
+    member = MemberFactory()
+    member.identity["legacy_key"] = "kept"
+    member.save()
+    identity = {**member.identity, "nickname": "Countess"}
+    assert _post(as_superuser, member, identity=identity).status_code == 302
+    assert Member.objects.get(pk=member.pk).identity["legacy_key"] == "kept"
+    response = _post(as_superuser, member, identity={**identity, "shoe_size": "42"})
+    assert response.status_code == 200
+    assert "shoe_size" in str(response.context["adminform"].form.errors["identity"])
+
+
+@pytest.mark.django_db
 def test_it_answers_a_nul_in_the_email_with_a_form_error(as_superuser):
     member = MemberFactory()
     response = _post(as_superuser, member, email="ada\x00@example.org")

@@ -155,6 +155,16 @@ def test_it_escapes_member_text_in_the_list(as_superuser):
 
 
 @pytest.mark.django_db
+def test_it_escapes_a_search_for_markup_such_as_a_pasted_tag(as_superuser):
+    MemberFactory()
+    response = as_superuser.get(URL, {"q": XSS})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert XSS not in html
+    assert "&lt;script&gt;" in html
+
+
+@pytest.mark.django_db
 def test_it_uses_as_many_queries_for_fifty_members_as_for_five(as_superuser):
     def count():
         with CaptureQueriesContext(connection) as queries:

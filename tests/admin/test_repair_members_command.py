@@ -1,0 +1,103 @@
+"""`manage.py repair_members [--dry-run]`: the repair from the shell or cron."""
+
+import pytest
+from django.core.management import call_command
+
+from members import scaffolding
+from members.models import Member
+from tests.factories import MemberFactory
+
+
+def _run(*args):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("repair_members", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def members():
+    no_notes = MemberFactory(notes=None, access=None)
+    null_status = MemberFactory()
+    null_status.status["membership_status"] = None
+    null_status.save()
+    complete = MemberFactory()
+    return no_notes, null_status, complete
+
+
+@pytest.mark.django_db
+def test_it_lists_partial_members_and_changes_nothing_on_a_dry_run(members):
+    no_notes, null_status, complete = members
+    before = list(Member.objects.order_by("pk").values())
+    events = sum(m.events.count() for m in members)
+
+    out = _run("--dry-run")
+
+    assert f"{no_notes.pk}\tnotes, access" in out
+    assert f"{null_status.pk}\tmembership_status" in out
+    assert f"{complete.pk}\t" not in out
+    assert "2 partial members; nothing changed (dry run)" in out
+    assert list(Member.objects.order_by("pk").values()) == before
+    assert sum(m.events.count() for m in members) == events
+
+
+@pytest.mark.django_db
+def test_it_fills_exactly_what_was_missing_and_prints_counts(members):
+    no_notes, null_status, complete = members
+    complete_before = Member.objects.values().get(pk=complete.pk)
+    no_notes_before = Member.objects.values().get(pk=no_notes.pk)
+
+    out = _run()
+
+    assert "Repaired 2 members (3 columns filled); 1 were already complete" in out
+    after = Member.objects.values().get(pk=no_notes.pk)
+    assert after["notes"] == scaffolding.default("notes")
+    assert after["access"] == scaffolding.default("access")
+    for column in ("identity", "status", "connections", "forms", "authorizations", "extras"):
+        assert after[column] == no_notes_before[column]
+    assert Member.objects.get(pk=null_status.pk).status == {
+        **null_status.status,
+        "membership_status": "pending",
+    }
+    assert Member.objects.values().get(pk=complete.pk) == complete_before
+
+
+@pytest.mark.django_db
+def test_it_changes_nothing_on_a_second_run(members):
+    _run()
+    before = list(Member.objects.order_by("pk").values())
+    out = _run()
+    assert "Repaired 0 members (0 columns filled); 3 were already complete" in out
+    assert list(Member.objects.order_by("pk").values()) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_records_the_repair_as_a_command(members):
+    no_notes = members[0]
+    _run()
+    event = no_notes.events.order_by("pgh_id").last()
+    assert event.pgh_context.metadata["source"] == "command"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_repairs_and_exits_zero_from_the_shell(members):
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    # The command runs in its own process against this test database, as cron would.
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {"DATABASE_URL": url, "SECRET_KEY": "x", "PATH": "/usr/bin:/bin", "HTTPS": "false"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "repair_members"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Repaired 2 members (3 columns filled); 1 were already complete" in result.stdout
+    assert not Member.objects.partial().exists()
