@@ -134,3 +134,14 @@ def test_it_sends_a_login_without_member_to_the_dashboard(client):
 def test_it_refuses_a_post(client, stripe_settings):
     client.force_login(member_with().user)
     assert client.post("/signup/payment/").status_code == 405
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("configured", [True, False])
+def test_it_offers_the_simulated_payment_only_with_debug_on(client, settings, configured):
+    settings.STRIPE_PUBLISHABLE_KEY = settings.STRIPE_PRICING_TABLE_ID = "x" if configured else ""
+    member = member_with()
+    settings.DEBUG = True
+    assert 'action="/billing/simulate/"' in page_for(client, member)
+    settings.DEBUG = False
+    assert 'action="/billing/simulate/"' not in page_for(client, member)
