@@ -18,6 +18,7 @@ from members.models import Member, normalize_email
 from members.scaffolding import complete_member, missing_columns
 
 SUBSCRIPTION_CREATED = "customer.subscription.created"
+MAX_EPOCH = 253402300799  # 9999-12-31: anything later is not a date Python can hold
 
 
 @dataclass
@@ -53,7 +54,7 @@ def _list(value) -> list:
 
 
 def _when(epoch) -> datetime | None:
-    if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0:
+    if isinstance(epoch, int) and not isinstance(epoch, bool) and 0 <= epoch <= MAX_EPOCH:
         return datetime.fromtimestamp(epoch, tz=UTC)
     return None
 
@@ -187,9 +188,8 @@ def checkout_session_completed(event: StripeEvent) -> Outcome:
     session = _dict(event.payload["data"]["object"])
     customer_id = stripe_id(session.get("customer"))
     subscription_id = stripe_id(session.get("subscription"))
-    email = normalize_email(
-        _dict(session.get("customer_details")).get("email") or session.get("customer_email")
-    )
+    email = _dict(session.get("customer_details")).get("email") or session.get("customer_email")
+    email = normalize_email(email) if isinstance(email, str) else ""
     _lock_customer(customer_id)
     found = Member.objects.by_billing_ref(session.get("client_reference_id"))
     found = found or Member.objects.by_email(email)
@@ -289,7 +289,7 @@ def subscription_changed(event: StripeEvent) -> Outcome:
         )
 
     status = obj.get("status")
-    sub.status = status if isinstance(status, str) else ""
+    sub.status = status[:20] if isinstance(status, str) else ""
     sub.product_id, sub.current_period_end = _product_and_period_end(obj, sub)
     sub.last_event_created = event.created
     sub.snapshot = obj
@@ -311,7 +311,7 @@ def _product_and_period_end(obj: dict, sub: Subscription) -> tuple[str, datetime
         end = _when(item.get("current_period_end"))
         if end and (period_end is None or end > period_end):
             period_end = end
-    return product or sub.product_id, period_end or sub.current_period_end
+    return (product or sub.product_id)[:255], period_end or sub.current_period_end
 
 
 def _invoice_member(event: StripeEvent) -> tuple[dict, str, Member | None]:
@@ -340,7 +340,7 @@ def _amount(invoice: dict, key: str) -> str:
 
 
 def invoice_paid(event: StripeEvent) -> Outcome:
-    invoice, subscription_id, member = _invoice_member(event)
+    invoice, _subscription_id, member = _invoice_member(event)
     if member is None:
         return Outcome(EventState.UNMATCHED, detail="No member for this invoice.")
     period_end = None
@@ -352,15 +352,7 @@ def invoice_paid(event: StripeEvent) -> Outcome:
     text = f"Stripe: invoice {label} paid{_amount(invoice, 'amount_paid')}"
     if period_end:
         text += f"; paid through {_date(period_end)}"
-        # Paying the current subscription moves the renewal date forward, never back.
-        renewal = member.status.get("renewal_date")
-        is_current = subscription_id and subscription_id == member.status.get(
-            "stripe_subscription_id"
-        )
-        if is_current and (not isinstance(renewal, str) or renewal < _date(period_end)):
-            Member.objects.filter(pk=member.pk).merge_json(
-                "status", {"renewal_date": _date(period_end)}
-            )
+    # Invoices only add a note: the subscription events carry the status and dates.
     _note(member, text + ".")
     return Outcome(EventState.PROCESSED, member, "Noted on the member.")
 

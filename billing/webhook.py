@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import handlers
+from billing.handlers import MAX_EPOCH
 from billing.models import DONE_STATES, EventState, StripeEvent
 from members.audit import audit
 
@@ -66,19 +67,35 @@ def verify(body: bytes, signature: str | None, secret: str) -> dict:
     return check_shape(payload)
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def check_shape(payload) -> dict:
     if not isinstance(payload, dict) or payload.get("object") != "event":
         raise BadEvent("The body is not a Stripe event object.")
+    # PostgreSQL's jsonb cannot hold U+0000; Stripe never sends it.
+    if _has_nul(payload):
+        raise BadEvent("The event contains NUL characters.")
     event_id, event_type, created = payload.get("id"), payload.get("type"), payload.get("created")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
         raise BadEvent("The event has no usable id.")
     if not isinstance(event_type, str) or not 0 < len(event_type) <= 100:
         raise BadEvent("The event has no usable type.")
-    if isinstance(created, bool) or not isinstance(created, int) or created < 0:
+    if isinstance(created, bool) or not isinstance(created, int) or not 0 <= created <= MAX_EPOCH:
         raise BadEvent("The event has no usable created time.")
     data = payload.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise BadEvent("The event has no data object.")
+    object_id = data["object"].get("id")
+    if not isinstance(object_id, str) or not 0 < len(object_id) <= 255:
+        raise BadEvent("The event's data object has no usable id.")
     return payload
 
 

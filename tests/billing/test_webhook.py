@@ -8,6 +8,9 @@ import threading
 import pytest
 from django.db import connection
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from billing import webhook
 from billing.models import EventState, Plan, StripeEvent, Subscription
@@ -97,6 +100,10 @@ def _json_but_not_an_event(payload):
     return signed(json.dumps([payload]))
 
 
+def _created_beyond_any_date(payload):
+    return signed({**payload, "created": 10**15})
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -108,6 +115,7 @@ def _json_but_not_an_event(payload):
         _not_json,
         _not_utf8,
         _json_but_not_an_event,
+        _created_beyond_any_date,
     ],
 )
 def test_it_answers_400_to_a_bad_delivery_and_writes_nothing(client, make):
@@ -395,21 +403,33 @@ def test_it_changes_nothing_on_the_member_for_a_non_current_subscription(client,
 @pytest.mark.parametrize("name", ["invoice.paid", "invoice.payment_failed"])
 def test_it_only_adds_a_note_for_invoice_events(client, name):
     member = subscribed("active", subscription_status="past_due", payment_problem=True)
+    before = reload(member).status
     response = deliver(client, stripe_event(name, sub_id="sub_Current", customer="cus_Current"))
     assert response.status_code == 200
-    status = reload(member).status
-    assert status["membership_status"] == "active"
-    assert status["payment_problem"] is True
-    assert status["subscription_status"] == "past_due"
+    assert reload(member).status == before
     assert len(notes(member)) == 1
     assert "DHTEST-0001" in notes(member)[0]["note"]
     assert notes(member)[0]["from"] == "stripe"
 
 
-def test_it_moves_the_renewal_date_forward_on_a_paid_invoice(client):
-    member = subscribed("active", renewal_date="2026-10-01")
+def test_it_notes_the_paid_period_end_of_a_paid_invoice(client):
+    member = subscribed("active")
     deliver(client, stripe_event("invoice.paid", sub_id="sub_Current", customer="cus_Current"))
-    assert reload(member).status["renewal_date"] == "2026-11-25"
+    assert "paid through 2026-11-25" in notes(member)[0]["note"]
+
+
+def test_it_records_member_changes_in_the_audit_history_as_webhook(client):
+    member = subscribed("active")
+    deliver(client, updated("past_due", created=T0))
+    latest = member.events.order_by("-pgh_id").first()
+    assert latest.pgh_context.metadata["source"] == "webhook"
+    assert latest.status["subscription_status"] == "past_due"
+
+
+def test_it_stores_an_invoice_for_an_unknown_customer_as_unmatched(client):
+    response = deliver(client, stripe_event("invoice.paid", sub_id="sub_X", customer="cus_X"))
+    assert response.status_code == 200
+    assert StripeEvent.objects.get().state == EventState.UNMATCHED
 
 
 # --- linking ------------------------------------------------------------------------
@@ -603,3 +623,53 @@ def test_it_rolls_back_a_failing_handler_and_applies_once_on_redelivery(client, 
     assert len(notes(member)) == 1
     row.refresh_from_db()
     assert (row.state, row.attempts, row.error) == (EventState.PROCESSED, 2, "")
+
+
+# --- odd payloads -------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text(max_size=300),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+ODD_KEYS = [
+    "id",
+    "customer",
+    "subscription",
+    "client_reference_id",
+    "customer_details",
+    "customer_email",
+    "items",
+    "status",
+    "parent",
+    "lines",
+    "amount_paid",
+    "currency",
+    "number",
+]
+HANDLED = [
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "invoice.paid",
+    "invoice.payment_failed",
+]
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(HANDLED), key=st.sampled_from(ODD_KEYS), value=JSON_VALUES)
+def test_it_never_answers_500_to_a_signed_event_with_odd_field_values(name, key, value):
+    member = MemberFactory(membership="active")
+    event = stripe_event(
+        name, sub_id="sub_Odd", customer="cus_Odd", client_reference_id=member.billing_ref
+    )
+    event["data"]["object"][key] = value
+    response = deliver(Client(), event)
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert not StripeEvent.objects.filter(stripe_id=event["id"]).exists()
