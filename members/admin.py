@@ -8,6 +8,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -154,7 +155,7 @@ class MemberAdmin(admin.ModelAdmin):
             )
             number = bit.removeprefix("#")
             if number.isascii() and number.isdigit():
-                if len(number) <= 18:
+                if _is_member_number(number):
                     condition |= Q(pk=int(number))
                 if len(number) <= 10:
                     tagged = RfidTag.objects.filter(tag=number.zfill(10)).values("member_id")
@@ -165,6 +166,18 @@ class MemberAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {**partial_notice(request), **(extra_context or {})}
         return super().changelist_view(request, extra_context)
+
+    def response_action(self, request, queryset):
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(_is_member_number(value) for value in selected):
+            # Django would answer a crafted selection with a 500.
+            self.message_user(
+                request,
+                "The selection holds something that is not a member number; nothing was changed.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -295,6 +308,10 @@ class MemberAdmin(admin.ModelAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/members/member/history.html", context)
+
+
+def _is_member_number(value: str) -> bool:
+    return value.isascii() and value.isdigit() and int(value) < 2**63
 
 
 HISTORY_FIELDS = ("email", "username", "user_id", *JSON_COLUMNS)

@@ -5,6 +5,8 @@ import json
 
 import pytest
 from allauth.account.models import EmailAddress
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from members.models import Member, User
 from tests.factories import MemberFactory
@@ -309,3 +311,30 @@ def test_it_refuses_the_page_and_the_edit_to_anonymous_visitors(client):
     response = _post(client, member, username="edited")
     assert response.status_code == 302
     assert Member.objects.get(pk=member.pk).username == member.username
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(column=st.sampled_from(JSON_COLUMNS), value=json_values | st.text(max_size=30))
+def test_it_never_answers_500_to_any_json_a_browser_can_send(as_superuser, column, value):
+    member = MemberFactory()
+    before = Member.objects.values().get(pk=member.pk)
+    raw = value if isinstance(value, str) else json.dumps(value)
+    response = _post(as_superuser, member, **{column: raw})
+    assert response.status_code in (200, 302)
+    if response.status_code == 200:
+        assert response.context["adminform"].form.errors[column]
+        assert Member.objects.values().get(pk=member.pk) == before

@@ -107,3 +107,14 @@ def test_it_refuses_the_repair_to_anonymous_visitors(client):
     )
     assert response.status_code == 302
     assert Member.objects.get(pk=member.pk).notes is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("selected", ["abc", "99999999999999999999999", "-1", "1.5"])
+def test_it_answers_a_crafted_selection_with_a_message_and_changes_nothing(as_superuser, selected):
+    member = MemberFactory(notes=None)
+    data = {"action": "repair_members", "index": 0, "_selected_action": [member.pk, selected]}
+    response = as_superuser.post(URL, data, follow=True)
+    assert response.status_code == 200
+    assert any("not a member number" in m for m in _messages(response))
+    assert Member.objects.get(pk=member.pk).notes is None

@@ -101,3 +101,37 @@ def test_it_repairs_and_exits_zero_from_the_shell(members):
     assert result.returncode == 0, result.stderr
     assert "Repaired 2 members (3 columns filled); 1 were already complete" in result.stdout
     assert not Member.objects.partial().exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_fills_each_column_once_when_two_runs_overlap():
+    import threading
+
+    from django.db import connection
+
+    partial = [MemberFactory(notes=None, extras=None) for _ in range(20)]
+    outputs, errors = [], []
+    barrier = threading.Barrier(2)
+
+    def run():
+        try:
+            barrier.wait()
+            outputs.append(_run())
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not errors
+    repaired = [int(out.split("Repaired ")[1].split(" ")[0]) for out in outputs]
+    assert sum(repaired) == 20
+    assert not Member.objects.partial().exists()
+    for member in partial:
+        repairs = [e for e in member.events.all() if e.pgh_label == "update"]
+        assert len(repairs) == 1
