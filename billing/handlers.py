@@ -157,10 +157,9 @@ def _apply(member: Member, sub: Subscription) -> str:
         if sub.product_id:
             text += f" (plan {values['membership_level']})"
         text += change
-    else:
-        text += " linked by checkout"
     Member.objects.filter(pk=member.pk).merge_json("status", values)
-    _note(member, text + ".")
+    if sub.status:  # a bare link is already in the checkout's own note
+        _note(member, text + ".")
     member.refresh_from_db(fields=["status"])
     return "Applied to the member" + change + "."
 
@@ -202,7 +201,11 @@ def checkout_session_completed(event: StripeEvent) -> Outcome:
 
     member = _lock_member(found.pk)
     session_label = stripe_id(session.get("id")) or event.stripe_id
-    _note(member, f"Stripe: checkout {session_label} completed.")
+    _note(
+        member,
+        f"Stripe: checkout {session_label} completed "
+        f"(customer {customer_id or '-'}, subscription {subscription_id or '-'}).",
+    )
     if email and email != normalize_email(member.email):
         _note(
             member,
@@ -241,10 +244,15 @@ def checkout_session_completed(event: StripeEvent) -> Outcome:
             linked.append(orphan.stripe_id)
             details.append(_apply_or_flag(member, orphan, newly_linked=True))
     if linked:
-        waiting = StripeEvent.objects.select_for_update(skip_locked=True).filter(
-            state=EventState.UNMATCHED, object_id__in=linked
+        # Their snapshots are applied; skip any being redelivered right now (that
+        # delivery will find the member itself) rather than wait on its lock.
+        waiting = list(
+            StripeEvent.objects.select_for_update(skip_locked=True)
+            .filter(state=EventState.UNMATCHED, object_id__in=linked)
+            .exclude(pk=event.pk)
+            .values_list("pk", flat=True)
         )
-        waiting.exclude(pk=event.pk).update(
+        StripeEvent.objects.filter(pk__in=waiting).update(
             state=EventState.PROCESSED,
             member=member,
             detail=f"Applied when checkout event {event.stripe_id} linked the customer.",

@@ -234,6 +234,43 @@ def test_it_processes_the_same_event_exactly_once_from_ten_threads(webhook_secre
     assert len(notes(member)) == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_it_ends_on_the_newest_snapshot_when_ten_arrive_at_once(webhook_secret):
+    member = subscribed("active")
+    # The newest is the only past_due one; the others are older and active.
+    events = [updated("active", created=T0 + i) for i in range(9)]
+    events.append(updated("past_due", created=T0 + 9))
+    bodies = [signed(event) for event in reversed(events)]
+    barrier = threading.Barrier(len(bodies))
+    codes, errors = [], []
+
+    def send(body, header):
+        try:
+            barrier.wait()
+            response = Client().post(
+                WEBHOOK_URL,
+                data=body,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=header,
+            )
+            codes.append(response.status_code)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=pair) for pair in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (errors, codes) == ([], [200] * 10)
+    status = reload(member).status
+    assert (status["subscription_status"], status["payment_problem"]) == ("past_due", True)
+    sub = Subscription.objects.get(stripe_id="sub_Current")
+    assert (sub.status, int(sub.last_event_created.timestamp())) == ("past_due", T0 + 9)
+
+
 # --- ordering -----------------------------------------------------------------------
 
 
