@@ -75,3 +75,19 @@ def test_it_refuses_an_unknown_step():
     with pytest.raises(CommandError):
         run(member.email, "refund")
     assert StripeEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_delivers_over_http_to_a_running_site_with_url(live_server):
+    member = MemberFactory(membership="lapsed")
+    output = run(
+        member.email, "checkout", "active", "--url", f"{live_server.url}/billing/stripe/webhook/"
+    )
+    assert [line.split(" -> ")[1][:3] for line in output.splitlines()] == ["200", "200"]
+    assert Member.objects.get(pk=member.pk).membership_status == "active"
+
+
+def test_it_reports_an_unreachable_url():
+    member = MemberFactory(membership="pending")
+    with pytest.raises(CommandError, match="Could not reach"):
+        run(member.email, "--url", "http://127.0.0.1:9/billing/stripe/webhook/")
