@@ -1,6 +1,7 @@
 """dhportal settings, read from the environment (see README: Configuration)."""
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 from csp.constants import NONE, SELF
@@ -80,6 +81,9 @@ TEMPLATES = [
 # Database: DATABASE_URL, or the embedded PostgreSQL under .data/ when it is unset.
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
+    # A socket directory is given percent-encoded as the host
+    # (postgres://user@%2Frun%2Fpostgresql/db); django-environ leaves it encoded.
+    DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 else:
     from dhportal import embedded_db
 

@@ -60,3 +60,38 @@ def test_it_sends_anonymous_visitors_from_the_dashboard_to_login(client):
     response = client.get("/dashboard/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_it_answers_login_with_a_short_forwarded_header_without_an_error(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 2
+    member = MemberFactory()
+    response = client.post(
+        "/accounts/login/",
+        {"login": member.email, "password": DEFAULT_PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.9",
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_it_rate_limits_failed_logins_per_forwarded_client_address(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    member = MemberFactory()
+    statuses = [
+        client.post(
+            "/accounts/login/",
+            {"login": member.email, "password": "wrong"},
+            HTTP_X_FORWARDED_FOR="203.0.113.7",
+        ).status_code
+        for _ in range(40)
+    ]
+    assert 429 in statuses
+    # A different member (allauth also limits failures per email) from another address.
+    other_member = MemberFactory()
+    other = client.post(
+        "/accounts/login/",
+        {"login": other_member.email, "password": DEFAULT_PASSWORD},
+        HTTP_X_FORWARDED_FOR="198.51.100.4",
+    )
+    assert other.status_code == 302
