@@ -160,9 +160,14 @@ def member_activate(
     Banned members are refused; callers wrap this in `audit("staff", by)`.
     """
     with transaction.atomic():
-        member = Member.objects.select_for_update().filter(pk=member_id).only("status").first()
+        member = (
+            Member.objects.select_for_update().filter(pk=member_id).only("status", "forms").first()
+        )
         if member is None:
             return GONE
+        # A damaged row (a column that is not an object) is for staff to fix by hand.
+        if not all(isinstance(v, dict | None) for v in (member.status, member.forms)):
+            return REFUSED
         current = member.membership_status
         if current == MemberStatus.ACTIVE:
             return ALREADY_ACTIVE

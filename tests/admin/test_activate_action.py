@@ -164,3 +164,23 @@ def test_it_refuses_activation_to_anonymous_visitors(client, superuser):
     response = _confirm(client, [member], superuser)
     assert response.redirect_chain[0][0].startswith("/admin/login/")
     assert Member.objects.get(pk=member.pk).membership_status == "pending"
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_member_whose_status_is_not_an_object(as_superuser, superuser):
+    member = MemberFactory(status=["damaged"])
+    _confirm(as_superuser, [member], superuser)
+    assert Member.objects.get(pk=member.pk).status == ["damaged"]
+
+
+@pytest.mark.django_db
+def test_it_escapes_member_text_on_the_page_and_in_messages(as_superuser, superuser):
+    xss = "</textarea><script>alert(1)</script>"
+    member = MemberFactory(membership="banned")
+    member.identity["first_name"] = xss
+    member.save()
+    page = _open(as_superuser, [member]).content.decode()
+    done = _confirm(as_superuser, [member], superuser).content.decode()
+    for html in (page, done):
+        assert xss not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
