@@ -146,13 +146,16 @@ def _insert_or_lock(payload: dict) -> StripeEvent:
     return StripeEvent.objects.select_for_update().get(stripe_id=payload["id"])
 
 
+_RESULT_FIELDS = ["state", "detail", "error", "member", "attempts", "processed_at"]
+
+
 def _process(event: StripeEvent) -> None:
     event.attempts += 1
     event.processed_at = timezone.now()
     handler = HANDLERS.get(event.type)
     if handler is None:
         event.state, event.detail, event.error = EventState.IGNORED, "Type not handled.", ""
-        event.save()
+        event.save(update_fields=_RESULT_FIELDS)
         return
     try:
         with transaction.atomic(), audit("webhook"):
@@ -163,4 +166,4 @@ def _process(event: StripeEvent) -> None:
     else:
         event.state, event.detail, event.error = outcome.state, outcome.detail, ""
         event.member = outcome.member
-    event.save()
+    event.save(update_fields=_RESULT_FIELDS)
