@@ -5,6 +5,7 @@ from django.core.management import call_command
 
 from members import scaffolding
 from members.models import Member
+from tests.dburl import test_database_url
 from tests.factories import MemberFactory
 
 
@@ -85,12 +86,13 @@ def test_it_repairs_and_exits_zero_from_the_shell(members):
     import subprocess
     import sys
 
-    from django.conf import settings
-
     # The command runs in its own process against this test database, as cron would.
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    env = {"DATABASE_URL": url, "SECRET_KEY": "x", "PATH": "/usr/bin:/bin", "HTTPS": "false"}
+    env = {
+        "DATABASE_URL": test_database_url(),
+        "SECRET_KEY": "x",
+        "PATH": "/usr/bin:/bin",
+        "HTTPS": "false",
+    }
     result = subprocess.run(
         [sys.executable, "manage.py", "repair_members"],
         env=env,

@@ -10,16 +10,16 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.db import connection
 from django.test import Client
 
 from members.models import Member, User
+from tests.dburl import test_database_url
 from tests.factories import MemberFactory, UserFactory
 
 
@@ -197,15 +197,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    # The embedded PostgreSQL listens on a socket directory: percent-encode it as the host.
-    host = quote(db["HOST"], safe="") if db["HOST"].startswith("/") else db["HOST"]
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{quote(db['USER'])}{password}@{host}{port}/{db['NAME']}"
-
-
 class Browserless:
     """A plain HTTP client with a CSRF cookie, as a script would be."""
 
@@ -250,7 +241,7 @@ def gunicorn(tmp_path, **environ):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.signup.server_settings",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": test_database_url(),
         "SECRET_KEY": "multi-worker-test-key",
         "DEBUG": "off",
         "HTTPS": "false",
