@@ -16,17 +16,10 @@ def _member_link(member):
     return format_html('<a href="{}">{}</a>', url, str(member))
 
 
-@admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
-    list_display = ("stripe_id", "type", "state", "member_link", "short_error", "created")
-    list_filter = ("state", "type", "livemode")
-    search_fields = ("stripe_id", "object_id", "customer_id", "email", "member__email")
+class StripeRecordAdmin(admin.ModelAdmin):
+    """Records written by Stripe's events: staff read them, never add or delete them."""
+
     list_select_related = ("member",)
-    date_hierarchy = "created"
-    actions = ["reprocess"]
-    readonly_fields = [f.name for f in StripeEvent._meta.fields if f.name != "member"] + [
-        "member_link"
-    ]
     exclude = ("member",)
 
     def has_add_permission(self, request):
@@ -38,6 +31,18 @@ class StripeEventAdmin(admin.ModelAdmin):
     @admin.display(description="member")
     def member_link(self, obj):
         return _member_link(obj.member)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(StripeRecordAdmin):
+    list_display = ("stripe_id", "type", "state", "member_link", "short_error", "created")
+    list_filter = ("state", "type", "livemode")
+    search_fields = ("stripe_id", "object_id", "customer_id", "email", "member__email")
+    date_hierarchy = "created"
+    actions = ["reprocess"]
+    readonly_fields = [f.name for f in StripeEvent._meta.fields if f.name != "member"] + [
+        "member_link"
+    ]
 
     @admin.display(description="error")
     def short_error(self, obj):
@@ -68,7 +73,7 @@ class StripeEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(StripeRecordAdmin):
     list_display = (
         "stripe_id",
         "customer_id",
@@ -80,24 +85,12 @@ class SubscriptionAdmin(admin.ModelAdmin):
     )
     list_filter = ("status",)
     search_fields = ("stripe_id", "customer_id", "product_id", "member__email")
-    list_select_related = ("member",)
     readonly_fields = [f.name for f in Subscription._meta.fields if f.name != "member"] + [
         "member_link"
     ]
-    exclude = ("member",)
-
-    def has_add_permission(self, request):
-        return False
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="member")
-    def member_link(self, obj):
-        return _member_link(obj.member)
 
 
 @admin.register(Plan)

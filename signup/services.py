@@ -92,7 +92,9 @@ def member_signup(
     if email_registered(email):
         raise EmailTaken()
     if username_taken(username):
-        raise UsernameTaken()
+        # A twin submit of this same signup may have committed between the two checks;
+        # then the signup is complete, not the username taken.
+        raise EmailTaken() if email_registered(email) else UsernameTaken()
     # Hashed outside the transaction: no row locks are held while it runs.
     password_hash = make_password(password)
 
