@@ -5,7 +5,7 @@ ratio; then the SQL queries each event type costs.
 
     .venv/bin/python bench/webhook.py [--members 200] [--port 8102]
 
-Uses DATABASE_URL, or postgres://postgres@127.0.0.1:5432/dh_billing_bench (created and
+Uses BENCH_DATABASE_URL, or postgres://postgres@127.0.0.1:5432/dh_billing_bench (created and
 migrated if missing). Prints figures; asserts nothing.
 """
 
@@ -29,7 +29,8 @@ WORKERS = 2
 
 
 def configure_env(port):
-    os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
+    # Never the DATABASE_URL of the environment: a benchmark must not write to real data.
+    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="dhportal.settings",
         DEBUG="off",
