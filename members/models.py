@@ -9,6 +9,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -259,6 +260,10 @@ class Member(models.Model):
         ]
         indexes = [
             models.Index(fields=["-id"], condition=PARTIAL_Q, name="member_partial_idx"),
+            # The webhook finds a member by Stripe customer when no subscription row does.
+            models.Index(
+                KeyTransform("stripe_customer_id", "status"), name="member_stripe_customer_idx"
+            ),
         ]
         triggers = [
             # date_modified must move for update() and raw SQL too, not only save().
