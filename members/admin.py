@@ -8,12 +8,12 @@ from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import smart_split, unescape_string_literal
 
+from dhportal.adminkit import SafeActionsMixin, SafeModelAdmin
 from members import services
 from members.admin_forms import JSON_COLUMNS, ActivateForm, MemberAdminForm, json_preview
 from members.audit import audit
@@ -98,7 +98,7 @@ def partial_notice(request) -> dict:
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(SafeModelAdmin):
     form = MemberAdminForm
     list_display = ("id", "name", "email", "username", "membership", "missing", "date_added")
     list_display_links = ("id", "name")
@@ -166,18 +166,6 @@ class MemberAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {**partial_notice(request), **(extra_context or {})}
         return super().changelist_view(request, extra_context)
-
-    def response_action(self, request, queryset):
-        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if not all(_is_member_number(value) for value in selected):
-            # Django would answer a crafted selection with a 500.
-            self.message_user(
-                request,
-                "The selection holds something that is not a member number; nothing was changed.",
-                messages.WARNING,
-            )
-            return HttpResponseRedirect(request.get_full_path())
-        return super().response_action(request, queryset)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -344,7 +332,7 @@ def _show(value) -> str | None:
     return None if value is _ABSENT else json_preview(value)
 
 
-class PortalUserAdmin(UserAdmin):
+class PortalUserAdmin(SafeActionsMixin, UserAdmin):
     """Logins. A member's email and username are edited on the member page, which keeps
     the login, its address and the member record in step."""
 
