@@ -158,10 +158,21 @@ SHAPES = {
 NOTE_SHAPE = {"note": _text, "from": _text, "timestamp": _timestamp}
 
 
+def _is_unicode_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _unstorable(value) -> str | None:
-    """What PostgreSQL's jsonb would refuse: NUL characters and non-finite numbers."""
+    """What PostgreSQL's jsonb would refuse: NUL characters, lone surrogates (not
+    Unicode text) and non-finite numbers."""
     if isinstance(value, str):
-        return "contains a NUL character" if "\x00" in value else None
+        if "\x00" in value:
+            return "contains a NUL character"
+        return None if _is_unicode_text(value) else "contains a character that is not text"
     if isinstance(value, float):
         return None if math.isfinite(value) else "contains a number JSON cannot hold"
     if isinstance(value, list):
@@ -223,7 +234,9 @@ class ShapedJSONField(forms.JSONField):
     def prepare_value(self, value):
         if isinstance(value, forms.fields.InvalidJSONInput):
             return value
-        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+        text = json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+        # A lone surrogate cannot be sent as UTF-8; show it escaped so the page renders.
+        return text if _is_unicode_text(text) else json.dumps(value, indent=2, cls=self.encoder)
 
     def validate(self, value):
         super().validate(value)

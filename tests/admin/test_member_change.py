@@ -115,6 +115,8 @@ BAD_VALUES = [
     ("extras", '{"storage_id": 1e999}'),
     ("extras", "[" * 100_000 + "]" * 100_000),
     ("extras", "\x00"),
+    ("identity", '{"first_name": "\\ud800"}'),
+    ("connections", '{"phone": "\\udfff5551234"}'),
 ]
 
 
@@ -127,6 +129,20 @@ def test_it_answers_a_bad_json_value_with_a_form_error(as_superuser, column, raw
     assert response.status_code == 200
     assert response.context["adminform"].form.errors[column]
     assert Member.objects.values().get(pk=member.pk) == before
+
+
+@pytest.mark.django_db
+def test_it_renders_a_lone_surrogate_escaped_when_another_field_is_also_wrong(as_superuser):
+    member = MemberFactory()
+    response = _post(
+        as_superuser,
+        member,
+        identity='{"first_name": "\\ud800"}',
+        extras='{"storage_area": ["B"]}',
+    )
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors["identity"] and form.errors["extras"]
 
 
 @pytest.mark.django_db
