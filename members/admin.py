@@ -195,13 +195,9 @@ class MemberAdmin(SafeModelAdmin):
     @admin.action(description="Repair: fill the missing columns", permissions=["change"])
     def repair_members(self, request, queryset):
         with audit("repair", request.user):
-            repaired, filled, complete = services.members_repair(queryset=queryset)
-        self.message_user(
-            request,
-            f"Repaired {repaired} members ({filled} columns filled); "
-            f"{complete} were already complete",
-            messages.SUCCESS,
-        )
+            result = services.members_repair(queryset=queryset)
+        level = messages.WARNING if result.damaged else messages.SUCCESS
+        self.message_user(request, result.summary(), level)
 
     @admin.action(description="Activate after onboarding", permissions=["change"])
     def activate_members(self, request, queryset):

@@ -117,10 +117,14 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
         )
         if row is None:
             return []
+        # A status that is not an object cannot gain a key without being overwritten,
+        # which this function never does; staff edit such a row by hand.
+        fillable_status = isinstance(row.status, dict) or row.status is None
         missing = [
             c
             for c in missing_columns(row)
-            if c in columns or (c == "membership_status" and "status" in columns)
+            if c in columns
+            or (c == "membership_status" and "status" in columns and fillable_status)
         ]
         if not missing:
             return []
@@ -134,6 +138,8 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
             elif column in missing:
                 sets.append(f"{column} = COALESCE({column}, %s::jsonb)")
                 params.append(fill)
+        # Repair, signup and webhook writes are made by no user (DESIGN: last_updated_by).
+        sets.append("last_updated_by_id = NULL")
         params.append(member_id)
         with connection.cursor() as cursor:
             cursor.execute(

@@ -2,6 +2,7 @@
 the User and allauth's address, staff activation after onboarding, and repair."""
 
 import datetime
+from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
@@ -202,14 +203,35 @@ def member_activate(
         return ACTIVATED
 
 
-def members_repair(*, queryset):
-    """Complete every member of `queryset` with the scaffolding function; return
-    (repaired, columns_filled, already_complete). Callers wrap this in `audit(...)`."""
+@dataclass(frozen=True)
+class RepairResult:
+    repaired: int
+    filled: int
+    complete: int
+    # Partial only through a status that is not a JSON object: the completion function
+    # never overwrites, so a staff member edits it by hand.
+    damaged: int
+
+    def summary(self) -> str:
+        text = (
+            f"Repaired {self.repaired} members ({self.filled} columns filled); "
+            f"{self.complete} were already complete"
+        )
+        if self.damaged:
+            text += f"; {self.damaged} need a staff edit (their status is not a JSON object)"
+        return text
+
+
+def members_repair(*, queryset) -> RepairResult:
+    """Complete every member of `queryset` with the scaffolding function. Callers wrap
+    this in `audit(...)`."""
     total = queryset.count()
-    repaired = filled = 0
+    repaired = filled = damaged = 0
     for member_id in list(queryset.partial().order_by("pk").values_list("pk", flat=True)):
         labels = scaffolding.complete_member(member_id)
         if labels:
             repaired += 1
             filled += len(labels)
-    return repaired, filled, total - repaired
+        elif queryset.partial().filter(pk=member_id).exists():
+            damaged += 1
+    return RepairResult(repaired, filled, total - repaired - damaged, damaged)

@@ -73,6 +73,16 @@ def test_it_changes_nothing_on_a_second_run(members):
     assert list(Member.objects.order_by("pk").values()) == before
 
 
+@pytest.mark.django_db
+def test_it_reports_a_status_it_cannot_complete_without_claiming_to_fix_it():
+    damaged = MemberFactory(status=["not", "an", "object"])
+    first, second = _run(), _run()
+    for out in (first, second):
+        assert "Repaired 0 members (0 columns filled); 0 were already complete" in out
+        assert "1 need a staff edit" in out
+    assert Member.objects.get(pk=damaged.pk).status == ["not", "an", "object"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_it_records_the_repair_as_a_command(members):
     no_notes = members[0]

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from members import scaffolding
 from members.models import Member
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, StaffFactory
 
 
 def _raw_columns(member_id):
@@ -141,3 +141,21 @@ def test_it_leaves_any_member_complete_and_keeps_every_existing_value(nulls, sta
             if column not in nulls and column != "status":
                 assert after[column] == before[column]
         transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+def test_it_leaves_a_status_that_is_not_an_object_alone_and_does_not_claim_it():
+    member = MemberFactory(status=["damaged"], notes=None)
+    assert scaffolding.complete_member(member.pk) == ["notes"]
+    member.refresh_from_db()
+    assert member.status == ["damaged"]
+    assert scaffolding.complete_member(member.pk) == []
+
+
+@pytest.mark.django_db
+def test_it_records_the_completion_as_made_by_no_user():
+    staff = StaffFactory()
+    member = MemberFactory(extras=None, last_updated_by=staff)
+    scaffolding.complete_member(member.pk)
+    member.refresh_from_db()
+    assert member.last_updated_by is None

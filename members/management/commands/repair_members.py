@@ -28,8 +28,5 @@ class Command(BaseCommand):
             self.stdout.write(f"{count} partial members; nothing changed (dry run)")
             return
         with audit("command"):
-            repaired, filled, complete = members_repair(queryset=Member.objects.all())
-        self.stdout.write(
-            f"Repaired {repaired} members ({filled} columns filled); "
-            f"{complete} were already complete"
-        )
+            result = members_repair(queryset=Member.objects.all())
+        self.stdout.write(result.summary())
