@@ -128,11 +128,17 @@ class MemberQuerySet(models.QuerySet):
 
     def merge_json_columns(self, changes: dict[str, dict], *, user=None) -> int:
         """merge_json for several columns at once: one UPDATE, so a page that edits
-        keys in two columns writes them together or not at all."""
+        keys in two columns writes them together or not at all. A row where one of the
+        columns holds something other than an object (a damaged row) is not written:
+        merging into it would make it worse. Returns the number of rows written."""
+        mergeable = Q()
         for column in changes:
             if column not in ("identity",) + NULLABLE_COLUMNS or column == "notes":
                 raise ValueError(f"cannot merge into {column}")
-        return self.update(
+            mergeable &= Q(**{f"{column}__isnull": True}) | RawSQL(  # noqa: S611
+                f"jsonb_typeof({column}) = 'object'", (), output_field=models.BooleanField()
+            )
+        return self.filter(mergeable).update(
             **{
                 column: RawSQL(  # noqa: S611 - column is from a fixed list
                     f"COALESCE({column}, '{{}}'::jsonb) || %s::jsonb",  # noqa: S608

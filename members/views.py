@@ -154,10 +154,17 @@ def _edit_page(request, member, form_class, template):
                 messages.info(request, "Nothing to save: no field changed.")
             else:
                 with audit("member", request.user):
-                    Member.objects.filter(pk=member.pk).merge_json_columns(
+                    written = Member.objects.filter(pk=member.pk).merge_json_columns(
                         changes, user=request.user
                     )
-                messages.success(request, "Saved.")
+                if written:
+                    messages.success(request, "Saved.")
+                else:
+                    messages.error(
+                        request,
+                        "Your record needs a hand from staff before it can be edited here; "
+                        "nothing was saved. Please contact staff.",
+                    )
             return redirect(request.path)
     else:
         form = form_class(initial=_initial(form_class, member))

@@ -105,6 +105,17 @@ def test_it_saves_into_a_null_column(member_client):
 
 
 @pytest.mark.django_db
+def test_it_does_not_merge_into_a_column_that_is_not_an_object(member_client):
+    member = MemberFactory(connections=["damaged"])
+    response = member_client(member).post(URL, {**GOOD, "discord_username": "new"}, follow=True)
+    assert response.status_code == 200
+    assert "contact staff" in response.content.decode()
+    refreshed = Member.objects.get(pk=member.pk)
+    assert refreshed.connections == ["damaged"]
+    assert refreshed.identity == member.identity
+
+
+@pytest.mark.django_db
 def test_it_trims_surrounding_spaces(member_client, member):
     member_client(member).post(URL, {**GOOD, "nickname": "  Countess  "})
     assert Member.objects.get(pk=member.pk).identity["nickname"] == "Countess"
