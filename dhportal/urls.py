@@ -1,6 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from dhportal import views
 
@@ -10,6 +11,9 @@ admin.site.login = secure_admin_login(admin.site.login)
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # A member's login email changes only through staff, who keep User, the allauth
+    # address and the member record in step; allauth's own email page is closed.
+    path("accounts/email/", RedirectView.as_view(pattern_name="dashboard_profile")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("", include("members.urls")),

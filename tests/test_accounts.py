@@ -95,3 +95,14 @@ def test_it_rate_limits_failed_logins_per_forwarded_client_address(client, setti
         HTTP_X_FORWARDED_FOR="198.51.100.4",
     )
     assert other.status_code == 302
+
+
+@pytest.mark.django_db
+def test_it_does_not_let_a_member_add_an_email_address_through_allauth(client):
+    from allauth.account.models import EmailAddress
+
+    member = MemberFactory()
+    client.force_login(member.user)
+    response = client.post("/accounts/email/", {"action_add": "", "email": "victim@example.net"})
+    assert response.status_code == 302
+    assert not EmailAddress.objects.filter(email="victim@example.net").exists()
