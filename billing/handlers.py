@@ -36,12 +36,23 @@ class LinkedElsewhere(Exception):
     """A subscription was linked to another member while we looked; Stripe retries."""
 
 
+# The length of every column that holds a Stripe id. Stripe's own ids are far shorter.
+MAX_ID_LENGTH = 255
+
+
 def stripe_id(value) -> str:
-    """An id from a field Stripe may send as a string or as an expanded object."""
-    if isinstance(value, str):
+    """An id from a field Stripe may send as a string or as an expanded object.
+
+    An id longer than MAX_ID_LENGTH is not a Stripe id: it is treated as absent (""),
+    exactly like a missing or non-string one. The event is still stored and handled
+    with what else it carries; it cannot fail on a column too short to hold the id,
+    which would make it fail again on every redelivery. (The event's own id and its
+    data object's id are checked before storing: too long is a 400 there.)
+    """
+    if isinstance(value, dict):
+        value = value.get("id")
+    if isinstance(value, str) and len(value) <= MAX_ID_LENGTH:
         return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
     return ""
 
 
@@ -319,7 +330,7 @@ def _product_and_period_end(obj: dict, sub: Subscription) -> tuple[str, datetime
         end = _when(item.get("current_period_end"))
         if end and (period_end is None or end > period_end):
             period_end = end
-    return (product or sub.product_id)[:255], period_end or sub.current_period_end
+    return product or sub.product_id, period_end or sub.current_period_end
 
 
 def _invoice_member(event: StripeEvent) -> tuple[dict, str, Member | None]:
@@ -341,9 +352,13 @@ def _invoice_member(event: StripeEvent) -> tuple[dict, str, Member | None]:
 
 
 def _amount(invoice: dict, key: str) -> str:
+    """An amount in the currency's minor unit, shown exactly for any integer (a float
+    would overflow, or round, for the huge ones)."""
     amount, currency = invoice.get(key), invoice.get("currency")
-    if isinstance(amount, int) and isinstance(currency, str):
-        return f" ({amount / 100:.2f} {currency.upper()})"
+    if isinstance(amount, int) and not isinstance(amount, bool) and isinstance(currency, str):
+        units, cents = divmod(abs(amount), 100)
+        sign = "-" if amount < 0 else ""
+        return f" ({sign}{units}.{cents:02d} {currency.upper()})"
     return ""
 
 

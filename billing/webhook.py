@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import handlers
-from billing.handlers import MAX_EPOCH
+from billing.handlers import MAX_EPOCH, MAX_ID_LENGTH
 from billing.models import DONE_STATES, EventState, StripeEvent
 from members.audit import audit
 
@@ -52,6 +52,10 @@ class Delivery:
 
 def verify(body: bytes, signature: str | None, secret: str) -> dict:
     """Check the Stripe-Signature header and return the parsed event, or raise BadEvent."""
+    # Stripe's header is plain ASCII; the library's comparison raises TypeError on
+    # anything else, so such a header is refused here as a bad signature.
+    if signature is not None and not signature.isascii():
+        raise BadEvent("Invalid Stripe signature: the header is not ASCII.")
     try:
         stripe.WebhookSignature.verify_header(
             body, signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
@@ -67,24 +71,36 @@ def verify(body: bytes, signature: str | None, secret: str) -> dict:
     return check_shape(payload)
 
 
-def _has_nul(value) -> bool:
+def _is_storable_text(text: str) -> bool:
+    """PostgreSQL cannot hold U+0000, nor a lone UTF-16 surrogate (JSON allows an
+    escaped "\\ud800"; it is not valid UTF-8). Stripe never sends either."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _has_unstorable_text(value) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return not _is_storable_text(value)
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_has_unstorable_text(k) or _has_unstorable_text(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_has_unstorable_text(v) for v in value)
     return False
 
 
 def check_shape(payload) -> dict:
     if not isinstance(payload, dict) or payload.get("object") != "event":
         raise BadEvent("The body is not a Stripe event object.")
-    # PostgreSQL's jsonb cannot hold U+0000; Stripe never sends it.
-    if _has_nul(payload):
-        raise BadEvent("The event contains NUL characters.")
+    # The event could not be stored, so it is refused like a body that is not JSON.
+    if _has_unstorable_text(payload):
+        raise BadEvent("The event contains NUL characters or lone surrogates.")
     event_id, event_type, created = payload.get("id"), payload.get("type"), payload.get("created")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID_LENGTH:
         raise BadEvent("The event has no usable id.")
     if not isinstance(event_type, str) or not 0 < len(event_type) <= 100:
         raise BadEvent("The event has no usable type.")
@@ -94,7 +110,7 @@ def check_shape(payload) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise BadEvent("The event has no data object.")
     object_id = data["object"].get("id")
-    if not isinstance(object_id, str) or not 0 < len(object_id) <= 255:
+    if not isinstance(object_id, str) or not 0 < len(object_id) <= MAX_ID_LENGTH:
         raise BadEvent("The event's data object has no usable id.")
     return payload
 
@@ -135,8 +151,8 @@ def _insert_or_lock(payload: dict) -> StripeEvent:
         livemode=payload.get("livemode") is True,
         created=datetime.fromtimestamp(payload["created"], tz=UTC),
         payload=payload,
-        object_id=handlers.stripe_id(obj.get("id"))[:255],
-        customer_id=handlers.stripe_id(obj.get("customer"))[:255],
+        object_id=handlers.stripe_id(obj.get("id")),
+        customer_id=handlers.stripe_id(obj.get("customer")),  # "" when too long
         email=email[:320] if isinstance(email, str) else "",
         error="Not processed yet.",
     )

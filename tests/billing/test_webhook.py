@@ -8,7 +8,7 @@ import threading
 import pytest
 from django.db import connection
 from django.test import Client
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -104,6 +104,21 @@ def _created_beyond_any_date(payload):
     return signed({**payload, "created": 10**15})
 
 
+def _non_ascii_signature(payload):
+    body, header = signed(payload)
+    return body, header.split(",v1=")[0] + ",v1=" + "\u00e9" * 64
+
+
+def _lone_surrogate_in_a_value(payload):
+    payload["data"]["object"]["description"] = "broken \ud800 text"
+    return signed(payload)
+
+
+def _lone_surrogate_in_a_key(payload):
+    payload["data"]["object"]["metadata"] = {"\udfff": "value"}
+    return signed(payload)
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -116,6 +131,9 @@ def _created_beyond_any_date(payload):
         _not_utf8,
         _json_but_not_an_event,
         _created_beyond_any_date,
+        _non_ascii_signature,
+        _lone_surrogate_in_a_value,
+        _lone_surrogate_in_a_key,
     ],
 )
 def test_it_answers_400_to_a_bad_delivery_and_writes_nothing(client, make):
@@ -664,13 +682,23 @@ def test_it_rolls_back_a_failing_handler_and_applies_once_on_redelivery(client, 
 
 # --- odd payloads -------------------------------------------------------------------
 
+# Longer than any id column (255), and integers far beyond a float's range.
+LONG_TEXT = st.text(min_size=256, max_size=600)
+HUGE_INTEGERS = st.integers(min_value=10**300, max_value=10**1000) | st.integers(
+    min_value=-(10**1000), max_value=-(10**300)
+)
+LONE_SURROGATES = st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3)
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.text(max_size=300),
+    | HUGE_INTEGERS
+    | st.text(max_size=300)
+    | LONG_TEXT
+    | LONE_SURROGATES,
     lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3)
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=10) | LONE_SURROGATES, children, max_size=3)
     ),
     max_leaves=6,
 )
@@ -700,6 +728,13 @@ HANDLED = [
 
 @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(HANDLED), key=st.sampled_from(ODD_KEYS), value=JSON_VALUES)
+@example(name="checkout.session.completed", key="customer", value="cus_" + "x" * 300)
+@example(name="checkout.session.completed", key="subscription", value="sub_" + "x" * 300)
+@example(name="customer.subscription.updated", key="customer", value="cus_" + "x" * 300)
+@example(name="invoice.paid", key="customer", value={"id": "cus_" + "x" * 300})
+@example(name="invoice.paid", key="amount_paid", value=10**400)
+@example(name="invoice.payment_failed", key="amount_due", value=-(10**400))
+@example(name="checkout.session.completed", key="customer_email", value="\ud800")
 def test_it_never_answers_500_to_a_signed_event_with_odd_field_values(name, key, value):
     member = MemberFactory(membership="active")
     event = stripe_event(
@@ -710,3 +745,81 @@ def test_it_never_answers_500_to_a_signed_event_with_odd_field_values(name, key,
     assert response.status_code in (200, 400)
     if response.status_code == 400:
         assert not StripeEvent.objects.filter(stripe_id=event["id"]).exists()
+
+
+LONG_CUSTOMER = "cus_" + "x" * 300
+LONG_SUBSCRIPTION = "sub_" + "x" * 300
+
+
+def test_it_treats_an_over_long_customer_id_in_a_checkout_as_absent(client):
+    member = MemberFactory(membership="pending")
+    checkout = stripe_event(
+        "checkout.session.completed",
+        client_reference_id=member.billing_ref,
+        email=member.email,
+        customer=LONG_CUSTOMER,
+        sub_id="sub_Fine",
+    )
+    response = deliver(client, checkout)
+    assert response.status_code == 200
+    row = StripeEvent.objects.get()
+    assert (row.state, row.member, row.customer_id) == (EventState.PROCESSED, member, "")
+    assert Subscription.objects.get(stripe_id="sub_Fine").customer_id == ""
+    status = reload(member).status
+    assert status["stripe_subscription_id"] == "sub_Fine"
+    assert status["stripe_customer_id"] == ""
+
+
+def test_it_treats_an_over_long_subscription_id_in_a_checkout_as_absent(client):
+    member = MemberFactory(membership="pending")
+    checkout = stripe_event(
+        "checkout.session.completed",
+        client_reference_id=member.billing_ref,
+        email=member.email,
+        customer="cus_Fine",
+        sub_id=LONG_SUBSCRIPTION,
+    )
+    response = deliver(client, checkout)
+    assert response.status_code == 200
+    assert StripeEvent.objects.get().state == EventState.PROCESSED
+    assert not Subscription.objects.exists()
+    status = reload(member).status
+    assert (status["stripe_customer_id"], status["stripe_subscription_id"]) == ("cus_Fine", "")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["customer.subscription.updated", "invoice.paid", "invoice.payment_failed"],
+)
+@pytest.mark.parametrize("customer", [LONG_CUSTOMER, {"id": LONG_CUSTOMER}])
+def test_it_stores_an_event_with_an_over_long_customer_id_without_failing(client, name, customer):
+    response = deliver(client, stripe_event(name, sub_id=LONG_SUBSCRIPTION[:40], customer=customer))
+    assert response.status_code == 200
+    row = StripeEvent.objects.get()
+    assert row.state == EventState.UNMATCHED
+    assert row.customer_id == ""
+
+
+def test_it_answers_400_to_a_subscription_event_whose_own_id_is_over_long(client):
+    response = deliver(client, updated("active", sub_id=LONG_SUBSCRIPTION))
+    assert response.status_code == 400
+    assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "amount", "shown"),
+    [
+        ("invoice.paid", "amount_paid", 10**400, "1" + "0" * 398 + ".00 USD"),
+        ("invoice.payment_failed", "amount_due", 10**400 + 5, "1" + "0" * 398 + ".05 USD"),
+        ("invoice.paid", "amount_paid", -1234, "-12.34 USD"),
+        ("invoice.paid", "amount_paid", 7, "0.07 USD"),
+    ],
+    ids=["huge-paid", "huge-due", "negative", "cents"],
+)
+def test_it_notes_any_integer_invoice_amount_exactly(client, name, key, amount, shown):
+    member = subscribed("active")
+    event = stripe_event(name, sub_id="sub_Current", customer="cus_Current", **{key: amount})
+    response = deliver(client, event)
+    assert response.status_code == 200
+    assert StripeEvent.objects.get().state == EventState.PROCESSED
+    assert f"({shown})" in notes(member)[0]["note"]
