@@ -4,6 +4,7 @@ from django.utils.html import format_html
 
 from billing import webhook
 from billing.models import DONE_STATES, Plan, StripeEvent, Subscription
+from dhportal.adminkit import SafeModelAdmin
 
 
 def _member_link(member):
@@ -16,8 +17,10 @@ def _member_link(member):
     return format_html('<a href="{}">{}</a>', url, str(member))
 
 
-class StripeRecordAdmin(admin.ModelAdmin):
-    """Records written by Stripe's events: staff read them, never add or delete them."""
+class StripeRecordAdmin(SafeModelAdmin):
+    """Records written by Stripe's events: staff read them, never add or delete them.
+
+    An action on a crafted selection (not primary keys) gets a message, not a 500."""
 
     list_select_related = ("member",)
     exclude = ("member",)
@@ -36,9 +39,10 @@ class StripeRecordAdmin(admin.ModelAdmin):
 @admin.register(StripeEvent)
 class StripeEventAdmin(StripeRecordAdmin):
     list_display = ("stripe_id", "type", "state", "member_link", "short_error", "created")
-    list_filter = ("state", "type", "livemode")
+    # A list filter on `created`, not a date_hierarchy: the hierarchy's links for
+    # ?created__year=9999&created__month=12 overflow the date range (a 500).
+    list_filter = ("state", "type", "livemode", "created")
     search_fields = ("stripe_id", "object_id", "customer_id", "email", "member__email")
-    date_hierarchy = "created"
     actions = ["reprocess"]
     readonly_fields = [f.name for f in StripeEvent._meta.fields if f.name != "member"] + [
         "member_link"
@@ -94,6 +98,6 @@ class SubscriptionAdmin(StripeRecordAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(SafeModelAdmin):
     list_display = ("name", "stripe_product_id")
     search_fields = ("name", "stripe_product_id")

@@ -174,3 +174,52 @@ def test_it_shows_an_event_page_to_staff(staff_client, client):
     page = staff_client.get(f"{EVENTS}{unmatched.pk}/change/")
     assert page.status_code == 200
     assert "cus_Newcomer" in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"created__year": "9999", "created__month": "12"},
+        {"created__year": "9999", "created__month": "12", "created__day": "31"},
+        {"created__gte": "9999-12-31 23:59:59"},
+        {"created__gte": "not a date"},
+    ],
+)
+def test_it_answers_the_event_list_for_far_or_odd_dates_without_an_error(
+    staff_client, client, query
+):
+    unmatched_checkout(client)
+    response = staff_client.get(EVENTS, query)
+    assert response.status_code in (200, 302)
+
+
+def test_it_filters_events_by_when_stripe_created_them(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    page = staff_client.get(EVENTS, {"created__gte": "9999-01-01"}).content.decode()
+    assert unmatched.stripe_id not in page
+    page = staff_client.get(EVENTS, {"created__gte": "2000-01-01"}).content.decode()
+    assert unmatched.stripe_id in page
+
+
+def test_it_refuses_a_reprocess_of_a_crafted_selection_with_a_message(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    MemberFactory(membership="pending", user__email="newcomer@example.org")
+    response = staff_client.post(
+        EVENTS, {"action": "reprocess", "_selected_action": ["abc"]}, follow=True
+    )
+    assert response.status_code == 200
+    assert "nothing was changed" in response.content.decode()
+    unmatched.refresh_from_db()
+    assert (unmatched.state, unmatched.attempts) == (EventState.UNMATCHED, 1)
+
+
+def test_it_refuses_a_plan_delete_of_a_crafted_selection_with_a_message(staff_client):
+    Plan.objects.create(stripe_product_id="prod_Standard", name="Standard")
+    response = staff_client.post(
+        "/admin/billing/plan/",
+        {"action": "delete_selected", "_selected_action": ["abc"], "post": "yes"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "nothing was changed" in response.content.decode()
+    assert Plan.objects.count() == 1
