@@ -1,11 +1,12 @@
-"""Fixed-window rate limits counted in Django's cache.
+"""Rate limits counted in Django's cache.
 
-The counter is created with `add` and bumped with `incr`, both atomic in Redis, so
-several gunicorn workers sharing CACHE_URL count together.
+A counter is created with `add` and bumped with `incr`, both atomic in Redis, so
+several gunicorn workers sharing CACHE_URL count together. The window opens at the
+first request and lasts the limit's seconds (the counter's expiry), so it never resets
+part-way through a burst at a clock boundary.
 """
 
 import hashlib
-import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -22,9 +23,8 @@ def _rate(action: str) -> tuple[int, int]:
 def hit(action: str, key: str) -> bool:
     """Count one request for (action, key); False once the limit is exceeded."""
     amount, seconds = _rate(action)
-    window = int(time.time() // seconds)
     digest = hashlib.sha256(key.encode()).hexdigest()
-    cache_key = f"signup:rl:{action}:{digest}:{window}"
+    cache_key = f"signup:rl:{action}:{digest}"
     cache.add(cache_key, 0, timeout=seconds)
     try:
         used = cache.incr(cache_key)

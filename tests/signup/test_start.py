@@ -253,6 +253,10 @@ def gunicorn(tmp_path, **environ):
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "gunicorn", "dhportal.wsgi", "--workers", "2"),
+            # Each worker process serves two requests, then is replaced: the counted
+            # requests are spread over several processes whatever the kernel's choice,
+            # so only a cache shared between processes can keep the count.
+            *("--max-requests", "2"),
             *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)),
             *("--access-logformat", "%(p)s %(m)s %(s)s"),
         ],
@@ -314,4 +318,4 @@ def test_it_counts_the_rate_limit_across_two_gunicorn_workers_sharing_redis(tmp_
     workers = {
         line.split()[0] for line in access_log.read_text().splitlines() if " POST 302" in line
     }
-    assert len(workers) == 2, "both workers must have answered for the test to mean anything"
+    assert len(workers) >= 3, "several processes must have answered for the test to mean anything"
