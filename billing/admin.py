@@ -1,10 +1,21 @@
 from django.contrib import admin, messages
+from django.db.models.constants import LOOKUP_SEP
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from billing import webhook
 from billing.models import DONE_STATES, Plan, StripeEvent, Subscription
 from dhportal.adminkit import SafeModelAdmin
+
+YEAR_TRANSFORMS = {"year", "iso_year"}
+
+
+def _are_years(value) -> bool:
+    """True when every comma-separated part of a query value is a year 1..9999."""
+    try:
+        return all(1 <= int(part) <= 9999 for part in str(value).split(","))
+    except ValueError:
+        return False
 
 
 def _member_link(member):
@@ -30,6 +41,14 @@ class StripeRecordAdmin(SafeModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Django allows any lookup on a local field, and ?created__year=99999 (or 0)
+        # only raises ValueError while the query is built: a 500. Such a year is
+        # refused up front instead (a 400).
+        if YEAR_TRANSFORMS & set(lookup.split(LOOKUP_SEP)) and not _are_years(value):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="member")
     def member_link(self, obj):

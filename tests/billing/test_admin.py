@@ -223,3 +223,29 @@ def test_it_refuses_a_plan_delete_of_a_crafted_selection_with_a_message(staff_cl
     assert response.status_code == 200
     assert "nothing was changed" in response.content.decode()
     assert Plan.objects.count() == 1
+
+
+SUBSCRIPTIONS = "/admin/billing/subscription/"
+
+
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (EVENTS, {"created__year": "99999"}),
+        (EVENTS, {"created__year": "0"}),
+        (EVENTS, {"received_at__year__gt": "-1"}),
+        (SUBSCRIPTIONS, {"date_added__iso_year": "10000"}),
+        (SUBSCRIPTIONS, {"last_event_created__year__lte": "99999"}),
+    ],
+)
+def test_it_refuses_a_year_no_date_can_have_as_a_bad_request(staff_client, client, url, query):
+    unmatched_checkout(client)
+    assert staff_client.get(url, query).status_code == 400
+
+
+def test_it_still_filters_events_by_a_real_year(staff_client, client):
+    unmatched = unmatched_checkout(client)
+    year = unmatched.created.year
+    assert unmatched.stripe_id in staff_client.get(EVENTS, {"created__year": year}).content.decode()
+    page = staff_client.get(EVENTS, {"created__year": year + 1}).content.decode()
+    assert unmatched.stripe_id not in page
