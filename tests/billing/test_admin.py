@@ -181,7 +181,7 @@ def test_it_shows_an_event_page_to_staff(staff_client, client):
     [
         {"created__year": "9999", "created__month": "12"},
         {"created__year": "9999", "created__month": "12", "created__day": "31"},
-        {"created__gte": "9999-12-31 23:59:59"},
+        {"created__gte": "9999-12-31 23:59:59+00:00"},
         {"created__gte": "not a date"},
     ],
 )
@@ -195,9 +195,9 @@ def test_it_answers_the_event_list_for_far_or_odd_dates_without_an_error(
 
 def test_it_filters_events_by_when_stripe_created_them(staff_client, client):
     unmatched = unmatched_checkout(client)
-    page = staff_client.get(EVENTS, {"created__gte": "9999-01-01"}).content.decode()
+    page = staff_client.get(EVENTS, {"created__gte": "9999-01-01 00:00:00+00:00"}).content.decode()
     assert unmatched.stripe_id not in page
-    page = staff_client.get(EVENTS, {"created__gte": "2000-01-01"}).content.decode()
+    page = staff_client.get(EVENTS, {"created__gte": "2000-01-01 00:00:00+00:00"}).content.decode()
     assert unmatched.stripe_id in page
 
 
