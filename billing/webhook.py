@@ -66,7 +66,7 @@ def verify(body: bytes, signature: str | None, secret: str) -> dict:
         raise BadEvent("The body is not a JSON Stripe event.") from None
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested beyond what json parses
         raise BadEvent("The body is not a JSON Stripe event.") from None
     return check_shape(payload)
 
@@ -83,22 +83,34 @@ def _is_storable_text(text: str) -> bool:
     return True
 
 
-def _has_unstorable_text(value) -> bool:
-    if isinstance(value, str):
-        return not _is_storable_text(value)
-    if isinstance(value, dict):
-        return any(_has_unstorable_text(k) or _has_unstorable_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_unstorable_text(v) for v in value)
-    return False
+# Stripe's objects nest a handful of levels. A deeper payload is refused: walking,
+# storing or reading it would exhaust Python's recursion limit.
+MAX_DEPTH = 64
+
+
+def _why_unstorable(payload) -> str:
+    """Why a parsed event cannot be stored and processed, or "" when it can. Walks the
+    payload without recursion, so any depth json.loads accepted is safe here."""
+    stack = [(payload, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not _is_storable_text(value):
+                return "The event contains NUL characters or lone surrogates."
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                return "The event is nested too deeply."
+            children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return ""
 
 
 def check_shape(payload) -> dict:
     if not isinstance(payload, dict) or payload.get("object") != "event":
         raise BadEvent("The body is not a Stripe event object.")
     # The event could not be stored, so it is refused like a body that is not JSON.
-    if _has_unstorable_text(payload):
-        raise BadEvent("The event contains NUL characters or lone surrogates.")
+    if problem := _why_unstorable(payload):
+        raise BadEvent(problem)
     event_id, event_type, created = payload.get("id"), payload.get("type"), payload.get("created")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID_LENGTH:
         raise BadEvent("The event has no usable id.")

@@ -119,6 +119,19 @@ def _lone_surrogate_in_a_key(payload):
     return signed(payload)
 
 
+def _nested(payload, depth):
+    payload["data"]["object"]["metadata"] = "NESTED"
+    return signed(json.dumps(payload).replace('"NESTED"', "[" * depth + "]" * depth))
+
+
+def _nested_too_deeply(payload):
+    return _nested(payload, 500)
+
+
+def _nested_beyond_what_json_parses(payload):
+    return _nested(payload, 100_000)
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -134,6 +147,8 @@ def _lone_surrogate_in_a_key(payload):
         _non_ascii_signature,
         _lone_surrogate_in_a_value,
         _lone_surrogate_in_a_key,
+        _nested_too_deeply,
+        _nested_beyond_what_json_parses,
     ],
 )
 def test_it_answers_400_to_a_bad_delivery_and_writes_nothing(client, make):
