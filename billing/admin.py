@@ -28,10 +28,23 @@ def _member_link(member):
     return format_html('<a href="{}">{}</a>', url, str(member))
 
 
-class StripeRecordAdmin(SafeModelAdmin):
-    """Records written by Stripe's events: staff read them, never add or delete them.
+class BillingAdmin(SafeModelAdmin):
+    """Crafted action selections get a message (SafeModelAdmin); crafted list queries
+    that would only fail inside the database are refused as a bad request (400)."""
 
-    An action on a crafted selection (not primary keys) gets a message, not a 500."""
+    def lookup_allowed(self, lookup, value, request=None):
+        # Django allows any lookup on a model's own fields. PostgreSQL refuses a NUL in
+        # text (?state__exact=%00), and ?created__year=99999 (or 0) only raises
+        # ValueError while the query is built: both were a 500.
+        if "\x00" in str(value):
+            return False
+        if YEAR_TRANSFORMS & set(lookup.split(LOOKUP_SEP)) and not _are_years(value):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
+class StripeRecordAdmin(BillingAdmin):
+    """Records written by Stripe's events: staff read them, never add or delete them."""
 
     list_select_related = ("member",)
     exclude = ("member",)
@@ -41,14 +54,6 @@ class StripeRecordAdmin(SafeModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def lookup_allowed(self, lookup, value, request=None):
-        # Django allows any lookup on a local field, and ?created__year=99999 (or 0)
-        # only raises ValueError while the query is built: a 500. Such a year is
-        # refused up front instead (a 400).
-        if YEAR_TRANSFORMS & set(lookup.split(LOOKUP_SEP)) and not _are_years(value):
-            return False
-        return super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="member")
     def member_link(self, obj):
@@ -117,6 +122,6 @@ class SubscriptionAdmin(StripeRecordAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(SafeModelAdmin):
+class PlanAdmin(BillingAdmin):
     list_display = ("name", "stripe_product_id")
     search_fields = ("name", "stripe_product_id")

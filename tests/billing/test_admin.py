@@ -236,9 +236,14 @@ SUBSCRIPTIONS = "/admin/billing/subscription/"
         (EVENTS, {"received_at__year__gt": "-1"}),
         (SUBSCRIPTIONS, {"date_added__iso_year": "10000"}),
         (SUBSCRIPTIONS, {"last_event_created__year__lte": "99999"}),
+        (EVENTS, {"state__exact": "\x00"}),
+        (SUBSCRIPTIONS, {"customer_id": "cus_\x00"}),
+        ("/admin/billing/plan/", {"name__startswith": "\x00"}),
     ],
 )
-def test_it_refuses_a_year_no_date_can_have_as_a_bad_request(staff_client, client, url, query):
+def test_it_refuses_a_year_no_date_can_have_or_a_nul_as_a_bad_request(
+    staff_client, client, url, query
+):
     unmatched_checkout(client)
     assert staff_client.get(url, query).status_code == 400
 
