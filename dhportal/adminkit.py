@@ -1,14 +1,34 @@
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpResponseRedirect
+
+YEAR_TRANSFORMS = {"year", "iso_year"}
+
+
+def _are_years(value) -> bool:
+    """True when every comma-separated part of a query value is a year 1..9999."""
+    try:
+        return all(1 <= int(part) <= 9999 for part in str(value).split(","))
+    except ValueError:
+        return False
 
 
 class SafeActionsMixin:
-    """Refuse an action whose selection holds something that is not a primary key.
+    """Refuse what Django's admin would answer with a 500: an action whose selection
+    holds something that is not a primary key (staff get a message), and list queries
+    that fail only inside the database (a 400)."""
 
-    Django's admin answers such a crafted POST with a 500; staff get a message instead.
-    """
+    def lookup_allowed(self, lookup, value, request=None):
+        # Django allows any lookup on a model's own fields. PostgreSQL refuses a NUL in
+        # text (?email__exact=%00), and ?created__year=99999 (or 0) only raises
+        # ValueError while the query is built.
+        if "\x00" in str(value):
+            return False
+        if YEAR_TRANSFORMS & set(lookup.split(LOOKUP_SEP)) and not _are_years(value):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def response_action(self, request, queryset):
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)

@@ -207,3 +207,19 @@ def test_it_refuses_the_list_to_anonymous_visitors(client):
     response = client.get(URL)
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query", ["email__exact=%00", "date_added__year=99999", "date_added__year=0", "id__exact=abc"]
+)
+def test_it_answers_a_crafted_list_query_without_an_error(as_superuser, query):
+    MemberFactory()
+    response = as_superuser.get(f"/admin/members/member/?{query}")
+    assert response.status_code in (200, 302, 400)
+
+
+@pytest.mark.django_db
+def test_it_answers_a_crafted_user_list_query_without_an_error(as_superuser):
+    response = as_superuser.get("/admin/members/user/?email__exact=%00")
+    assert response.status_code in (200, 302, 400)
