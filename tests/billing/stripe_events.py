@@ -1,4 +1,4 @@
-"""Stripe event fixtures (API version 2026-10-28) and a signed delivery helper."""
+"""Stripe event fixtures (API version 2026-10-28) and signed delivery helpers."""
 
 import itertools
 import json
@@ -70,8 +70,37 @@ def signed(payload, *, secret=SECRET, timestamp=None):
     return body, header
 
 
-def deliver(client, payload, *, secret=SECRET):
-    body, header = signed(payload, secret=secret)
+def post_signed(client, body, header):
+    """POST an already signed body to the webhook."""
     return client.post(
         WEBHOOK_URL, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
     )
+
+
+def deliver(client, payload, *, secret=SECRET):
+    return post_signed(client, *signed(payload, secret=secret))
+
+
+def checkout_for(member, *, customer, sub_id, **fields):
+    """A `checkout.session.completed` for `member`: its billing ref as the client
+    reference and its email as the buyer's; `fields` override either, or anything
+    else `stripe_event` takes."""
+    fields.setdefault("client_reference_id", member.billing_ref)
+    fields.setdefault("email", member.email)
+    return stripe_event("checkout.session.completed", customer=customer, sub_id=sub_id, **fields)
+
+
+def subscribe(client, member, *, customer, sub_id, created=T0, status=None):
+    """Deliver `member`'s checkout, then the `customer.subscription.created` snapshot
+    for the same customer and subscription, asserting each is answered 200."""
+    checkout = checkout_for(member, customer=customer, sub_id=sub_id)
+    assert deliver(client, checkout).status_code == 200
+    snapshot_fields = {} if status is None else {"status": status}
+    snapshot = stripe_event(
+        "customer.subscription.created",
+        sub_id=sub_id,
+        customer=customer,
+        created=created,
+        **snapshot_fields,
+    )
+    assert deliver(client, snapshot).status_code == 200

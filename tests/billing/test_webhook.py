@@ -18,9 +18,12 @@ from members.models import Member
 from tests.billing.stripe_events import (
     T0,
     WEBHOOK_URL,
+    checkout_for,
     deliver,
+    post_signed,
     signed,
     stripe_event,
+    subscribe,
 )
 from tests.factories import MemberFactory
 
@@ -242,12 +245,7 @@ def test_it_processes_the_same_event_exactly_once_from_ten_threads(webhook_secre
     def send():
         try:
             barrier.wait()
-            response = Client().post(
-                WEBHOOK_URL,
-                data=body,
-                content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=header,
-            )
+            response = post_signed(Client(), body, header)
             answers.append((response.status_code, response.json()["duplicate"]))
         except BaseException as exc:
             errors.append(exc)
@@ -280,12 +278,7 @@ def test_it_ends_on_the_newest_snapshot_when_ten_arrive_at_once(webhook_secret):
     def send(body, header):
         try:
             barrier.wait()
-            response = Client().post(
-                WEBHOOK_URL,
-                data=body,
-                content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=header,
-            )
+            response = post_signed(Client(), body, header)
             codes.append(response.status_code)
         except BaseException as exc:
             errors.append(exc)
@@ -411,18 +404,7 @@ def test_it_never_changes_suspended_or_banned_members(client, before, stripe_sta
 def test_it_keeps_a_new_member_pending_and_stores_the_stripe_ids(client):
     Plan.objects.create(stripe_product_id="prod_TestStandard0001", name="Standard")
     member = MemberFactory(membership="pending")
-    checkout = stripe_event(
-        "checkout.session.completed",
-        client_reference_id=member.billing_ref,
-        email=member.email,
-        customer="cus_New",
-        sub_id="sub_New",
-    )
-    assert deliver(client, checkout).status_code == 200
-    created = stripe_event(
-        "customer.subscription.created", sub_id="sub_New", customer="cus_New", created=T0
-    )
-    assert deliver(client, created).status_code == 200
+    subscribe(client, member, customer="cus_New", sub_id="sub_New")
     status = reload(member).status
     assert status["membership_status"] == "pending"
     assert status["stripe_customer_id"] == "cus_New"
@@ -507,8 +489,8 @@ def test_it_stores_an_invoice_for_an_unknown_customer_as_unmatched(client):
 
 def test_it_finds_the_member_by_email_when_the_reference_is_malformed(client):
     member = MemberFactory(membership="pending")
-    checkout = stripe_event(
-        "checkout.session.completed",
+    checkout = checkout_for(
+        member,
         client_reference_id="<script>not a ref</script>",
         email=member.email.upper(),
         customer="cus_ByEmail",
@@ -523,13 +505,7 @@ def test_it_keeps_the_current_subscription_when_another_members_ref_comes_with_a
 ):
     member = subscribed("active")
     buyer = MemberFactory(membership="pending")
-    checkout = stripe_event(
-        "checkout.session.completed",
-        client_reference_id=member.billing_ref,
-        email=buyer.email,
-        customer="cus_Buyer",
-        sub_id="sub_Buyer",
-    )
+    checkout = checkout_for(member, email=buyer.email, customer="cus_Buyer", sub_id="sub_Buyer")
     assert deliver(client, checkout).status_code == 200
     status = reload(member).status
     assert status["stripe_subscription_id"] == "sub_Current"
@@ -543,15 +519,7 @@ def test_it_keeps_the_current_subscription_when_another_members_ref_comes_with_a
 
 def test_it_never_swaps_in_a_second_subscription_for_a_subscribed_member(client):
     member = subscribed("active")
-    checkout = stripe_event(
-        "checkout.session.completed",
-        client_reference_id=member.billing_ref,
-        email=member.email,
-        customer="cus_Current",
-        sub_id="sub_Second",
-    )
-    deliver(client, checkout)
-    deliver(client, sub_event("customer.subscription.created", sub_id="sub_Second", created=T0))
+    subscribe(client, member, customer="cus_Current", sub_id="sub_Second")
     status = reload(member).status
     assert status["stripe_subscription_id"] == "sub_Current"
     assert status["subscription_status"] == "active"
@@ -561,15 +529,7 @@ def test_it_never_swaps_in_a_second_subscription_for_a_subscribed_member(client)
 def test_it_adopts_a_new_subscription_once_the_current_one_has_ended(client):
     member = subscribed("lapsed", subscription_status="canceled")
     Subscription.objects.filter(stripe_id="sub_Current").update(status="canceled")
-    checkout = stripe_event(
-        "checkout.session.completed",
-        client_reference_id=member.billing_ref,
-        email=member.email,
-        customer="cus_Current",
-        sub_id="sub_Again",
-    )
-    deliver(client, checkout)
-    deliver(client, sub_event("customer.subscription.created", sub_id="sub_Again", created=T0))
+    subscribe(client, member, customer="cus_Current", sub_id="sub_Again")
     status = reload(member).status
     assert status["stripe_subscription_id"] == "sub_Again"
     assert status["membership_status"] == "active"
@@ -578,18 +538,7 @@ def test_it_adopts_a_new_subscription_once_the_current_one_has_ended(client):
 @pytest.mark.parametrize("status", [None, {"membership_level": "New Member"}])
 def test_it_completes_a_null_or_keyless_status_and_applies_the_rules(client, status):
     member = MemberFactory(status=status)
-    checkout = stripe_event(
-        "checkout.session.completed",
-        client_reference_id=member.billing_ref,
-        email=member.email,
-        customer="cus_Legacy",
-        sub_id="sub_Legacy",
-    )
-    assert deliver(client, checkout).status_code == 200
-    created = stripe_event(
-        "customer.subscription.created", sub_id="sub_Legacy", customer="cus_Legacy", created=T0
-    )
-    assert deliver(client, created).status_code == 200
+    subscribe(client, member, customer="cus_Legacy", sub_id="sub_Legacy")
     after = reload(member).status
     assert after["membership_status"] == "pending"
     assert after["subscription_status"] == "active"
@@ -613,13 +562,7 @@ def test_it_applies_subscription_events_that_arrive_before_their_checkout(client
     assert (stored.member, stored.status) == (None, "active")
     assert reload(member).membership_status == "lapsed"
 
-    checkout = stripe_event(
-        "checkout.session.completed",
-        client_reference_id=member.billing_ref,
-        email=member.email,
-        customer="cus_Early",
-        sub_id="sub_Early",
-    )
+    checkout = checkout_for(member, customer="cus_Early", sub_id="sub_Early")
     assert deliver(client, checkout).status_code == 200
     status = reload(member).status
     assert status["membership_status"] == "active"
@@ -768,13 +711,7 @@ LONG_SUBSCRIPTION = "sub_" + "x" * 300
 
 def test_it_treats_an_over_long_customer_id_in_a_checkout_as_absent(client):
     member = MemberFactory(membership="pending")
-    checkout = stripe_event(
-        "checkout.session.completed",
-        client_reference_id=member.billing_ref,
-        email=member.email,
-        customer=LONG_CUSTOMER,
-        sub_id="sub_Fine",
-    )
+    checkout = checkout_for(member, customer=LONG_CUSTOMER, sub_id="sub_Fine")
     response = deliver(client, checkout)
     assert response.status_code == 200
     row = StripeEvent.objects.get()
@@ -787,13 +724,7 @@ def test_it_treats_an_over_long_customer_id_in_a_checkout_as_absent(client):
 
 def test_it_treats_an_over_long_subscription_id_in_a_checkout_as_absent(client):
     member = MemberFactory(membership="pending")
-    checkout = stripe_event(
-        "checkout.session.completed",
-        client_reference_id=member.billing_ref,
-        email=member.email,
-        customer="cus_Fine",
-        sub_id=LONG_SUBSCRIPTION,
-    )
+    checkout = checkout_for(member, customer="cus_Fine", sub_id=LONG_SUBSCRIPTION)
     response = deliver(client, checkout)
     assert response.status_code == 200
     assert StripeEvent.objects.get().state == EventState.PROCESSED
