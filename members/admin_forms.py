@@ -11,7 +11,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
-from members.models import USERNAME_RE, Member, MemberStatus, RfidTag, User
+from members.models import (
+    Member,
+    MemberStatus,
+    RfidTag,
+    User,
+    normalize_email,
+    username_validator,
+)
 from members.scaffolding import NULLABLE_COLUMNS
 from members.services import login_clashes
 
@@ -253,7 +260,7 @@ class MemberAdminForm(forms.ModelForm):
     clash_errors: dict[str, str] = {}
 
     email = forms.EmailField(required=False, max_length=254)
-    username = forms.CharField(required=False, max_length=16)
+    username = forms.CharField(required=False, max_length=16, validators=[username_validator])
 
     class Meta:
         model = Member
@@ -283,17 +290,11 @@ class MemberAdminForm(forms.ModelForm):
     def _get_validation_exclusions(self):
         # clean() names the member that holds an email or username, and the unique
         # indexes refuse a race; Django's generic "constraint violated" message would
-        # only repeat it less helpfully. The username's pattern is checked below.
+        # only repeat it less helpfully. The username's pattern is the field's validator.
         return super()._get_validation_exclusions() | {"email", "username"}
 
     def clean_email(self):
-        return (self.cleaned_data.get("email") or "").strip().lower()
-
-    def clean_username(self):
-        username = (self.cleaned_data.get("username") or "").strip()
-        if username and not USERNAME_RE.match(username):
-            raise ValidationError("Use 1 to 16 letters, digits, underscores or hyphens.")
-        return username
+        return normalize_email(self.cleaned_data.get("email"))
 
     def clean_access(self):
         access = self.cleaned_data.get("access")
@@ -337,7 +338,7 @@ class MemberAdminForm(forms.ModelForm):
                 for e in identity.get("emails") or []
                 if isinstance(e, dict) and e.get("type") == "primary"
             ]
-            if primary and (primary[0] or "").strip().lower() != email:
+            if primary and normalize_email(primary[0]) != email:
                 self.add_error(
                     "identity",
                     "The primary address in identity follows the email field; "

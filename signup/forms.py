@@ -6,7 +6,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from members.models import USERNAME_RE, User, normalize_email
+from members.models import User, normalize_email, username_validator
 
 PHONE_RE = re.compile(r"^[0-9() .+-]{1,20}$")
 # Far beyond any real password, but small enough that hashing it costs nothing extra.
@@ -36,6 +36,7 @@ class DetailsForm(forms.Form):
     )
     username = forms.CharField(
         max_length=16,
+        validators=[username_validator],
         help_text="1 to 16 letters, digits, underscores or hyphens.",
         widget=forms.TextInput(attrs={"autocomplete": "username"}),
     )
@@ -69,12 +70,6 @@ class DetailsForm(forms.Form):
             raise ValidationError("You must be 18 or older to become a member.")
         return born
 
-    def clean_username(self):
-        username = self.cleaned_data["username"].strip()
-        if not USERNAME_RE.match(username):
-            raise ValidationError("Use 1 to 16 letters, digits, underscores or hyphens.")
-        return username
-
     def clean_phone(self):
         phone = self.cleaned_data["phone"].strip()
         if not PHONE_RE.match(phone) or not any(c.isdigit() for c in phone):
@@ -105,11 +100,5 @@ class DetailsForm(forms.Form):
 
 
 class UsernameCheckForm(forms.Form):
-    username = forms.CharField(max_length=16)
+    username = forms.CharField(max_length=16, validators=[username_validator])
     token = forms.CharField(max_length=1000)
-
-    def clean_username(self):
-        username = self.cleaned_data["username"].strip()
-        if not USERNAME_RE.match(username):
-            raise ValidationError("Use 1 to 16 letters, digits, underscores or hyphens.")
-        return username
