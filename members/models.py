@@ -6,7 +6,7 @@ import pghistory
 import pgtrigger
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import IntegrityError, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
@@ -33,6 +33,25 @@ BILLING_REF_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 def new_billing_ref() -> str:
     return secrets.token_urlsafe(18)
+
+
+# The field each unique index guards, so a write refused by one can be answered like
+# the friendly check that would have caught it a moment earlier.
+UNIQUE_FIELD_BY_CONSTRAINT = {
+    "member_email_ci_unique": "email",
+    "user_email_ci_unique": "email",
+    "unique_verified_email": "email",  # allauth's EmailAddress
+    "member_username_ci_unique": "username",
+    "user_username_ci_unique": "username",
+    "members_user_username_key": "username",
+    "rfid_tag_unique": "access",
+}
+
+
+def violated_field(error: IntegrityError) -> str | None:
+    """ "email", "username" or "access" for a unique violation on one of ours, else None."""
+    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+    return UNIQUE_FIELD_BY_CONSTRAINT.get(constraint)
 
 
 class MemberStatus(models.TextChoices):

@@ -8,18 +8,8 @@ from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 
 from members import scaffolding
-from members.models import Member, MemberStatus, User, normalize_email
+from members.models import Member, MemberStatus, User, normalize_email, violated_field
 
-# Which form field a unique index speaks for, so a lost race reads like the check
-# that would have caught it a moment earlier.
-_CONSTRAINT_FIELDS = {
-    "member_email_ci_unique": "email",
-    "user_email_ci_unique": "email",
-    "unique_verified_email": "email",
-    "member_username_ci_unique": "username",
-    "user_username_ci_unique": "username",
-    "rfid_tag_unique": "access",
-}
 _CLASH_MESSAGES = {
     "email": "Another member or login already uses this email.",
     "username": "Another member or login already uses this username.",
@@ -112,8 +102,7 @@ def member_change_login(*, member, email: str, username: str, by=None, fields=()
                 if member.user_id and (email_changed or username_changed):
                     _user_change_login(member.user_id, email=email, username=username)
         except IntegrityError as error:
-            constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", "")
-            field = _CONSTRAINT_FIELDS.get(constraint)
+            field = violated_field(error)
             if field is None:
                 raise
             raise MemberClash(field, _CLASH_MESSAGES[field]) from error

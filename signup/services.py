@@ -11,18 +11,11 @@ from django.utils import timezone
 
 from members import scaffolding
 from members.audit import audit
-from members.models import Member, User, normalize_email
+from members.models import Member, User, normalize_email, violated_field
 
 logger = logging.getLogger(__name__)
 
 SIGNUP_NOTE = "New signup via member portal"
-
-EMAIL_CONSTRAINTS = {"user_email_ci_unique", "member_email_ci_unique", "unique_verified_email"}
-USERNAME_CONSTRAINTS = {
-    "user_username_ci_unique",
-    "member_username_ci_unique",
-    "members_user_username_key",
-}
 
 
 class SignupRefused(Exception):
@@ -59,10 +52,10 @@ def _refusal_for(error: IntegrityError, *, email: str, username: str) -> SignupR
     # first; telling them their signup is complete is the truer answer, so email wins.
     if email_registered(email):
         return EmailTaken()
-    constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-    if constraint in USERNAME_CONSTRAINTS or username_taken(username):
+    field = violated_field(error)
+    if field == "username" or username_taken(username):
         return UsernameTaken()
-    if constraint in EMAIL_CONSTRAINTS:
+    if field == "email":
         return EmailTaken()
     return None
 
