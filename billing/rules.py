@@ -12,9 +12,8 @@ staff decisions that Stripe never changes; pending stays pending until staff act
 the member after an in-person ID check.
 """
 
-from members.models import MemberStatus
+from members.models import PAYING_SUBSCRIPTION_STATUSES, MemberStatus
 
-PAYING = frozenset({"active", "trialing"})
 ENDED = frozenset({"unpaid", "canceled", "incomplete_expired", "paused"})
 PROBLEM = frozenset({"past_due", "unpaid"})
 # No later snapshot can bring these back: Stripe never reuses the subscription.
@@ -35,7 +34,7 @@ def membership_transition(current: str | None, stripe_status: str, *, is_current
     stripe_status = _norm(stripe_status)
     if not is_current:
         return status
-    if stripe_status in PAYING and status == MemberStatus.LAPSED:
+    if stripe_status in PAYING_SUBSCRIPTION_STATUSES and status == MemberStatus.LAPSED:
         return MemberStatus.ACTIVE
     if stripe_status in ENDED and status == MemberStatus.ACTIVE:
         return MemberStatus.LAPSED

@@ -20,8 +20,6 @@ from members.audit import audit
 from members.models import Member, MemberStatus, RfidTag, User, missing_q
 from members.scaffolding import NULLABLE_COLUMNS, missing_columns
 
-PAID_SUBSCRIPTION_STATUSES = ("active", "trialing")
-
 
 class ScaffoldingFilter(admin.SimpleListFilter):
     """Complete, partial, or which piece is missing; the same expressions as
@@ -63,11 +61,7 @@ class MembershipStatusFilter(admin.SimpleListFilter):
         if value in MemberStatus.values:
             return queryset.filter(status__membership_status__iexact=value)
         if value == "none":
-            return queryset.filter(
-                Q(status__isnull=True)
-                | Q(status__membership_status__isnull=True)
-                | Q(status__membership_status=None)
-            )
+            return queryset.filter(Q(status__isnull=True) | missing_q("membership_status"))
         return queryset
 
 
@@ -80,10 +74,7 @@ class AwaitingActivationFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "awaiting":
-            return queryset.filter(
-                status__membership_status__iexact=MemberStatus.PENDING,
-                status__subscription_status__in=PAID_SUBSCRIPTION_STATUSES,
-            )
+            return queryset.awaiting_activation()
         return queryset
 
 

@@ -62,6 +62,10 @@ class MemberStatus(models.TextChoices):
     BANNED = "banned", "Banned"
 
 
+# Stripe subscription statuses under which a member is paying.
+PAYING_SUBSCRIPTION_STATUSES = frozenset({"active", "trialing"})
+
+
 class PortalUserManager(UserManager):
     def get_by_natural_key(self, username):
         return self.get(username__iexact=username)
@@ -116,6 +120,13 @@ class MemberQuerySet(models.QuerySet):
 
     def missing(self, label: str):
         return self.filter(missing_q(label))
+
+    def awaiting_activation(self):
+        """Pending members who have paid: staff activate them at their first visit."""
+        return self.filter(
+            status__membership_status__iexact=MemberStatus.PENDING,
+            status__subscription_status__in=PAYING_SUBSCRIPTION_STATUSES,
+        )
 
     def by_billing_ref(self, ref):
         """The member a client-reference-id names, or None for anything malformed."""
@@ -359,6 +370,19 @@ class Member(models.Model):
     def membership_status(self) -> str | None:
         value = self._get("status", "membership_status")
         return value.strip().lower() if isinstance(value, str) else None
+
+    @property
+    def subscription_status(self) -> str:
+        value = self._get("status", "subscription_status")
+        return value.strip().lower() if isinstance(value, str) else ""
+
+    @property
+    def awaiting_activation(self) -> bool:
+        """Paid but still pending: staff activate after the in-person ID check."""
+        return (
+            self.membership_status == MemberStatus.PENDING
+            and self.subscription_status in PAYING_SUBSCRIPTION_STATUSES
+        )
 
     @property
     def full_name(self) -> str:

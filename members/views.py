@@ -18,7 +18,6 @@ from members.forms import FloofForm, ProfileForm, RfidAddForm, RfidRemoveForm
 from members.models import Member, MemberStatus
 
 UNKNOWN = "unknown, please contact staff"
-PAID_SUBSCRIPTION = ("active", "trialing")
 require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
 
 
@@ -93,13 +92,9 @@ def _display_tag(tag):
 
 def _notice(member):
     """Which notice the dashboard shows for the member's status."""
-    status = _column(member, "status")
     membership = member.membership_status
     if membership == MemberStatus.PENDING:
-        subscription = _text(status, "subscription_status") or ""
-        if isinstance(subscription, str) and subscription.lower() in PAID_SUBSCRIPTION:
-            return "pending_paid"
-        return "pending_unpaid"
+        return "pending_paid" if member.awaiting_activation else "pending_unpaid"
     if membership in (MemberStatus.LAPSED, MemberStatus.SUSPENDED, MemberStatus.ACTIVE):
         return membership
     return "unknown"

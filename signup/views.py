@@ -12,14 +12,13 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from members.models import Member
+from members.models import PAYING_SUBSCRIPTION_STATUSES, Member
 from signup import ratelimit, services
 from signup.forms import DetailsForm, EmailForm, UsernameCheckForm
 from signup.tokens import BadToken, make_token, read_token
 
 logger = logging.getLogger(__name__)
 
-PAYING = {"active", "trialing"}
 NO_SECOND_MEMBER = "You are already signed in, so there is nothing to sign up for."
 
 
@@ -148,11 +147,6 @@ def _stripe_configured() -> bool:
     return bool(settings.STRIPE_PUBLISHABLE_KEY and settings.STRIPE_PRICING_TABLE_ID)
 
 
-def _subscription_status(member) -> str:
-    value = member.status.get("subscription_status") if isinstance(member.status, dict) else None
-    return value.strip().lower() if isinstance(value, str) else ""
-
-
 @never_cache
 @require_safe
 def payment(request):
@@ -164,7 +158,7 @@ def payment(request):
         messages.info(request, "There is no membership for this login.")
         return redirect("dashboard")
     status = member.membership_status or "pending"
-    if status == "pending" and _subscription_status(member) in PAYING:
+    if status == "pending" and member.subscription_status in PAYING_SUBSCRIPTION_STATUSES:
         state = "paid"
     elif status in ("pending", "lapsed"):
         state = "pay" if _stripe_configured() else "not_configured"
