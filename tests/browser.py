@@ -8,10 +8,12 @@ of Playwright's event loop: use `orm(fn, ...)`, which runs them on another threa
 
 import os
 import shutil
-import threading
+from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.threads import run_concurrently
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -26,24 +28,8 @@ def chromium_path() -> str | None:
 
 def orm(fn, *args, **kwargs):
     """Run a database call on a plain thread, away from Playwright's event loop."""
-    result, error = [], []
-
-    def target():
-        from django.db import connection
-
-        try:
-            result.append(fn(*args, **kwargs))
-        except BaseException as exc:  # re-raised in the caller's thread
-            error.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if error:
-        raise error[0]
-    return result[0]
+    [result] = run_concurrently(partial(fn, *args, **kwargs), barrier=False)
+    return result
 
 
 def _block_non_loopback(route):

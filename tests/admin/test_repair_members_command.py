@@ -7,6 +7,7 @@ from members import scaffolding
 from members.models import Member
 from tests.dburl import test_database_url
 from tests.factories import MemberFactory
+from tests.threads import run_in_threads
 
 
 def _run(*args):
@@ -117,30 +118,8 @@ def test_it_repairs_and_exits_zero_from_the_shell(members):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_fills_each_column_once_when_two_runs_overlap():
-    import threading
-
-    from django.db import connection
-
     partial = [MemberFactory(notes=None, extras=None) for _ in range(20)]
-    outputs, errors = [], []
-    barrier = threading.Barrier(2)
-
-    def run():
-        try:
-            barrier.wait()
-            outputs.append(_run())
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert not errors
+    outputs = run_in_threads(_run, 2)
     repaired = [int(out.split("Repaired ")[1].split(" ")[0]) for out in outputs]
     assert sum(repaired) == 20
     assert not Member.objects.partial().exists()

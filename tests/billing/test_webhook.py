@@ -3,10 +3,9 @@
 import datetime
 import json
 import logging
-import threading
+from functools import partial
 
 import pytest
-from django.db import connection
 from django.test import Client
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
@@ -26,6 +25,7 @@ from tests.billing.stripe_events import (
     subscribe,
 )
 from tests.factories import MemberFactory
+from tests.threads import run_concurrently, run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -239,25 +239,12 @@ def test_it_processes_the_same_event_exactly_once_from_ten_threads(webhook_secre
     member = subscribed("lapsed", subscription_status="past_due")
     Subscription.objects.filter(stripe_id="sub_Current").update(status="past_due")
     body, header = signed(updated("active", created=T0))
-    barrier = threading.Barrier(10)
-    answers, errors = [], []
 
     def send():
-        try:
-            barrier.wait()
-            response = post_signed(Client(), body, header)
-            answers.append((response.status_code, response.json()["duplicate"]))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        response = post_signed(Client(), body, header)
+        return response.status_code, response.json()["duplicate"]
 
-    threads = [threading.Thread(target=send) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    answers = run_in_threads(send, 10)
     assert sorted(answers) == [(200, False)] + [(200, True)] * 9
     row = StripeEvent.objects.get()
     assert (row.state, row.attempts) == (EventState.PROCESSED, 1)
@@ -272,25 +259,12 @@ def test_it_ends_on_the_newest_snapshot_when_ten_arrive_at_once(webhook_secret):
     events = [updated("active", created=T0 + i) for i in range(9)]
     events.append(updated("past_due", created=T0 + 9))
     bodies = [signed(event) for event in reversed(events)]
-    barrier = threading.Barrier(len(bodies))
-    codes, errors = [], []
 
     def send(body, header):
-        try:
-            barrier.wait()
-            response = post_signed(Client(), body, header)
-            codes.append(response.status_code)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        return post_signed(Client(), body, header).status_code
 
-    threads = [threading.Thread(target=send, args=pair) for pair in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert (errors, codes) == ([], [200] * 10)
+    codes = run_concurrently(*(partial(send, body, header) for body, header in bodies))
+    assert codes == [200] * 10
     status = reload(member).status
     assert (status["subscription_status"], status["payment_problem"]) == ("past_due", True)
     sub = Subscription.objects.get(stripe_id="sub_Current")

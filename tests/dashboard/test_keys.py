@@ -1,12 +1,14 @@
 import threading
+from functools import partial
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.test import Client
 
 from members.models import Member, RfidTag
 from tests.dashboard.conftest import UNKNOWN, last_event, snapshot
 from tests.factories import MemberFactory
+from tests.threads import run_concurrently, start
 
 URL = "/dashboard/keys/"
 
@@ -196,28 +198,18 @@ def test_it_sends_an_anonymous_visitor_to_login(client):
     assert response["Location"] == f"/accounts/login/?next={URL}"
 
 
-def _post_in_thread(member, tag, barrier, responses):
+def _logged_in(member):
+    """A client of its own, for a thread, logged in as the member's user."""
     client = Client()
     client.force_login(member.user)
-    try:
-        barrier.wait()
-        responses[member.pk] = _add(client, tag)
-    finally:
-        connection.close()
+    return client
 
 
 @pytest.mark.django_db(transaction=True)
 def test_it_lets_one_of_two_members_adding_the_same_tag_at_once_win():
     first, second = MemberFactory(), MemberFactory()
-    barrier, responses = threading.Barrier(2), {}
-    threads = [
-        threading.Thread(target=_post_in_thread, args=(m, "5550001", barrier, responses))
-        for m in (first, second)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = run_concurrently(*(partial(_add, _logged_in(m), "5550001") for m in (first, second)))
+    responses = {first.pk: answers[0], second.pk: answers[1]}
 
     codes = sorted(r.status_code for r in responses.values())
     assert codes == [200, 302]  # one redirect after adding, one form with the refusal
@@ -243,30 +235,18 @@ def test_it_refuses_a_tag_whose_concurrent_add_commits_while_the_page_waits():
     """The first writer holds its uncommitted tag while the page's write is proven to be
     waiting on it; once the first commits, the page answers with a message, not a 500."""
     first, second = MemberFactory(), MemberFactory()
-    holding, release, responses = threading.Event(), threading.Event(), {}
+    holding, release = threading.Event(), threading.Event()
+    client = _logged_in(second)
 
     def first_writer():
-        try:
-            with transaction.atomic():
-                Member.objects.filter(pk=first.pk).add_rfid_tag("0000031337")
-                holding.set()
-                release.wait(30)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            Member.objects.filter(pk=first.pk).add_rfid_tag("0000031337")
+            holding.set()
+            release.wait(30)
 
-    def page():
-        client = Client()
-        client.force_login(second.user)
-        try:
-            responses["page"] = _add(client, "31337")
-        finally:
-            connection.close()
-
-    writer = threading.Thread(target=first_writer)
-    writer.start()
+    writer = start(first_writer)
     assert holding.wait(30)
-    request = threading.Thread(target=page)
-    request.start()
+    request = start(partial(_add, client, "31337"))
     for _ in range(3000):
         if _waiting_on_a_lock() or not request.is_alive():
             break
@@ -274,11 +254,11 @@ def test_it_refuses_a_tag_whose_concurrent_add_commits_while_the_page_waits():
     blocked = _waiting_on_a_lock() > 0
     release.set()
     writer.join()
-    request.join()
+    [page] = request.join()
 
     assert blocked
-    assert responses["page"].status_code == 200
-    assert "registered to another member" in responses["page"].content.decode()
+    assert page.status_code == 200
+    assert "registered to another member" in page.content.decode()
     assert _tags(first) == ["0000031337"]
     assert _tags(second) == []
 

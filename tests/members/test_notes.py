@@ -1,46 +1,30 @@
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from members.models import Member
 from tests.factories import MemberFactory
+from tests.threads import run_concurrently
 
 
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_both_notes_appended_from_two_threads_at_once():
     member = MemberFactory(notes=[{"note": "first", "from": "test", "timestamp": None}])
     first_holds_lock = threading.Event()
-    errors = []
 
     def slow_writer():
-        try:
-            with transaction.atomic():
-                Member.objects.filter(pk=member.pk).append_note("from A", author="a")
-                first_holds_lock.set()
-                # Keep the row locked while the other thread tries its append.
-                threading.Event().wait(0.3)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            Member.objects.filter(pk=member.pk).append_note("from A", author="a")
+            first_holds_lock.set()
+            # Keep the row locked while the other thread tries its append.
+            threading.Event().wait(0.3)
 
     def fast_writer():
-        try:
-            first_holds_lock.wait(5)
-            Member.objects.filter(pk=member.pk).append_note("from B", author="b")
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        first_holds_lock.wait(5)
+        Member.objects.filter(pk=member.pk).append_note("from B", author="b")
 
-    threads = [threading.Thread(target=slow_writer), threading.Thread(target=fast_writer)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    run_concurrently(slow_writer, fast_writer, barrier=False)
     member.refresh_from_db()
     assert [n["note"] for n in member.notes] == ["first", "from A", "from B"]
 

@@ -2,12 +2,11 @@
 the four best-effort scaffolding steps after it."""
 
 import logging
-import threading
+from functools import partial
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import signing
-from django.db import connection
 from django.test import Client
 
 from members.models import Member, User
@@ -20,6 +19,7 @@ from tests.signup.conftest import (
     valid_details,
     years_ago,
 )
+from tests.threads import run_concurrently
 
 JSON_COLUMNS = (
     "identity",
@@ -361,26 +361,7 @@ def test_it_leaves_no_row_and_shows_the_form_when_the_critical_transaction_fails
 
 def submit_concurrently(posts):
     """Run (url, data) posts at once, each from its own client (session) and thread."""
-    barrier = threading.Barrier(len(posts))
-    results, errors = [None] * len(posts), []
-
-    def submit(index, url, data):
-        try:
-            client = Client()
-            barrier.wait()
-            results[index] = client.post(url, data)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit, args=(i, *post)) for i, post in enumerate(posts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    return results
+    return run_concurrently(*(partial(Client().post, url, data) for url, data in posts))
 
 
 @pytest.mark.django_db(transaction=True)
