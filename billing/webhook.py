@@ -19,6 +19,7 @@ from billing import handlers
 from billing.handlers import MAX_EPOCH, MAX_ID_LENGTH
 from billing.models import DONE_STATES, EventState, StripeEvent
 from members.audit import audit
+from members.jsonb import unstorable
 
 logger = logging.getLogger(__name__)
 
@@ -71,46 +72,12 @@ def verify(body: bytes, signature: str | None, secret: str) -> dict:
     return check_shape(payload)
 
 
-def _is_storable_text(text: str) -> bool:
-    """PostgreSQL cannot hold U+0000, nor a lone UTF-16 surrogate (JSON allows an
-    escaped "\\ud800"; it is not valid UTF-8). Stripe never sends either."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-# Stripe's objects nest a handful of levels. A deeper payload is refused: walking,
-# storing or reading it would exhaust Python's recursion limit.
-MAX_DEPTH = 64
-
-
-def _why_unstorable(payload) -> str:
-    """Why a parsed event cannot be stored and processed, or "" when it can. Walks the
-    payload without recursion, so any depth json.loads accepted is safe here."""
-    stack = [(payload, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            if not _is_storable_text(value):
-                return "The event contains NUL characters or lone surrogates."
-        elif isinstance(value, dict | list):
-            if depth >= MAX_DEPTH:
-                return "The event is nested too deeply."
-            children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
-            stack.extend((child, depth + 1) for child in children)
-    return ""
-
-
 def check_shape(payload) -> dict:
     if not isinstance(payload, dict) or payload.get("object") != "event":
         raise BadEvent("The body is not a Stripe event object.")
     # The event could not be stored, so it is refused like a body that is not JSON.
-    if problem := _why_unstorable(payload):
-        raise BadEvent(problem)
+    if problem := unstorable(payload):
+        raise BadEvent(f"The event {problem}.")
     event_id, event_type, created = payload.get("id"), payload.get("type"), payload.get("created")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID_LENGTH:
         raise BadEvent("The event has no usable id.")

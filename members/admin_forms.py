@@ -3,7 +3,6 @@ their DESIGN.md §2 shapes, and the onboarding activation form."""
 
 import datetime
 import json
-import math
 import re
 
 from django import forms
@@ -11,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
+from members.jsonb import is_unicode_text, unstorable
 from members.models import (
     Member,
     MemberStatus,
@@ -165,42 +165,12 @@ SHAPES = {
 NOTE_SHAPE = {"note": _text, "from": _text, "timestamp": _timestamp}
 
 
-def _is_unicode_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _unstorable(value) -> str | None:
-    """What PostgreSQL's jsonb would refuse: NUL characters, lone surrogates (not
-    Unicode text) and non-finite numbers."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "contains a NUL character"
-        return None if _is_unicode_text(value) else "contains a character that is not text"
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "contains a number JSON cannot hold"
-    if isinstance(value, list):
-        items = value
-    elif isinstance(value, dict):
-        items = [*value.keys(), *value.values()]
-    else:
-        return None
-    for item in items:
-        error = _unstorable(item)
-        if error:
-            return error
-    return None
-
-
 def shape_error(column: str, value, kept=frozenset()) -> str | None:
     """Why `value` does not fit `column`'s shape, or None. NULL fits a nullable column;
     `kept` are keys outside the shape that a legacy row already holds."""
     if value is None:
         return None if column in NULLABLE_COLUMNS else "This column cannot be empty."
-    error = _unstorable(value)
+    error = unstorable(value)
     if error:
         return f"The value {error}."
     if column == "notes":
@@ -243,7 +213,7 @@ class ShapedJSONField(forms.JSONField):
             return value
         text = json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
         # A lone surrogate cannot be sent as UTF-8; show it escaped so the page renders.
-        return text if _is_unicode_text(text) else json.dumps(value, indent=2, cls=self.encoder)
+        return text if is_unicode_text(text) else json.dumps(value, indent=2, cls=self.encoder)
 
     def validate(self, value):
         super().validate(value)
