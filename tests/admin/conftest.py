@@ -3,6 +3,10 @@ from django.contrib.auth.models import Permission
 
 from tests.factories import MemberFactory, StaffFactory, UserFactory
 
+# Member text that would close a textarea and run a script if a page did not escape it.
+XSS = "</textarea><script>alert(1)</script>"
+XSS_ESCAPED = "&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+
 
 @pytest.fixture
 def superuser():

@@ -6,6 +6,7 @@ import datetime
 import pytest
 
 from members.models import Member
+from tests.admin.conftest import XSS, XSS_ESCAPED
 from tests.factories import MemberFactory, StaffFactory
 
 URL = "/admin/members/member/"
@@ -175,12 +176,11 @@ def test_it_refuses_a_member_whose_status_is_not_an_object(as_superuser, superus
 
 @pytest.mark.django_db
 def test_it_escapes_member_text_on_the_page_and_in_messages(as_superuser, superuser):
-    xss = "</textarea><script>alert(1)</script>"
     member = MemberFactory(membership="banned")
-    member.identity["first_name"] = xss
+    member.identity["first_name"] = XSS
     member.save()
     page = _open(as_superuser, [member]).content.decode()
     done = _confirm(as_superuser, [member], superuser).content.decode()
     for html in (page, done):
-        assert xss not in html
-        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert XSS not in html
+        assert XSS_ESCAPED in html

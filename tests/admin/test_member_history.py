@@ -9,9 +9,8 @@ from django.test.utils import CaptureQueriesContext
 
 from members.audit import audit
 from members.models import Member
+from tests.admin.conftest import XSS, XSS_ESCAPED
 from tests.factories import MemberFactory
-
-XSS = "</textarea><script>alert(1)</script>"
 
 
 def _url(member):
@@ -102,7 +101,7 @@ def test_it_escapes_member_text_in_the_history(as_superuser):
     member.save()
     html = as_superuser.get(_url(member)).content.decode()
     assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert XSS_ESCAPED in html
 
 
 @pytest.mark.django_db

@@ -7,10 +7,10 @@ from django.test.utils import CaptureQueriesContext
 
 from members.models import Member
 from members.scaffolding import NULLABLE_COLUMNS
+from tests.admin.conftest import XSS, XSS_ESCAPED
 from tests.factories import MemberFactory
 
 URL = "/admin/members/member/"
-XSS = "</textarea><script>alert(1)</script>"
 
 
 def _listed(client, query=""):
@@ -151,7 +151,7 @@ def test_it_escapes_member_text_in_the_list(as_superuser):
     member.save()
     html = as_superuser.get(URL).content.decode()
     assert XSS not in html
-    assert "&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert XSS_ESCAPED in html
 
 
 @pytest.mark.django_db

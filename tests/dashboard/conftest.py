@@ -1,6 +1,7 @@
 import pytest
 
 from members.models import Member
+from members.scaffolding import NULLABLE_COLUMNS
 from tests.factories import MemberFactory
 
 SCRIPT = "<script>alert(1)</script>"
@@ -71,8 +72,7 @@ def member_kinds():
 def snapshot(member):
     """Everything a dashboard write could change, plus how many history events exist."""
     row = Member.objects.get(pk=member.pk)
-    columns = ("identity", "status", "connections", "forms", "notes", "access")
-    columns += ("authorizations", "extras", "email", "username", "date_modified")
+    columns = ("identity", *NULLABLE_COLUMNS, "email", "username", "date_modified")
     state = {c: getattr(row, c) for c in columns}
     state["last_updated_by_id"] = row.last_updated_by_id
     state["events"] = row.events.count()
