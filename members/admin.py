@@ -17,7 +17,7 @@ from dhportal.adminkit import SafeActionsMixin, SafeModelAdmin
 from members import services
 from members.admin_forms import JSON_COLUMNS, ActivateForm, MemberAdminForm, json_preview
 from members.audit import audit
-from members.models import Member, MemberStatus, RfidTag, User, missing_q
+from members.models import Member, MemberStatus, RfidTag, User, missing_q, rfid_tag_form
 from members.scaffolding import NULLABLE_COLUMNS, missing_columns
 
 
@@ -149,7 +149,7 @@ class MemberAdmin(SafeModelAdmin):
                 if _is_member_number(number):
                     condition |= Q(pk=int(number))
                 if len(number) <= 10:
-                    tagged = RfidTag.objects.filter(tag=number.zfill(10)).values("member_id")
+                    tagged = RfidTag.objects.filter(tag=rfid_tag_form(number)).values("member_id")
                     condition |= Q(pk__in=tagged)
             queryset = queryset.filter(condition)
         return queryset, False

@@ -17,6 +17,7 @@ from members.models import (
     RfidTag,
     User,
     normalize_email,
+    rfid_tag_form,
     username_validator,
 )
 from members.scaffolding import NULLABLE_COLUMNS
@@ -271,7 +272,7 @@ class MemberAdminForm(forms.ModelForm):
         if not isinstance(access, dict) or not isinstance(access.get("rfid_tags"), list):
             return access
         # Stored in the 10-digit form the tag table compares.
-        tags = [tag.strip().zfill(10) for tag in access["rfid_tags"]]
+        tags = [rfid_tag_form(tag) for tag in access["rfid_tags"]]
         if len(set(tags)) != len(tags):
             raise ValidationError("The same RFID tag is listed twice.")
         held = (

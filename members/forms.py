@@ -6,6 +6,8 @@ import re
 from django import forms
 from django.core.validators import URLValidator
 
+from members.models import rfid_tag_form
+
 RFID_INPUT_RE = re.compile(r"^[0-9]{1,10}$")
 
 
@@ -80,7 +82,7 @@ class RfidAddForm(forms.Form):
         tag = self.cleaned_data["tag"].replace(" ", "")
         if not RFID_INPUT_RE.match(tag):
             raise forms.ValidationError("A tag number is 1 to 10 digits (0-9), nothing else.")
-        return tag.zfill(10)
+        return rfid_tag_form(tag)
 
 
 class RfidRemoveForm(forms.Form):

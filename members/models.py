@@ -111,6 +111,39 @@ def missing_q(label: str) -> Q:
     return Q(**{f"{label}__isnull": True})
 
 
+def rfid_tag_form(tag: str) -> str:
+    """A tag as the database compares it: digits zero-padded to 10 (other text trimmed)."""
+    tag = tag.strip()
+    return tag.zfill(10) if tag.isascii() and tag.isdigit() else tag
+
+
+def _padded_tag_sql(expr: str) -> str:
+    """rfid_tag_form() in SQL."""
+    return (
+        f"(CASE WHEN length(btrim({expr})) < 10 THEN lpad(btrim({expr}), 10, '0')"
+        f" ELSE btrim({expr}) END)"
+    )
+
+
+def _tag_array_sql(access: str) -> str:
+    """access.rfid_tags as a JSON array, whatever the row holds."""
+    return (
+        f"(CASE WHEN jsonb_typeof({access} -> 'rfid_tags') = 'array'"
+        f" THEN {access} -> 'rfid_tags' ELSE '[]'::jsonb END)"
+    )
+
+
+# Mirrors a member's tags into RfidTag, whose unique index then refuses a tag held by
+# another member whatever path wrote it (save, update(), raw SQL, admin).
+_SYNC_RFID_TAGS = f"""
+    INSERT INTO members_rfidtag (tag, member_id)
+    SELECT DISTINCT {_padded_tag_sql("t")}, NEW.id
+    FROM jsonb_array_elements_text({_tag_array_sql("NEW.access")}) AS t
+    WHERE btrim(t) <> '';
+    RETURN NULL;
+"""  # noqa: S608 - constant SQL fragments, no input
+
+
 class MemberQuerySet(models.QuerySet):
     def partial(self):
         return self.filter(PARTIAL_Q)
@@ -179,39 +212,30 @@ class MemberQuerySet(models.QuerySet):
             last_updated_by=user,
         )
 
-    # A tag is compared in the 10-digit form the RfidTag trigger stores (legacy rows
-    # may hold unpadded tags), and access.rfid_tags is read as an array whatever the
-    # row holds.
-    _RFID_HOLDS = """
+    # Tags are compared in their 10-digit form (legacy rows may hold unpadded tags),
+    # and access.rfid_tags is read as an array whatever the row holds.
+    _RFID_HOLDS = f"""
         EXISTS (
-            SELECT 1
-            FROM jsonb_array_elements_text(
-                CASE WHEN jsonb_typeof(access -> 'rfid_tags') = 'array'
-                     THEN access -> 'rfid_tags' ELSE '[]'::jsonb END
-            ) AS t
-            WHERE (CASE WHEN length(btrim(t)) < 10 THEN lpad(btrim(t), 10, '0')
-                        ELSE btrim(t) END) = %s
+            SELECT 1 FROM jsonb_array_elements_text({_tag_array_sql("access")}) AS t
+            WHERE {_padded_tag_sql("t")} = %s
         )
-    """
-    _RFID_APPEND = """
+    """  # noqa: S608 - constant SQL fragments; the tag is a parameter
+    _RFID_APPEND = f"""
         jsonb_set(
-            COALESCE(access, '{}'::jsonb),
-            '{rfid_tags}',
-            CASE WHEN jsonb_typeof(access -> 'rfid_tags') = 'array'
-                 THEN access -> 'rfid_tags' ELSE '[]'::jsonb END || to_jsonb(%s::text)
+            COALESCE(access, '{{}}'::jsonb),
+            '{{rfid_tags}}',
+            {_tag_array_sql("access")} || to_jsonb(%s::text)
         )
     """
-    _RFID_DROP = """
+    _RFID_DROP = f"""
         jsonb_set(
             access,
-            '{rfid_tags}',
+            '{{rfid_tags}}',
             (SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
              FROM jsonb_array_elements(access -> 'rfid_tags') WITH ORDINALITY AS x(e, i)
-             WHERE (CASE WHEN length(btrim(e #>> '{}')) < 10
-                         THEN lpad(btrim(e #>> '{}'), 10, '0')
-                         ELSE btrim(e #>> '{}') END) <> %s)
+             WHERE {_padded_tag_sql("(e #>> '{}')")} <> %s)
         )
-    """
+    """  # noqa: S608 - constant SQL fragments; the tag is a parameter
 
     @staticmethod
     def _check_rfid_tag(tag):
@@ -309,45 +333,19 @@ class Member(models.Model):
                 operation=pgtrigger.Update,
                 func="NEW.date_modified = clock_timestamp(); RETURN NEW;",
             ),
-            # RFID tags live in a JSON array; mirror them into RfidTag, whose unique
-            # index refuses a tag held by another member whatever path wrote it.
             pgtrigger.Trigger(
                 name="member_sync_rfid_tags_insert",
                 when=pgtrigger.After,
                 operation=pgtrigger.Insert,
-                func="""
-                    INSERT INTO members_rfidtag (tag, member_id)
-                    SELECT DISTINCT
-                        CASE WHEN length(btrim(t)) < 10 THEN lpad(btrim(t), 10, '0')
-                             ELSE btrim(t) END,
-                        NEW.id
-                    FROM jsonb_array_elements_text(
-                        CASE WHEN jsonb_typeof(NEW.access -> 'rfid_tags') = 'array'
-                             THEN NEW.access -> 'rfid_tags' ELSE '[]'::jsonb END
-                    ) AS t
-                    WHERE btrim(t) <> '';
-                    RETURN NULL;
-                """,
+                func=_SYNC_RFID_TAGS,
             ),
             pgtrigger.Trigger(
                 name="member_sync_rfid_tags_update",
                 when=pgtrigger.After,
                 operation=pgtrigger.Update,
                 condition=pgtrigger.Condition("OLD.access IS DISTINCT FROM NEW.access"),
-                func="""
-                    DELETE FROM members_rfidtag WHERE member_id = NEW.id;
-                    INSERT INTO members_rfidtag (tag, member_id)
-                    SELECT DISTINCT
-                        CASE WHEN length(btrim(t)) < 10 THEN lpad(btrim(t), 10, '0')
-                             ELSE btrim(t) END,
-                        NEW.id
-                    FROM jsonb_array_elements_text(
-                        CASE WHEN jsonb_typeof(NEW.access -> 'rfid_tags') = 'array'
-                             THEN NEW.access -> 'rfid_tags' ELSE '[]'::jsonb END
-                    ) AS t
-                    WHERE btrim(t) <> '';
-                    RETURN NULL;
-                """,
+                func="DELETE FROM members_rfidtag WHERE member_id = NEW.id;"  # noqa: S608
+                + _SYNC_RFID_TAGS,
             ),
         ]
 

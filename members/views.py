@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from members.audit import audit
 from members.forms import FloofForm, ProfileForm, RfidAddForm, RfidRemoveForm
-from members.models import Member, MemberStatus
+from members.models import Member, MemberStatus, rfid_tag_form
 
 UNKNOWN = "unknown, please contact staff"
 require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
@@ -83,11 +83,6 @@ def _list(data, key):
 def _status_label(member):
     status = member.membership_status if member is not None else None
     return MemberStatus(status).label if status in MemberStatus.values else None
-
-
-def _display_tag(tag):
-    tag = tag.strip()
-    return tag.zfill(10) if tag.isascii() and tag.isdigit() else tag
 
 
 def _notice(member):
@@ -183,7 +178,7 @@ def _keys_page(request, member, form=None, status=200):
     tags = _list(access, "rfid_tags")
     context = {
         "member": member,
-        "tags": [_display_tag(t) for t in tags] if tags is not None else None,
+        "tags": [rfid_tag_form(t) for t in tags] if tags is not None else None,
         "membership": member.membership_status if member is not None else None,
         "can_change": member is not None and member.membership_status == MemberStatus.ACTIVE,
         "form": form or RfidAddForm(),
@@ -216,7 +211,7 @@ def keys(request, member):
         return _keys_page(request, member, form)
     if added:
         messages.success(request, f"Tag {tag} added.")
-    elif tag in [_display_tag(t) for t in _list(_column(member, "access"), "rfid_tags") or []]:
+    elif tag in [rfid_tag_form(t) for t in _list(_column(member, "access"), "rfid_tags") or []]:
         messages.info(request, f"Tag {tag} is already on your account.")
     else:
         messages.error(request, "Your keys could not be changed. Please contact staff.")
