@@ -152,7 +152,7 @@ def _apply(member: Member, sub: Subscription) -> str:
     text = f"Stripe: subscription {sub.stripe_id}"
     change = ""
     if sub.status:
-        current = member.status.get("membership_status")
+        current = member.membership_status
         new = rules.membership_transition(current, sub.status, is_current=True)
         values["subscription_status"] = sub.status
         values["payment_problem"] = rules.payment_problem(sub.status)
@@ -161,7 +161,7 @@ def _apply(member: Member, sub: Subscription) -> str:
             values["membership_level"] = plan_name(sub.product_id)
         if sub.current_period_end:
             values["renewal_date"] = _date(sub.current_period_end)
-        if new != str(current).strip().lower():
+        if new != current:
             values["membership_status"] = new
             change = f"; membership {current} -> {new}"
         text += f" is {sub.status}"

@@ -235,8 +235,10 @@ def build_events(
     return events
 
 
-def sign(body: str, secret: str) -> str:
-    return stripe.WebhookSignature.generate_signature_header(body, secret)
+def signed(payload: dict, secret: str) -> tuple[str, str]:
+    """The JSON body and its Stripe-Signature header."""
+    body = json.dumps(payload)
+    return body, stripe.WebhookSignature.generate_signature_header(body, secret)
 
 
 def simulate_payment(member: Member, *, secret: str) -> list[webhook.Delivery]:
@@ -251,6 +253,6 @@ def simulate_payment(member: Member, *, secret: str) -> list[webhook.Delivery]:
     )
     deliveries = []
     for payload in events:
-        body = json.dumps(payload)
-        deliveries.append(webhook.receive(body.encode(), sign(body, secret), secret))
+        body, header = signed(payload, secret)
+        deliveries.append(webhook.receive(body.encode(), header, secret))
     return deliveries

@@ -166,19 +166,16 @@ def member_activate(
             return REFUSED
         scaffolding.complete_member(member_id, only=("status", "forms"))
         rows = Member.objects.filter(pk=member_id)
-        rows.merge_json(
-            "forms",
+        rows.merge_json_columns(
             {
-                "id_check_1": id_checked_on.isoformat(),
-                "id_check_2": id_checked_by.get_username(),
-                "waiver_signed_date": waiver_signed_on.isoformat(),
-                "orientation_completed_date": orientation_completed_on.isoformat(),
+                "forms": {
+                    "id_check_1": id_checked_on.isoformat(),
+                    "id_check_2": id_checked_by.get_username(),
+                    "waiver_signed_date": waiver_signed_on.isoformat(),
+                    "orientation_completed_date": orientation_completed_on.isoformat(),
+                },
+                "status": {"membership_status": MemberStatus.ACTIVE.value, "waiver_signed": True},
             },
-            user=by,
-        )
-        rows.merge_json(
-            "status",
-            {"membership_status": MemberStatus.ACTIVE.value, "waiver_signed": True},
             user=by,
         )
         rows.append_note(

@@ -5,7 +5,6 @@ python manage.py stripe_simulate ada past_due invoice_failed
 python manage.py stripe_simulate 42 canceled --url http://127.0.0.1:8000/billing/stripe/webhook/
 """
 
-import json
 import urllib.error
 import urllib.request
 
@@ -72,8 +71,7 @@ class Command(BaseCommand):
             product_id=product or status.get("stripe_product_id") or simulate.default_product(),
         )
         for payload in events:
-            body = json.dumps(payload)
-            header = simulate.sign(body, secret)
+            body, header = simulate.signed(payload, secret)
             code, answer = self._post(url, body, header)
             self.stdout.write(f"{payload['type']} {payload['id']} -> {code} {answer}")
 
