@@ -83,6 +83,28 @@ def last_event(member):
     return Member.objects.get(pk=member.pk).events.order_by("pgh_id").last()
 
 
+def assert_sends_to_login(client, url):
+    """An anonymous visitor asking for the page is sent to log in, and back after."""
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={url}"
+
+
+def assert_sends_a_banned_member_to_locked(member_client, url):
+    response = member_client(MemberFactory(membership="banned")).get(url)
+    assert response.status_code == 302
+    assert response["Location"] == LOCKED_URL
+
+
+def assert_post_sent_to_locked_writes_nothing(client, member, url, data):
+    """A banned member's post is sent to the locked page and changes nothing."""
+    before = snapshot(member)
+    response = client.post(url, data)
+    assert response.status_code == 302
+    assert response["Location"] == LOCKED_URL
+    assert snapshot(member) == before
+
+
 @pytest.fixture
 def member_client(client):
     """A client logged in as the given member's user."""

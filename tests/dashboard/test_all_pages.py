@@ -12,6 +12,7 @@ from tests.dashboard.conftest import (
     ESCAPED,
     LOCKED_URL,
     SCRIPT,
+    assert_sends_to_login,
     member_kinds,
     snapshot,
 )
@@ -59,9 +60,7 @@ def test_it_renders_every_page_for_a_user_without_a_member_record(client):
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", ALL_URLS + [LOCKED_URL])
 def test_it_sends_anonymous_visitors_to_login(client, url):
-    response = client.get(url)
-    assert response.status_code == 302
-    assert response["Location"] == f"/accounts/login/?next={url}"
+    assert_sends_to_login(client, url)
 
 
 @pytest.mark.django_db

@@ -1,6 +1,10 @@
 import pytest
 
-from tests.dashboard.conftest import UNKNOWN
+from tests.dashboard.conftest import (
+    UNKNOWN,
+    assert_sends_a_banned_member_to_locked,
+    assert_sends_to_login,
+)
 from tests.factories import MemberFactory
 
 
@@ -117,12 +121,9 @@ def test_it_refuses_a_post(member_client):
 
 @pytest.mark.django_db
 def test_it_sends_a_banned_member_to_the_locked_page(member_client):
-    response = member_client(MemberFactory(membership="banned")).get("/dashboard/")
-    assert response.status_code == 302
-    assert response["Location"] == "/dashboard/locked/"
+    assert_sends_a_banned_member_to_locked(member_client, "/dashboard/")
 
 
 @pytest.mark.django_db
 def test_it_sends_an_anonymous_visitor_to_login(client):
-    response = client.get("/dashboard/")
-    assert response["Location"] == "/accounts/login/?next=/dashboard/"
+    assert_sends_to_login(client, "/dashboard/")

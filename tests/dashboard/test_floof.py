@@ -1,7 +1,12 @@
 import pytest
 
 from members.models import Member
-from tests.dashboard.conftest import last_event, snapshot
+from tests.dashboard.conftest import (
+    assert_post_sent_to_locked_writes_nothing,
+    assert_sends_to_login,
+    last_event,
+    snapshot,
+)
 from tests.factories import MemberFactory
 
 URL = "/dashboard/floof/"
@@ -125,10 +130,7 @@ def test_it_refuses_bad_input_next_to_the_field_and_changes_nothing(
 @pytest.mark.django_db
 def test_it_sends_a_banned_member_to_the_locked_page_and_writes_nothing(member_client):
     member = MemberFactory(membership="banned")
-    before = snapshot(member)
-    response = member_client(member).post(URL, GOOD)
-    assert response["Location"] == "/dashboard/locked/"
-    assert snapshot(member) == before
+    assert_post_sent_to_locked_writes_nothing(member_client(member), member, URL, GOOD)
 
 
 @pytest.mark.django_db
@@ -141,5 +143,4 @@ def test_it_changes_only_the_logged_in_members_record(member_client, member):
 
 @pytest.mark.django_db
 def test_it_sends_an_anonymous_visitor_to_login(client):
-    response = client.get(URL)
-    assert response["Location"] == f"/accounts/login/?next={URL}"
+    assert_sends_to_login(client, URL)

@@ -1,5 +1,6 @@
 import pytest
 
+from tests.dashboard.conftest import assert_sends_to_login
 from tests.factories import MemberFactory
 
 
@@ -30,5 +31,4 @@ def test_it_sends_a_member_who_is_not_banned_to_the_dashboard(member_client):
 
 @pytest.mark.django_db
 def test_it_sends_an_anonymous_visitor_to_login(client):
-    response = client.get("/dashboard/locked/")
-    assert response["Location"] == "/accounts/login/?next=/dashboard/locked/"
+    assert_sends_to_login(client, "/dashboard/locked/")

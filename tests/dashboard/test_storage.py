@@ -1,6 +1,10 @@
 import pytest
 
-from tests.dashboard.conftest import UNKNOWN
+from tests.dashboard.conftest import (
+    UNKNOWN,
+    assert_sends_a_banned_member_to_locked,
+    assert_sends_to_login,
+)
 from tests.factories import MemberFactory
 
 
@@ -47,11 +51,9 @@ def test_it_shows_unknown_for_null_columns(member_client):
 
 @pytest.mark.django_db
 def test_it_sends_a_banned_member_to_the_locked_page(member_client):
-    response = member_client(MemberFactory(membership="banned")).get("/dashboard/storage/")
-    assert response["Location"] == "/dashboard/locked/"
+    assert_sends_a_banned_member_to_locked(member_client, "/dashboard/storage/")
 
 
 @pytest.mark.django_db
 def test_it_sends_an_anonymous_visitor_to_login(client):
-    response = client.get("/dashboard/storage/")
-    assert response["Location"] == "/accounts/login/?next=/dashboard/storage/"
+    assert_sends_to_login(client, "/dashboard/storage/")
