@@ -4,6 +4,10 @@ A counter is created with `add` and bumped with `incr`, both atomic in Redis, so
 several gunicorn workers sharing CACHE_URL count together. The window opens at the
 first request and lasts the limit's seconds (the counter's expiry), so it never resets
 part-way through a burst at a clock boundary.
+
+allauth's public limiter is not used: it never limits GET requests (the username
+check is a GET) and is marked in allauth for deprecation. Both use the same client
+address (members.net.client_ip, through the account adapter).
 """
 
 import hashlib
