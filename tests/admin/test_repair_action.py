@@ -89,24 +89,24 @@ def test_it_refuses_the_repair_to_view_only_staff(as_viewer):
     assert member.events.count() == 1
 
 
-@pytest.mark.django_db
-def test_it_refuses_the_repair_to_non_staff(as_outsider):
-    member = MemberFactory(notes=None)
-    response = as_outsider.post(
-        URL, {"action": "repair_members", "index": 0, "_selected_action": [member.pk]}
-    )
-    assert response.status_code == 302
-    assert Member.objects.get(pk=member.pk).notes is None
-
-
-@pytest.mark.django_db
-def test_it_refuses_the_repair_to_anonymous_visitors(client):
+def _assert_sent_to_login_and_nothing_repaired(client):
     member = MemberFactory(notes=None)
     response = client.post(
         URL, {"action": "repair_members", "index": 0, "_selected_action": [member.pk]}
     )
     assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
     assert Member.objects.get(pk=member.pk).notes is None
+
+
+@pytest.mark.django_db
+def test_it_refuses_the_repair_to_non_staff(as_outsider):
+    _assert_sent_to_login_and_nothing_repaired(as_outsider)
+
+
+@pytest.mark.django_db
+def test_it_refuses_the_repair_to_anonymous_visitors(client):
+    _assert_sent_to_login_and_nothing_repaired(client)
 
 
 @pytest.mark.django_db

@@ -89,12 +89,18 @@ POSTS = [
 ]
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("url,data", POSTS)
-def test_it_enforces_csrf_on_every_post(url, data):
+def _member_with_a_csrf_checking_client():
+    """A member holding the tag POSTS removes, and a client of theirs that checks CSRF."""
     member = MemberFactory(access={"rfid_tags": ["0000001111"]})
     client = Client(enforce_csrf_checks=True)
     client.force_login(member.user)
+    return member, client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url,data", POSTS)
+def test_it_enforces_csrf_on_every_post(url, data):
+    member, client = _member_with_a_csrf_checking_client()
     before = snapshot(member)
     response = client.post(url, data)
     assert response.status_code == 403
@@ -104,9 +110,7 @@ def test_it_enforces_csrf_on_every_post(url, data):
 @pytest.mark.django_db
 @pytest.mark.parametrize("url,data", POSTS)
 def test_it_accepts_a_post_carrying_the_csrf_token(url, data):
-    member = MemberFactory(access={"rfid_tags": ["0000001111"]})
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(member.user)
+    member, client = _member_with_a_csrf_checking_client()
     client.get(url)
     before = snapshot(member)
     response = client.post(url, {**data, "csrfmiddlewaretoken": client.cookies["csrftoken"].value})
