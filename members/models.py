@@ -392,11 +392,6 @@ class Member(models.Model):
     def display_name(self) -> str:
         return self.full_name or self.username or self.email or "(no name)"
 
-    @property
-    def rfid_tags(self) -> list[str]:
-        tags = self._get("access", "rfid_tags", [])
-        return [str(t) for t in tags] if isinstance(tags, list) else []
-
 
 class RfidTag(models.Model):
     """One row per tag, written only by the trigger on Member."""
