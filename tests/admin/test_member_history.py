@@ -134,17 +134,17 @@ def test_it_shows_the_history_to_view_only_staff(as_viewer):
     assert len(_rows(as_viewer, member)) == 1
 
 
-@pytest.mark.django_db
-def test_it_refuses_the_history_to_non_staff(as_outsider):
-    member = MemberFactory()
-    response = as_outsider.get(_url(member))
+def _assert_history_sent_to_login(client):
+    response = client.get(_url(MemberFactory()))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_it_refuses_the_history_to_non_staff(as_outsider):
+    _assert_history_sent_to_login(as_outsider)
 
 
 @pytest.mark.django_db
 def test_it_refuses_the_history_to_anonymous_visitors(client):
-    member = MemberFactory()
-    response = client.get(_url(member))
-    assert response.status_code == 302
-    assert "/admin/login/" in response["Location"]
+    _assert_history_sent_to_login(client)
