@@ -5,6 +5,10 @@ from members.models import User
 from tests.factories import DEFAULT_PASSWORD, MemberFactory
 
 
+def _log_in(client, email, password=DEFAULT_PASSWORD, **headers):
+    return client.post("/accounts/login/", {"login": email, "password": password}, **headers)
+
+
 @pytest.mark.django_db
 def test_it_does_not_create_users_through_allauths_signup(client):
     response = client.post(
@@ -18,9 +22,7 @@ def test_it_does_not_create_users_through_allauths_signup(client):
 @pytest.mark.django_db
 def test_it_logs_in_by_email_and_lands_on_the_dashboard(client):
     member = MemberFactory()
-    response = client.post(
-        "/accounts/login/", {"login": member.email.upper(), "password": DEFAULT_PASSWORD}
-    )
+    response = _log_in(client, member.email.upper())
     assert response.status_code == 302
     assert response["Location"] == "/dashboard/"
     dashboard = client.get("/dashboard/")
@@ -31,7 +33,7 @@ def test_it_logs_in_by_email_and_lands_on_the_dashboard(client):
 @pytest.mark.django_db
 def test_it_refuses_a_wrong_password(client):
     member = MemberFactory()
-    response = client.post("/accounts/login/", {"login": member.email, "password": "nope"})
+    response = _log_in(client, member.email, "nope")
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
 
@@ -66,11 +68,7 @@ def test_it_sends_anonymous_visitors_from_the_dashboard_to_login(client):
 def test_it_answers_login_with_a_short_forwarded_header_without_an_error(client, settings):
     settings.TRUSTED_PROXY_COUNT = 2
     member = MemberFactory()
-    response = client.post(
-        "/accounts/login/",
-        {"login": member.email, "password": DEFAULT_PASSWORD},
-        HTTP_X_FORWARDED_FOR="203.0.113.9",
-    )
+    response = _log_in(client, member.email, HTTP_X_FORWARDED_FOR="203.0.113.9")
     assert response.status_code == 302
 
 
@@ -79,21 +77,13 @@ def test_it_rate_limits_failed_logins_per_forwarded_client_address(client, setti
     settings.TRUSTED_PROXY_COUNT = 1
     member = MemberFactory()
     statuses = [
-        client.post(
-            "/accounts/login/",
-            {"login": member.email, "password": "wrong"},
-            HTTP_X_FORWARDED_FOR="203.0.113.7",
-        ).status_code
+        _log_in(client, member.email, "wrong", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code
         for _ in range(40)
     ]
     assert 429 in statuses
     # A different member (allauth also limits failures per email) from another address.
     other_member = MemberFactory()
-    other = client.post(
-        "/accounts/login/",
-        {"login": other_member.email, "password": DEFAULT_PASSWORD},
-        HTTP_X_FORWARDED_FOR="198.51.100.4",
-    )
+    other = _log_in(client, other_member.email, HTTP_X_FORWARDED_FOR="198.51.100.4")
     assert other.status_code == 302
 
 
