@@ -83,6 +83,15 @@ def last_event(member):
     return Member.objects.get(pk=member.pk).events.order_by("pgh_id").last()
 
 
+def assert_one_write_by_the_member(member, before):
+    """Since the `before` snapshot, one history event, recorded as the member's own."""
+    after = snapshot(member)
+    assert after["events"] == before["events"] + 1
+    assert after["last_updated_by_id"] == member.user.pk
+    metadata = last_event(member).pgh_context.metadata
+    assert (metadata["source"], metadata["user"]) == ("member", member.user.pk)
+
+
 def assert_sends_to_login(client, url):
     """An anonymous visitor asking for the page is sent to log in, and back after."""
     response = client.get(url)

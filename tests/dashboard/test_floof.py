@@ -2,9 +2,9 @@ import pytest
 
 from members.models import Member
 from tests.dashboard.conftest import (
+    assert_one_write_by_the_member,
     assert_post_sent_to_locked_writes_nothing,
     assert_sends_to_login,
-    last_event,
     snapshot,
 )
 from tests.factories import MemberFactory
@@ -53,11 +53,7 @@ def test_it_saves_the_floof_keys_and_keeps_every_other_identity_key(member_clien
 def test_it_records_the_member_as_author_and_source(member_client, member):
     before = snapshot(member)
     member_client(member).post(URL, GOOD)
-    after = snapshot(member)
-    assert after["events"] == before["events"] + 1
-    assert after["last_updated_by_id"] == member.user.pk
-    metadata = last_event(member).pgh_context.metadata
-    assert (metadata["source"], metadata["user"]) == ("member", member.user.pk)
+    assert_one_write_by_the_member(member, before)
 
 
 @pytest.mark.django_db

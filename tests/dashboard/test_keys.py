@@ -8,9 +8,9 @@ from django.test import Client
 from members.models import Member, RfidTag
 from tests.dashboard.conftest import (
     UNKNOWN,
+    assert_one_write_by_the_member,
     assert_post_sent_to_locked_writes_nothing,
     assert_sends_to_login,
-    last_event,
     snapshot,
 )
 from tests.factories import MemberFactory
@@ -58,10 +58,7 @@ def test_it_adds_a_tag_zero_padded_for_an_active_member(member_client):
         "0000000001",
         "0000012345",
     }
-    assert row.last_updated_by_id == member.user.pk
-    assert snapshot(member)["events"] == before["events"] + 1
-    metadata = last_event(member).pgh_context.metadata
-    assert (metadata["source"], metadata["user"]) == ("member", member.user.pk)
+    assert_one_write_by_the_member(member, before)
 
 
 @pytest.mark.django_db
@@ -99,8 +96,7 @@ def test_it_removes_a_tag_and_keeps_the_others_in_order(member_client):
         "x": 1,
     }
     assert not RfidTag.objects.filter(tag="0000000012").exists()
-    assert snapshot(member)["events"] == before["events"] + 1
-    assert last_event(member).pgh_context.metadata["source"] == "member"
+    assert_one_write_by_the_member(member, before)
 
 
 @pytest.mark.django_db
