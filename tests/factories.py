@@ -6,6 +6,7 @@ import functools
 
 import factory
 from django.contrib.auth.hashers import make_password
+from django.test import Client
 
 from members import scaffolding
 from members.models import Member, User
@@ -88,3 +89,10 @@ class MemberFactory(factory.django.DjangoModelFactory):
     access = factory.LazyFunction(lambda: scaffolding.default("access"))
     authorizations = factory.LazyFunction(lambda: scaffolding.default("authorizations"))
     extras = factory.LazyFunction(lambda: scaffolding.default("extras"))
+
+
+def logged_in(user, **client_kwargs):
+    """A new client of its own (its own session), logged in as the user."""
+    client = Client(**client_kwargs)
+    client.force_login(user)
+    return client

@@ -7,7 +7,7 @@ from django.test import Client
 from billing.models import EventState, Plan, StripeEvent, Subscription
 from members.models import Member
 from tests.billing.stripe_events import deliver, stripe_event
-from tests.factories import MemberFactory, StaffFactory
+from tests.factories import MemberFactory, StaffFactory, logged_in
 
 pytestmark = pytest.mark.django_db
 EVENTS = "/admin/billing/stripeevent/"
@@ -15,16 +15,12 @@ EVENTS = "/admin/billing/stripeevent/"
 
 @pytest.fixture
 def staff_client():
-    client = Client()
-    client.force_login(StaffFactory())
-    return client
+    return logged_in(StaffFactory())
 
 
 @pytest.fixture
 def member_client():
-    client = Client()
-    client.force_login(MemberFactory().user)
-    return client
+    return logged_in(MemberFactory().user)
 
 
 def unmatched_checkout(client, email="newcomer@example.org"):

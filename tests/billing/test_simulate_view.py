@@ -8,7 +8,7 @@ from django.test import Client, RequestFactory
 
 from billing.models import EventState, StripeEvent
 from members.models import Member
-from tests.factories import DEFAULT_PASSWORD, MemberFactory
+from tests.factories import DEFAULT_PASSWORD, MemberFactory, logged_in
 
 pytestmark = pytest.mark.django_db
 URL = "/billing/simulate/"
@@ -21,15 +21,9 @@ def debug_on(settings):
     settings.STRIPE_PRICING_TABLE_ID = ""
 
 
-def logged_in(member, **kwargs):
-    client = Client(**kwargs)
-    client.force_login(member.user)
-    return client
-
-
 def test_it_delivers_checkout_and_an_active_subscription_for_the_owner(debug_on):
     member = MemberFactory(membership="pending")
-    response = logged_in(member).post(URL, follow=True)
+    response = logged_in(member.user).post(URL, follow=True)
     assert response.redirect_chain[-1] == ("/signup/payment/", 302)
     assert "Simulated payment received" in response.content.decode()
     status = Member.objects.get(pk=member.pk).status
@@ -45,7 +39,7 @@ def test_it_delivers_checkout_and_an_active_subscription_for_the_owner(debug_on)
 
 def test_it_changes_only_the_logged_in_members_record(debug_on):
     member, other = MemberFactory(membership="pending"), MemberFactory(membership="pending")
-    logged_in(member).post(URL)
+    logged_in(member.user).post(URL)
     assert Member.objects.get(pk=other.pk).status == other.status
     assert set(StripeEvent.objects.values_list("member", flat=True)) == {member.pk}
 
@@ -61,14 +55,14 @@ def test_it_sends_anonymous_visitors_to_login_and_changes_nothing(debug_on, clie
 def test_it_does_not_exist_without_debug(settings, method):
     settings.DEBUG = False
     member = MemberFactory(membership="pending")
-    response = getattr(logged_in(member), method)(URL)
+    response = getattr(logged_in(member.user), method)(URL)
     assert response.status_code == 404
     assert StripeEvent.objects.count() == 0
 
 
 def test_it_changes_nothing_on_get(debug_on):
     member = MemberFactory(membership="pending")
-    response = logged_in(member).get(URL)
+    response = logged_in(member.user).get(URL)
     assert response.status_code == 405
     assert StripeEvent.objects.count() == 0
     assert Member.objects.get(pk=member.pk).status == member.status
@@ -76,7 +70,7 @@ def test_it_changes_nothing_on_get(debug_on):
 
 def test_it_refuses_a_post_without_a_csrf_token(debug_on):
     member = MemberFactory(membership="pending")
-    response = logged_in(member, enforce_csrf_checks=True).post(URL)
+    response = logged_in(member.user, enforce_csrf_checks=True).post(URL)
     assert response.status_code == 403
     assert StripeEvent.objects.count() == 0
 
@@ -84,7 +78,7 @@ def test_it_refuses_a_post_without_a_csrf_token(debug_on):
 def test_it_explains_when_no_webhook_secret_is_set(debug_on, settings):
     settings.STRIPE_WEBHOOK_SECRET = ""
     member = MemberFactory(membership="pending")
-    response = logged_in(member).post(URL, follow=True)
+    response = logged_in(member.user).post(URL, follow=True)
     assert "STRIPE_WEBHOOK_SECRET" in response.content.decode()
     assert StripeEvent.objects.count() == 0
 

@@ -4,7 +4,6 @@ only, CSRF on every POST, member text escaped."""
 import logging
 
 import pytest
-from django.test import Client
 
 from members.models import Member
 from tests.dashboard.conftest import (
@@ -16,7 +15,7 @@ from tests.dashboard.conftest import (
     member_kinds,
     snapshot,
 )
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory, UserFactory, logged_in
 
 
 @pytest.mark.django_db
@@ -92,9 +91,7 @@ POSTS = [
 def _member_with_a_csrf_checking_client():
     """A member holding the tag POSTS removes, and a client of theirs that checks CSRF."""
     member = MemberFactory(access={"rfid_tags": ["0000001111"]})
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(member.user)
-    return member, client
+    return member, logged_in(member.user, enforce_csrf_checks=True)
 
 
 @pytest.mark.django_db

@@ -3,7 +3,6 @@ from functools import partial
 
 import pytest
 from django.db import connections, transaction
-from django.test import Client
 
 from members.models import Member, RfidTag
 from tests.dashboard.conftest import (
@@ -13,7 +12,7 @@ from tests.dashboard.conftest import (
     assert_sends_to_login,
     snapshot,
 )
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, logged_in
 from tests.threads import run_concurrently, start
 
 URL = "/dashboard/keys/"
@@ -197,17 +196,12 @@ def test_it_sends_an_anonymous_visitor_to_login(client):
     assert_sends_to_login(client, URL)
 
 
-def _logged_in(member):
-    """A client of its own, for a thread, logged in as the member's user."""
-    client = Client()
-    client.force_login(member.user)
-    return client
-
-
 @pytest.mark.django_db(transaction=True)
 def test_it_lets_one_of_two_members_adding_the_same_tag_at_once_win():
     first, second = MemberFactory(), MemberFactory()
-    answers = run_concurrently(*(partial(_add, _logged_in(m), "5550001") for m in (first, second)))
+    answers = run_concurrently(
+        *(partial(_add, logged_in(m.user), "5550001") for m in (first, second))
+    )
     responses = {first.pk: answers[0], second.pk: answers[1]}
 
     codes = sorted(r.status_code for r in responses.values())
@@ -235,7 +229,7 @@ def test_it_refuses_a_tag_whose_concurrent_add_commits_while_the_page_waits():
     waiting on it; once the first commits, the page answers with a message, not a 500."""
     first, second = MemberFactory(), MemberFactory()
     holding, release = threading.Event(), threading.Event()
-    client = _logged_in(second)
+    client = logged_in(second.user)
 
     def first_writer():
         with transaction.atomic():
