@@ -8,6 +8,11 @@ XSS = "</textarea><script>alert(1)</script>"
 XSS_ESCAPED = "&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
+def messages_of(response):
+    """The texts of the messages shown on the page the response rendered."""
+    return [str(m) for m in response.context["messages"]]
+
+
 @pytest.fixture
 def superuser():
     return StaffFactory()

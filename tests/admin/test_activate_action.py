@@ -6,7 +6,7 @@ import datetime
 import pytest
 
 from members.models import Member
-from tests.admin.conftest import XSS, XSS_ESCAPED
+from tests.admin.conftest import XSS, XSS_ESCAPED, messages_of
 from tests.factories import MemberFactory, StaffFactory
 
 URL = "/admin/members/member/"
@@ -33,10 +33,6 @@ def _confirm(client, members, checker, **overrides):
     return client.post(URL, data, follow=True)
 
 
-def _messages(response):
-    return [str(m) for m in response.context["messages"]]
-
-
 @pytest.mark.django_db
 def test_it_shows_an_intermediate_page_and_changes_nothing_yet(as_superuser):
     member = MemberFactory(membership="pending")
@@ -52,7 +48,7 @@ def test_it_shows_an_intermediate_page_and_changes_nothing_yet(as_superuser):
 def test_it_activates_pending_lapsed_and_suspended_members(as_superuser, superuser, before):
     member = MemberFactory(membership=before)
     response = _confirm(as_superuser, [member], superuser)
-    assert "Activated 1 members." in _messages(response)
+    assert "Activated 1 members." in messages_of(response)
     assert Member.objects.get(pk=member.pk).membership_status == "active"
 
 
@@ -88,8 +84,8 @@ def test_it_refuses_banned_members_and_changes_nothing(as_superuser, superuser):
     pending = MemberFactory(membership="pending")
     before = Member.objects.values().get(pk=banned.pk)
     response = _confirm(as_superuser, [banned, pending], superuser)
-    assert "Activated 1 members." in _messages(response)
-    assert any("Not activated" in m and str(banned.pk) in m for m in _messages(response))
+    assert "Activated 1 members." in messages_of(response)
+    assert any("Not activated" in m and str(banned.pk) in m for m in messages_of(response))
     assert Member.objects.values().get(pk=banned.pk) == before
     assert Member.objects.get(pk=pending.pk).membership_status == "active"
 
@@ -99,7 +95,7 @@ def test_it_leaves_active_members_alone(as_superuser, superuser):
     member = MemberFactory(membership="active")
     before = Member.objects.values().get(pk=member.pk)
     response = _confirm(as_superuser, [member], superuser)
-    assert any(m.startswith("Already active") for m in _messages(response))
+    assert any(m.startswith("Already active") for m in messages_of(response))
     assert Member.objects.values().get(pk=member.pk) == before
 
 
@@ -176,7 +172,7 @@ def test_it_refuses_a_member_whose_status_is_not_an_object(as_superuser, superus
 
 
 @pytest.mark.django_db
-def test_it_escapes_member_text_on_the_page_and_in_messages(as_superuser, superuser):
+def test_it_escapes_member_text_on_the_page_and_inmessages_of(as_superuser, superuser):
     member = MemberFactory(membership="banned")
     member.identity["first_name"] = XSS
     member.save()

@@ -5,6 +5,7 @@ import pytest
 
 from members import scaffolding
 from members.models import Member
+from tests.admin.conftest import messages_of
 from tests.factories import MemberFactory
 
 URL = "/admin/members/member/"
@@ -14,10 +15,6 @@ def _repair(client, members, select_across=False):
     data = {"action": "repair_members", "index": 0, "select_across": int(select_across)}
     data["_selected_action"] = [m.pk for m in members]
     return client.post(URL, data, follow=True)
-
-
-def _messages(response):
-    return [str(m) for m in response.context["messages"]]
 
 
 @pytest.mark.django_db
@@ -32,7 +29,7 @@ def test_it_fills_exactly_what_was_missing_and_reports_counts(as_superuser):
 
     response = _repair(as_superuser, [no_notes, no_status_key, complete])
 
-    assert "Repaired 2 members (3 columns filled); 1 were already complete" in _messages(response)
+    assert "Repaired 2 members (3 columns filled); 1 were already complete" in messages_of(response)
     no_notes_after = Member.objects.values().get(pk=no_notes.pk)
     assert no_notes_after["notes"] == scaffolding.default("notes")
     assert no_notes_after["extras"] == scaffolding.default("extras")
@@ -53,7 +50,7 @@ def test_it_changes_nothing_on_a_second_run(as_superuser):
 
     response = _repair(as_superuser, [member])
 
-    assert "Repaired 0 members (0 columns filled); 1 were already complete" in _messages(response)
+    assert "Repaired 0 members (0 columns filled); 1 were already complete" in messages_of(response)
     assert Member.objects.values().get(pk=member.pk) == after_first
     assert member.events.count() == events
 
@@ -66,7 +63,7 @@ def test_it_repairs_every_filtered_member_when_all_are_selected(as_superuser):
         {"action": "repair_members", "index": 0, "select_across": 1, "_selected_action": [1]},
         follow=True,
     )
-    assert "Repaired 3 members (3 columns filled); 0 were already complete" in _messages(response)
+    assert "Repaired 3 members (3 columns filled); 0 were already complete" in messages_of(response)
     assert not Member.objects.filter(pk__in=[m.pk for m in members]).partial().exists()
 
 
@@ -84,7 +81,7 @@ def test_it_refuses_the_repair_to_view_only_staff(as_viewer):
     member = MemberFactory(notes=None)
     response = _repair(as_viewer, [member])
     assert response.status_code == 200
-    assert not any(m.startswith("Repaired") for m in _messages(response))
+    assert not any(m.startswith("Repaired") for m in messages_of(response))
     assert Member.objects.get(pk=member.pk).notes is None
     assert member.events.count() == 1
 
@@ -116,5 +113,5 @@ def test_it_answers_a_crafted_selection_with_a_message_and_changes_nothing(as_su
     data = {"action": "repair_members", "index": 0, "_selected_action": [member.pk, selected]}
     response = as_superuser.post(URL, data, follow=True)
     assert response.status_code == 200
-    assert any("not a member number" in m for m in _messages(response))
+    assert any("not a member number" in m for m in messages_of(response))
     assert Member.objects.get(pk=member.pk).notes is None
