@@ -3,8 +3,7 @@
 import pytest
 
 from billing.rules import is_live, membership_transition, payment_problem
-
-MEMBER_STATUSES = ("pending", "active", "lapsed", "suspended", "banned")
+from members.models import MemberStatus
 
 # (Stripe status, {member status before: after}) for the member's current subscription.
 TABLE = [
@@ -32,7 +31,7 @@ def test_it_never_changes_suspended_or_banned(stripe_status, before):
 
 
 @pytest.mark.parametrize("stripe_status", [row[0] for row in TABLE])
-@pytest.mark.parametrize("before", MEMBER_STATUSES)
+@pytest.mark.parametrize("before", MemberStatus.values)
 def test_it_changes_nothing_for_a_subscription_that_is_not_current(stripe_status, before):
     assert membership_transition(before, stripe_status, is_current=False) == before
 

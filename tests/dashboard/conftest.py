@@ -6,7 +6,6 @@ from tests.factories import MemberFactory
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-UNKNOWN = "unknown, please contact staff"
 
 PAGES = ("dashboard", "profile", "keys", "auths", "storage", "floof")
 ALL_URLS = [f"/dashboard/{p}/" if p != "dashboard" else "/dashboard/" for p in PAGES]

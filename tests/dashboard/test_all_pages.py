@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from members.models import Member
+from members.views import UNKNOWN
 from tests.dashboard.conftest import (
     ALL_URLS,
     ESCAPED,
@@ -44,7 +45,7 @@ def test_it_answers_every_url_for_every_kind_of_member(kind, member_client, capl
 def test_it_shows_unknown_values_as_unknown_please_contact_staff(kind, member_client):
     member = MemberFactory(**member_kinds()[kind])
     content = member_client(member).get("/dashboard/").content.decode()
-    assert "Membership status</dt><dd>unknown, please contact staff" in content
+    assert f"Membership status</dt><dd>{UNKNOWN}" in content
 
 
 @pytest.mark.django_db

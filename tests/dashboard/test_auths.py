@@ -1,7 +1,7 @@
 import pytest
 
+from members.views import UNKNOWN
 from tests.dashboard.conftest import (
-    UNKNOWN,
     assert_sends_a_banned_member_to_locked,
     assert_sends_to_login,
 )

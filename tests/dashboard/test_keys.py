@@ -5,8 +5,8 @@ import pytest
 from django.db import connections, transaction
 
 from members.models import Member, RfidTag
+from members.views import UNKNOWN
 from tests.dashboard.conftest import (
-    UNKNOWN,
     assert_one_write_by_the_member,
     assert_post_sent_to_locked_writes_nothing,
     assert_sends_to_login,
