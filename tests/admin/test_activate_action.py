@@ -172,7 +172,7 @@ def test_it_refuses_a_member_whose_status_is_not_an_object(as_superuser, superus
 
 
 @pytest.mark.django_db
-def test_it_escapes_member_text_on_the_page_and_inmessages_of(as_superuser, superuser):
+def test_it_escapes_member_text_on_the_page_and_in_messages(as_superuser, superuser):
     member = MemberFactory(membership="banned")
     member.identity["first_name"] = XSS
     member.save()
