@@ -127,6 +127,12 @@ def _nested(payload, depth):
     return signed(json.dumps(payload).replace('"NESTED"', "[" * depth + "]" * depth))
 
 
+def _not_a_finite_number(payload):
+    # Python's json writes (and reads) NaN, which jsonb cannot hold.
+    payload["data"]["object"]["quantity"] = float("nan")
+    return signed(payload)
+
+
 def _nested_too_deeply(payload):
     return _nested(payload, 500)
 
@@ -150,6 +156,7 @@ def _nested_beyond_what_json_parses(payload):
         _non_ascii_signature,
         _lone_surrogate_in_a_value,
         _lone_surrogate_in_a_key,
+        _not_a_finite_number,
         _nested_too_deeply,
         _nested_beyond_what_json_parses,
     ],
