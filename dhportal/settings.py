@@ -1,5 +1,6 @@
 """dhportal settings, read from the environment (see README: Configuration)."""
 
+import re
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above WhiteNoise, so static files carry the policy too.
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -56,7 +59,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "csp.middleware.CSPMiddleware",
     "pghistory.middleware.HistoryMiddleware",
 ]
 
@@ -123,6 +125,26 @@ LOGIN_REDIRECT_URL = "/dashboard/"
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
+
+def _allauth_rate(name: str, default: str) -> str:
+    """An allauth rate ("<count>/<period><s|m|h|d>/<ip|key|user>", comma-separated),
+    checked here: allauth would only find a typo at the first login, as a 500."""
+    value = env.str(name, default=default)
+    one = r"\d+/\d*\.?\d*[smhd](/(ip|key|user))?"
+    if not re.fullmatch(rf"{one}(\s*,\s*{one})*", value.strip()):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate such as {default!r}.")
+    return value
+
+
+# allauth's limits on the attempts an attacker would repeat; "ip" is the client address
+# above, so they count per client behind the load balancer too.
+ACCOUNT_RATE_LIMITS = {
+    "login": _allauth_rate("LOGIN_RATE_LIMIT", "30/m/ip"),
+    "login_failed": _allauth_rate("LOGIN_FAILED_RATE_LIMIT", "10/m/ip,5/5m/key"),
+    "reset_password": _allauth_rate("PASSWORD_RESET_RATE_LIMIT", "20/m/ip,5/m/key"),
+    "reset_password_from_key": _allauth_rate("PASSWORD_RESET_FROM_KEY_RATE_LIMIT", "20/m/ip"),
+}
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
@@ -157,24 +179,30 @@ SIGNUP_TOKEN_MAX_AGE = env.int("SIGNUP_TOKEN_MAX_AGE", default=24 * 60 * 60)
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 if HTTPS:
     SECURE_SSL_REDIRECT = True
+    # The load balancer's health check speaks plain http.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Both reach beyond this site (every subdomain; browsers' built-in lists), so they
+    # are the operator's decision, off until set.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# No script of ours reads the CSRF cookie; forms carry the token in the page.
+CSRF_COOKIE_HTTPONLY = True
 
-# Content Security Policy: our own origin only; Stripe's pricing table is the one exception.
+# Content Security Policy: our own origin only, no inline script. The payment page adds
+# the origins Stripe documents for its pricing table (signup.views.payment).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        "script-src": [SELF, "https://js.stripe.com"],
-        "frame-src": ["https://js.stripe.com", "https://checkout.stripe.com"],
-        "connect-src": [SELF, "https://api.stripe.com"],
+        "script-src": [SELF],
         "img-src": [SELF, "data:"],
         "style-src": [SELF],
         "object-src": [NONE],
@@ -182,6 +210,11 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
         "form-action": [SELF],
     },
+}
+STRIPE_PRICING_TABLE_CSP = {
+    "script-src": ["https://js.stripe.com", "https://*.js.stripe.com"],
+    "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"],
+    "connect-src": [SELF, "https://api.stripe.com"],
 }
 
 LOGGING = {

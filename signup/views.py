@@ -1,5 +1,6 @@
 import logging
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -147,6 +148,7 @@ def _stripe_configured() -> bool:
     return bool(settings.STRIPE_PUBLISHABLE_KEY and settings.STRIPE_PRICING_TABLE_ID)
 
 
+@csp_update(settings.STRIPE_PRICING_TABLE_CSP)
 @never_cache
 @require_safe
 def payment(request):
