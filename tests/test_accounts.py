@@ -72,19 +72,54 @@ def test_it_answers_login_with_a_short_forwarded_header_without_an_error(client,
     assert response.status_code == 302
 
 
+def _fail_logins(client, count, address):
+    # A different unknown email each time, so only the per-address limit can trip.
+    for n in range(count):
+        response = _log_in(client, f"nobody{n}@example.org", "wrong", HTTP_X_FORWARDED_FOR=address)
+        assert response.status_code == 200
+
+
+def assert_refused_as_too_many(response):
+    # Even the right password is refused once the address has failed too often.
+    assert response.status_code == 200
+    assert "Too many failed login attempts" in response.content.decode()
+    assert "_auth_user_id" not in response.client.session
+
+
 @pytest.mark.django_db
 def test_it_rate_limits_failed_logins_per_forwarded_client_address(client, settings):
     settings.TRUSTED_PROXY_COUNT = 1
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login_failed": "3/m/ip"}
     member = MemberFactory()
-    statuses = [
-        _log_in(client, member.email, "wrong", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code
-        for _ in range(40)
-    ]
-    assert 429 in statuses
-    # A different member (allauth also limits failures per email) from another address.
-    other_member = MemberFactory()
-    other = _log_in(client, other_member.email, HTTP_X_FORWARDED_FOR="198.51.100.4")
-    assert other.status_code == 302
+    _fail_logins(client, 3, "203.0.113.7")
+
+    assert_refused_as_too_many(_log_in(client, member.email, HTTP_X_FORWARDED_FOR="203.0.113.7"))
+    assert _log_in(client, member.email, HTTP_X_FORWARDED_FOR="198.51.100.4").status_code == 302
+
+
+@pytest.mark.django_db
+def test_it_counts_failed_logins_per_connection_without_a_trusted_proxy(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login_failed": "3/m/ip"}
+    member = MemberFactory()
+    _fail_logins(client, 3, "203.0.113.7")
+
+    # A forged header does not buy a fresh allowance: the address is REMOTE_ADDR.
+    assert_refused_as_too_many(_log_in(client, member.email, HTTP_X_FORWARDED_FOR="198.51.100.4"))
+
+
+@pytest.mark.django_db
+def test_it_rate_limits_password_resets_per_forwarded_client_address(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "reset_password": "2/m/ip"}
+
+    def reset(email, address):
+        return client.post(
+            "/accounts/password/reset/", {"email": email}, HTTP_X_FORWARDED_FOR=address
+        ).status_code
+
+    assert [reset(f"a{n}@example.org", "203.0.113.7") for n in range(3)] == [302, 302, 429]
+    assert reset("b@example.org", "198.51.100.4") == 302
 
 
 @pytest.mark.django_db

@@ -74,3 +74,18 @@ def test_it_reads_the_client_address_depth_for_allauth_from_trusted_proxy_count(
         ["ALLAUTH_TRUSTED_PROXY_COUNT"], SECRET_KEY="x" * 50, TRUSTED_PROXY_COUNT="2"
     )
     assert values["ALLAUTH_TRUSTED_PROXY_COUNT"] == 2
+
+
+def test_it_sets_allauths_login_and_password_reset_limits_from_the_environment():
+    values = _setting_values(
+        ["ACCOUNT_RATE_LIMITS"], SECRET_KEY="x" * 50, LOGIN_FAILED_RATE_LIMIT="4/m/ip,2/5m/key"
+    )
+    limits = values["ACCOUNT_RATE_LIMITS"]
+    assert limits["login_failed"] == "4/m/ip,2/5m/key"
+    assert {"login", "reset_password", "reset_password_from_key"} <= set(limits)
+
+
+def test_it_refuses_to_start_with_a_malformed_rate_limit():
+    result = _start_django(SECRET_KEY="x" * 50, PASSWORD_RESET_RATE_LIMIT="lots")
+    assert result.returncode != 0
+    assert "PASSWORD_RESET_RATE_LIMIT='lots' is not a rate" in result.stderr
