@@ -95,6 +95,15 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://dhportal")}
+# With a shared cache (Redis), sessions are read from it and written through to the
+# database, so a cache restart logs no one out. A per-process cache would hand other
+# workers stale sessions (a logout seen by one worker only), so without one they stay
+# in the database.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHES["default"]["BACKEND"].endswith("RedisCache")
+    else "django.contrib.sessions.backends.db"
+)
 
 AUTH_USER_MODEL = "members.User"
 AUTHENTICATION_BACKENDS = [

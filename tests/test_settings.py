@@ -89,3 +89,13 @@ def test_it_refuses_to_start_with_a_malformed_rate_limit():
     result = _start_django(SECRET_KEY="x" * 50, PASSWORD_RESET_RATE_LIMIT="lots")
     assert result.returncode != 0
     assert "PASSWORD_RESET_RATE_LIMIT='lots' is not a rate" in result.stderr
+
+
+def test_it_keeps_sessions_in_redis_backed_by_the_database_when_the_cache_is_shared():
+    names = ["SESSION_ENGINE", "CACHES"]
+    shared = _setting_values(names, SECRET_KEY="x" * 50, CACHE_URL="redis://127.0.0.1:6379/3")
+    assert shared["CACHES"]["default"]["BACKEND"].endswith("RedisCache")
+    assert shared["SESSION_ENGINE"] == "django.contrib.sessions.backends.cached_db"
+
+    local = _setting_values(names, SECRET_KEY="x" * 50, CACHE_URL="locmemcache://")
+    assert local["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"
