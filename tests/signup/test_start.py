@@ -1,26 +1,19 @@
 """Step 1, /signup/: one answer for everyone, the right mail to each, rate limits."""
 
-import contextlib
 import http.client
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
-from urllib.request import urlopen
 
 import pytest
-from django.conf import settings
 from django.core import mail
 from django.test import Client
 
 from members.models import Member, User
-from tests.dburl import test_database_url
 from tests.factories import MemberFactory, UserFactory
+from tests.server import gunicorn
 
 
 def post_email(client, email, **extra):
@@ -191,12 +184,6 @@ def redis_or_skip():
         pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Browserless:
     """A plain HTTP client with a CSRF cookie, as a script would be."""
 
@@ -235,54 +222,6 @@ class Browserless:
         return status
 
 
-@contextlib.contextmanager
-def gunicorn(tmp_path, **environ):
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.signup.server_settings",
-        "DATABASE_URL": test_database_url(),
-        "SECRET_KEY": "multi-worker-test-key",
-        "DEBUG": "off",
-        "HTTPS": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CONN_MAX_AGE": "0",
-        **environ,
-    }
-    access_log = tmp_path / "access.log"
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "dhportal.wsgi", "--workers", "2"),
-            # Each worker process serves two requests, then is replaced: the counted
-            # requests are spread over several processes whatever the kernel's choice,
-            # so only a cache shared between processes can keep the count.
-            *("--max-requests", "2"),
-            *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)),
-            *("--access-logformat", "%(p)s %(m)s %(s)s"),
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "gunicorn.err").open("w"),
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, (tmp_path / "gunicorn.err").read_text()
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
-        yield port, access_log
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def mails_in(directory) -> int:
     # The file backend ends every message with a line of 79 dashes.
     if not directory.exists():
@@ -297,6 +236,10 @@ def test_it_counts_the_rate_limit_across_two_gunicorn_workers_sharing_redis(tmp_
     run = uuid.uuid4().hex[:8]
     with gunicorn(
         tmp_path,
+        # Each worker process serves two requests, then is replaced: the counted
+        # requests are spread over several processes whatever the kernel's choice,
+        # so only a cache shared between processes can keep the count.
+        max_requests=2,
         CACHE_URL=REDIS_URL,
         EMAIL_URL=f"filemail:///{mail_dir}",
         TRUSTED_PROXY_COUNT="1",

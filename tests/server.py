@@ -1,0 +1,73 @@
+"""A real gunicorn serving the project against the test database, for tests that need
+separate worker processes or a server that outlives a database connection."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from urllib.request import urlopen
+
+from django.conf import settings
+
+from tests.dburl import test_database_url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(tmp_path, *, workers=2, max_requests=0, **environ):
+    """Serve on a free port until the block ends; yields (port, access log path).
+
+    The settings are production's (DEBUG off) with plain static storage; `environ`
+    overrides the environment, DATABASE_URL included. `max_requests` (0: never)
+    replaces a worker process after that many requests. The server's stderr, where
+    the project logs, is kept in tmp_path / "gunicorn.err".
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.signup.server_settings",
+        "DATABASE_URL": test_database_url(),
+        "SECRET_KEY": "multi-worker-test-key",
+        "DEBUG": "off",
+        "HTTPS": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CONN_MAX_AGE": "0",
+        **environ,
+    }
+    access_log = tmp_path / "access.log"
+    errors = tmp_path / "gunicorn.err"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gunicorn", "dhportal.wsgi", "--workers", str(workers)),
+            *("--max-requests", str(max_requests)),
+            *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)),
+            *("--access-logformat", "%(p)s %(m)s %(s)s"),
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=errors.open("w"),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None, errors.read_text()
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.2)
+        yield port, access_log
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
