@@ -8,6 +8,9 @@ from dhportal import views
 # Staff log in through allauth's login page, so its rate limits apply to admin too.
 admin.site.login = secure_admin_login(admin.site.login)
 
+handler400 = "dhportal.views.bad_request"
+handler500 = "dhportal.views.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

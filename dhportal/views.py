@@ -1,12 +1,73 @@
 import logging
+import sys
 
-from django.db import DatabaseError, connection
-from django.http import JsonResponse
+import psycopg
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
+from django.utils.cache import add_never_cache_headers
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
+
+# How long clients (browsers, load balancers, Stripe) are asked to wait before retrying.
+RETRY_AFTER_SECONDS = 30
+
+# SQLSTATEs meaning the server is gone, shutting down, starting up or full. A failure
+# on the client's side (refused, reset, closed) comes with no SQLSTATE at all.
+_UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
+
+
+def database_unreachable(error: BaseException | None) -> bool:
+    """Whether `error`, or an error it was raised from or while handling, says the
+    database cannot be reached, as opposed to refusing one query (a deadlock, a
+    timeout, a constraint), which stays a plain 500."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (InterfaceError, psycopg.InterfaceError)):
+            return True
+        if isinstance(error, psycopg.OperationalError):
+            sqlstate = error.sqlstate
+            return (
+                sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES
+            )
+        # Django's OperationalError wraps the driver's (its __cause__), which decides.
+        if isinstance(error, OperationalError) and not isinstance(error.__cause__, psycopg.Error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def unavailable_response() -> HttpResponse:
+    # No request context: context processors would load the session and the user,
+    # which live in the database that is missing.
+    body = loader.get_template("503.html").render()
+    response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    add_never_cache_headers(response)
+    return response
+
+
+def server_error(request):
+    """handler500. Django calls it inside its `except` block, so the exception is in
+    sys.exc_info(). A database outage is a 503 that browsers, load balancers and Stripe
+    retry; django.request still logs the error with its traceback."""
+    if database_unreachable(sys.exc_info()[1]):
+        return unavailable_response()
+    return defaults.server_error(request)
+
+
+def bad_request(request, exception):
+    """handler400. SessionMiddleware reports a session it could not save as
+    SessionInterrupted, a 400, even when the save failed because the database is
+    gone; that is an outage, not a bad request."""
+    if database_unreachable(exception):
+        return unavailable_response()
+    return defaults.bad_request(request, exception)
 
 
 @require_safe
