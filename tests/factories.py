@@ -96,3 +96,37 @@ def logged_in(user, **client_kwargs):
     client = Client(**client_kwargs)
     client.force_login(user)
     return client
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.Plan"
+
+    stripe_product_id = factory.Sequence(lambda n: f"prod_Factory{n:04d}")
+    name = factory.Sequence(lambda n: f"Plan {n}")
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.Subscription"
+
+    stripe_id = factory.Sequence(lambda n: f"sub_Factory{n:04d}")
+    customer_id = factory.Sequence(lambda n: f"cus_Factory{n:04d}")
+    status = "active"
+    product_id = "prod_Factory0000"
+    member = factory.SubFactory(MemberFactory)
+
+
+class StripeEventFactory(factory.django.DjangoModelFactory):
+    """A stored event as the webhook leaves it; `failed` so reprocess applies to it."""
+
+    class Meta:
+        model = "billing.StripeEvent"
+
+    stripe_id = factory.Sequence(lambda n: f"evt_Factory{n:04d}")
+    type = "customer.subscription.updated"
+    created = factory.LazyFunction(lambda: datetime.datetime(2026, 1, 15, tzinfo=datetime.UTC))
+    payload = factory.LazyAttribute(lambda o: {"id": o.stripe_id, "type": o.type})
+    state = "failed"
+    error = "KeyError: 'items'"
+    member = factory.SubFactory(MemberFactory)
