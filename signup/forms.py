@@ -5,6 +5,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.encoding import punycode
 
 from members.models import User, normalize_email, username_validator
 
@@ -17,7 +18,16 @@ class EmailForm(forms.Form):
     email = forms.EmailField(max_length=254)
 
     def clean_email(self):
-        return normalize_email(self.cleaned_data["email"])
+        email = normalize_email(self.cleaned_data["email"])
+        # Django's validator accepts some non-ASCII domains that cannot be written in
+        # IDNA (too long once encoded, or holding a character IDNA forbids), so no
+        # mail could ever be sent to them; the visitor should hear so now, not wait
+        # for a link that never comes.
+        try:
+            punycode(email.rpartition("@")[2])
+        except UnicodeError:
+            raise ValidationError("Enter a valid email address.", code="invalid") from None
+        return email
 
 
 def years_between(born: datetime.date, today: datetime.date) -> int:

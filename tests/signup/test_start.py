@@ -74,6 +74,27 @@ def test_it_shows_a_field_error_for_a_bad_email_and_sends_nothing(client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "email",
+    # Django's email validator accepts both, but neither domain can be written in IDNA,
+    # so no mail could be sent: too long once encoded, and a character IDNA forbids.
+    ["someone@" + "\u00e9" * 60 + ".org", "someone@example.a\ufffd"],
+)
+def test_it_refuses_an_email_whose_domain_cannot_be_mailed(client, email):
+    response = post_email(client, email)
+    assert response.status_code == 200
+    assert response.context["form"].errors["email"] == ["Enter a valid email address."]
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_it_still_accepts_an_internationalised_domain(client):
+    response = post_email(client, "someone@b\u00fccher.example")
+    assert response.status_code == 302
+    assert mail.outbox[0].to == ["someone@b\u00fccher.example"]
+
+
+@pytest.mark.django_db
 def test_it_changes_nothing_on_get(client):
     response = client.get("/signup/")
     assert response.status_code == 200
