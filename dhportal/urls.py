@@ -1,6 +1,6 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from dhportal import views
@@ -17,6 +17,17 @@ urlpatterns = [
     # A member's login email changes only through staff, who keep User, the allauth
     # address and the member record in step; allauth's own email page is closed.
     path("accounts/email/", RedirectView.as_view(pattern_name="dashboard_profile")),
+    # Addresses are verified by the signup link, so allauth never mails confirmation
+    # links; its page would log out whoever is signed in on a mere GET.
+    re_path(
+        r"^accounts/confirm-email/(?P<key>[-:\w]+)/$", views.not_found, name="confirm_email_closed"
+    ),
+    # allauth's own view logs out a signed-in visitor, whatever the method.
+    re_path(
+        r"^accounts/password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$",
+        views.password_reset_from_key,
+        name="password_reset_from_key",
+    ),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("", include("members.urls")),

@@ -2,8 +2,9 @@ import logging
 import sys
 
 import psycopg
+from allauth.account import views as account_views
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils.cache import add_never_cache_headers
@@ -86,3 +87,16 @@ def healthz(request):
         logger.warning("Health check: database unavailable (%s)", type(error).__name__)
         return JsonResponse({"status": "unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def not_found(request, **kwargs):
+    raise Http404
+
+
+def password_reset_from_key(request, uidb36, key):
+    """A password-reset link opened while signed in: explain instead of signing the
+    visitor out, which allauth would do even on a GET (a link in any page or mail could
+    end someone's session). Once logged out, the same link works."""
+    if request.user.is_authenticated:
+        return render(request, "account/password_reset_signed_in.html")
+    return account_views.password_reset_from_key(request, uidb36=uidb36, key=key)

@@ -131,3 +131,37 @@ def test_it_does_not_let_a_member_add_an_email_address_through_allauth(client):
     response = client.post("/accounts/email/", {"action_add": "", "email": "victim@example.net"})
     assert response.status_code == 302
     assert not EmailAddress.objects.filter(email="victim@example.net").exists()
+
+
+def _reset_link(user) -> str:
+    from allauth.account.forms import default_token_generator
+    from allauth.account.utils import user_pk_to_url_str
+
+    uid = user_pk_to_url_str(user)
+    return f"/accounts/password/reset/key/{uid}-{default_token_generator.make_token(user)}/"
+
+
+@pytest.mark.django_db
+def test_it_asks_a_signed_in_visitor_to_log_out_before_using_a_reset_link(client):
+    owner, visitor = MemberFactory(), MemberFactory()
+    link = _reset_link(owner.user)
+    client.force_login(visitor.user)
+
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "log out first" in page.content.decode()
+    assert client.session["_auth_user_id"] == str(visitor.user.pk)
+
+    logout = client.post("/accounts/logout/", {"next": link})
+    assert logout["Location"] == link
+    form = client.get(link, follow=True)
+    assert form.redirect_chain[-1][0].endswith("-set-password/")
+    assert 'name="password1"' in form.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_closes_allauths_email_confirmation_links(client):
+    member = MemberFactory()
+    client.force_login(member.user)
+    assert client.get("/accounts/confirm-email/some-key/").status_code == 404
+    assert client.session["_auth_user_id"] == str(member.user.pk)
