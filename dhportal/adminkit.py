@@ -3,6 +3,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpResponseRedirect
+from pghistory.admin import EventsAdmin as PghistoryEventsAdmin
 
 YEAR_TRANSFORMS = {"year", "iso_year"}
 
@@ -54,3 +55,13 @@ class SafeActionsMixin:
 
 class SafeModelAdmin(SafeActionsMixin, admin.ModelAdmin):
     pass
+
+
+class EventsAdmin(SafeActionsMixin, PghistoryEventsAdmin):
+    """The audit-event admin (settings.PGHISTORY_ADMIN_CLASS)."""
+
+    def get_object(self, request, object_id, from_field=None):
+        # Event ids are text, and PostgreSQL refuses a NUL in text: no such event.
+        if "\x00" in object_id:
+            return None
+        return super().get_object(request, object_id, from_field)

@@ -63,6 +63,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "dhportal.urls"
+# The audit-event admin, with the list and id checks every admin here has.
+PGHISTORY_ADMIN_CLASS = "dhportal.adminkit.EventsAdmin"
 WSGI_APPLICATION = "dhportal.wsgi.application"
 
 TEMPLATES = [
