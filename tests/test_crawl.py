@@ -55,11 +55,19 @@ SHADOWED = {
         "allauth's email page: dhportal/urls.py answers accounts/email/ first with a "
         "redirect, since a member's login email changes only through staff"
     ),
+    "account_confirm_email": (
+        "allauth's confirmation link: dhportal/urls.py answers 404 first, since addresses "
+        "are verified by the signup link and allauth's page logs out on GET"
+    ),
+    "account_reset_password_from_key": (
+        "allauth's reset link: dhportal/urls.py answers it first with a view that never "
+        "logs out a signed-in visitor"
+    ),
 }
 
 # URLs whose GET (HEAD, OPTIONS) may write the session row and nothing else, with why.
 SESSION_WRITING_GETS = {
-    "account_reset_password_from_key": (
+    "password_reset_from_key": (
         "allauth moves a valid reset key from the URL into the session and redirects to "
         "a URL without it, so the key cannot leak through a Referer header"
     ),
@@ -255,7 +263,7 @@ def real_kwargs(route: Route, world: World) -> list[dict]:
             for model in (Member, type(world.stranger.user))
             for pk in _pks(model)[:2]
         ]
-    if route.name == "account_reset_password_from_key":
+    if route.name in ("password_reset_from_key", "account_reset_password_from_key"):
         return [
             {"uidb36": uid, "key": key}
             for uid in world.values["uidb36"]
