@@ -505,6 +505,8 @@ def test_it_redirects_plain_http_to_https_except_the_health_check(https, client)
     page = client.get("/dashboard/")
     assert page.status_code == 301
     assert page["Location"] == "https://testserver/dashboard/"
+    assert "default-src 'self'" in page["Content-Security-Policy"]
+    assert page["X-Content-Type-Options"] == "nosniff"
     health = client.get("/healthz")
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
