@@ -18,6 +18,7 @@ from django.utils import timezone
 from billing import handlers
 from billing.handlers import MAX_EPOCH, MAX_ID_LENGTH
 from billing.models import DONE_STATES, EventState, StripeEvent
+from dhportal.db import database_unreachable
 from members.audit import audit
 from members.jsonb import unstorable
 
@@ -156,6 +157,9 @@ def _process(event: StripeEvent) -> None:
         with transaction.atomic(), audit("webhook"):
             outcome = handler(event)
     except Exception as exc:
+        if database_unreachable(exc):
+            # Nothing can be recorded; the 503 makes Stripe deliver the event again.
+            raise
         logger.exception("Stripe event %s (%s) failed", event.stripe_id, event.type)
         event.state, event.error = EventState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
     else:

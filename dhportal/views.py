@@ -1,9 +1,8 @@
 import logging
 import sys
 
-import psycopg
 from allauth.account import views as account_views
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
@@ -12,35 +11,12 @@ from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from dhportal.db import database_unreachable
+
 logger = logging.getLogger(__name__)
 
 # How long clients (browsers, load balancers, Stripe) are asked to wait before retrying.
 RETRY_AFTER_SECONDS = 30
-
-# SQLSTATEs meaning the server is gone, shutting down, starting up or full. A failure
-# on the client's side (refused, reset, closed) comes with no SQLSTATE at all.
-_UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
-
-
-def database_unreachable(error: BaseException | None) -> bool:
-    """Whether `error`, or an error it was raised from or while handling, says the
-    database cannot be reached, as opposed to refusing one query (a deadlock, a
-    timeout, a constraint), which stays a plain 500."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, (InterfaceError, psycopg.InterfaceError)):
-            return True
-        if isinstance(error, psycopg.OperationalError):
-            sqlstate = error.sqlstate
-            return (
-                sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES
-            )
-        # Django's OperationalError wraps the driver's (its __cause__), which decides.
-        if isinstance(error, OperationalError) and not isinstance(error.__cause__, psycopg.Error):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def unavailable_response() -> HttpResponse:

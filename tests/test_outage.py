@@ -344,6 +344,8 @@ def test_it_answers_503_and_keeps_nothing_when_the_connection_drops_inside_a_web
         assert not StripeEvent.objects.filter(stripe_id=checkout["id"]).exists()
         assert not Subscription.objects.exists()
         assert checkout_notes(member) == []
+        # An outage, not a failing handler: the event is not reported as failed.
+        assert f"Stripe event {checkout['id']}" not in (tmp_path / "gunicorn.err").read_text()
 
         proxy.trip = None
         assert stripe.deliver(checkout).json()["state"] == EventState.PROCESSED
