@@ -2,13 +2,17 @@
 separate worker processes or a server that outlives a database connection."""
 
 import contextlib
+import http.client
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlencode
 from urllib.request import urlopen
 
+import pytest
 from django.conf import settings
 
 from tests.dburl import test_database_url
@@ -71,3 +75,59 @@ def gunicorn(tmp_path, *, workers=2, max_requests=0, **environ):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+def redis_or_skip():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        message = f"multi-worker rate-limit tests need Redis at {REDIS_URL} ({error})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+class Browserless:
+    """A plain HTTP client with a CSRF cookie, as a script would be."""
+
+    def __init__(self, port: int, address: str):
+        self.port, self.address = port, address
+        status, headers, body = self.request("GET", "/signup/")
+        assert status == 200
+        self.cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(
+                method,
+                path,
+                body=body,
+                headers={"X-Forwarded-For": self.address, **(headers or {})},
+            )
+            response = conn.getresponse()
+            return response.status, response.headers, response.read().decode()
+        finally:
+            conn.close()
+
+    def post(self, path: str, fields: dict) -> tuple[int, str]:
+        body = urlencode({**fields, "csrfmiddlewaretoken": self.token})
+        status, _, text = self.request(
+            "POST",
+            path,
+            body,
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={self.cookie}",
+            },
+        )
+        return status, text
+
+    def signup(self, email: str) -> int:
+        return self.post("/signup/", {"email": email})[0]

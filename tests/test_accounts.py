@@ -1,8 +1,11 @@
+import uuid
+
 import pytest
 from django.core import mail
 
 from members.models import User
 from tests.factories import DEFAULT_PASSWORD, MemberFactory
+from tests.server import REDIS_URL, Browserless, gunicorn, redis_or_skip
 
 
 def _log_in(client, email, password=DEFAULT_PASSWORD, **headers):
@@ -165,3 +168,37 @@ def test_it_closes_allauths_email_confirmation_links(client):
     client.force_login(member.user)
     assert client.get("/accounts/confirm-email/some-key/").status_code == 404
     assert client.session["_auth_user_id"] == str(member.user.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_counts_failed_logins_across_two_gunicorn_workers_sharing_redis(tmp_path):
+    redis_or_skip()
+    member = MemberFactory()
+    run = uuid.uuid4().hex[:8]
+    with gunicorn(
+        tmp_path,
+        # Workers are replaced every two requests, so the attempts land in several
+        # processes and only the shared cache can add them up.
+        max_requests=2,
+        CACHE_URL=REDIS_URL,
+        TRUSTED_PROXY_COUNT="1",
+        LOGIN_FAILED_RATE_LIMIT="3/m/ip",
+    ) as (port, access_log):
+        # allauth counts an IPv6 client by its /64, so the two differ there.
+        attacker = Browserless(port, f"2001:db8:{run[:4]}:{run[4:]}::1")
+        failures = [
+            attacker.post("/accounts/login/", {"login": f"{run}{n}@example.org", "password": "x"})
+            for n in range(3)
+        ]
+        right_password = {"login": member.email, "password": DEFAULT_PASSWORD}
+        refused = attacker.post("/accounts/login/", right_password)
+        elsewhere = Browserless(port, f"2001:db8:{run[4:]}:{run[:4]}::1").post(
+            "/accounts/login/", right_password
+        )
+
+    assert [status for status, _ in failures] == [200] * 3
+    assert refused[0] == 200
+    assert "Too many failed login attempts" in refused[1]
+    assert elsewhere[0] == 302
+    workers = {line.split()[0] for line in access_log.read_text().splitlines() if " POST " in line}
+    assert len(workers) >= 3, "several processes must have answered for the test to mean anything"

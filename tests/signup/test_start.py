@@ -1,11 +1,8 @@
 """Step 1, /signup/: one answer for everyone, the right mail to each, rate limits."""
 
-import http.client
-import os
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlencode
 
 import pytest
 from django.core import mail
@@ -13,7 +10,7 @@ from django.test import Client
 
 from members.models import Member, User
 from tests.factories import MemberFactory, UserFactory
-from tests.server import gunicorn
+from tests.server import REDIS_URL, Browserless, gunicorn, redis_or_skip
 
 
 def post_email(client, email, **extra):
@@ -189,58 +186,6 @@ def test_it_sends_a_logged_in_user_to_the_dashboard(client, method):
 
 
 # --- several workers sharing Redis ----------------------------------------------
-
-REDIS_URL = "redis://127.0.0.1:6379/11"
-
-
-def redis_or_skip():
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        message = f"the multi-worker rate-limit test needs Redis at {REDIS_URL} ({error})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-class Browserless:
-    """A plain HTTP client with a CSRF cookie, as a script would be."""
-
-    def __init__(self, port: int, address: str):
-        self.port, self.address = port, address
-        status, headers, body = self.request("GET", "/signup/")
-        assert status == 200
-        self.cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
-        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
-
-    def request(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request(
-                method,
-                path,
-                body=body,
-                headers={"X-Forwarded-For": self.address, **(headers or {})},
-            )
-            response = conn.getresponse()
-            return response.status, response.headers, response.read().decode()
-        finally:
-            conn.close()
-
-    def signup(self, email: str) -> int:
-        body = urlencode({"email": email, "csrfmiddlewaretoken": self.token})
-        status, _, _ = self.request(
-            "POST",
-            "/signup/",
-            body,
-            {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Cookie": f"csrftoken={self.cookie}",
-            },
-        )
-        return status
 
 
 def mails_in(directory) -> int:
