@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-import psycopg
+from _setup import fresh_redis, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -141,18 +141,6 @@ def parse_args():
 # --- the server -------------------------------------------------------------------------
 
 
-def redis_answers() -> bool:
-    try:
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-        client.ping()
-        client.flushdb()
-        return True
-    except Exception:
-        return False
-
-
 def server_environ(args, database_url: str, workdir: Path, cache_url: str) -> dict:
     return {
         **os.environ,
@@ -167,15 +155,6 @@ def server_environ(args, database_url: str, workdir: Path, cache_url: str) -> di
         "CACHE_URL": cache_url,
         "EMAIL_URL": f"filemail:///{workdir / 'mail'}",
     }
-
-
-def recreate_database(database_url: str) -> None:
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def prepare_server(env: dict) -> None:
@@ -892,7 +871,7 @@ def main():
 def run(args, started: float, workdir: Path) -> bool:
     """The whole benchmark; True if anything went wrong."""
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    cache_url = REDIS_URL if redis_answers() else "locmemcache://bench-load"
+    cache_url = REDIS_URL if fresh_redis(REDIS_URL) else "locmemcache://bench-load"
     env = server_environ(args, database_url, workdir, cache_url)
     # This process signs continue links and Stripe events with the server's secrets.
     os.environ.update(env)

@@ -26,9 +26,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import psycopg
+from _setup import fresh_redis, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST, PORT = "127.0.0.1", 8101
@@ -38,15 +39,6 @@ DATABASE_URL = os.environ.get(
 REDIS_URL = "redis://127.0.0.1:6379/12"
 PASSWORD = "harbour-Lights-4471"
 SEQUENTIAL, CONCURRENT_CLIENTS, CONCURRENT_SIGNUPS, SAME_LINK = 200, 20, 200, 15
-
-
-def redis_answers() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
-    except Exception:
-        return False
 
 
 def server_environ() -> dict:
@@ -59,19 +51,10 @@ def server_environ() -> dict:
         "HTTPS": "false",
         "ALLOWED_HOSTS": HOST,
         "TRUSTED_PROXY_COUNT": "1",
-        "CACHE_URL": REDIS_URL if redis_answers() else "locmemcache://bench",
+        "CACHE_URL": REDIS_URL if fresh_redis(REDIS_URL) else "locmemcache://bench",
         "EMAIL_URL": "dummymail://",
         "LOG_LEVEL": "WARNING",
     }
-
-
-def recreate_database() -> None:
-    parts = urlsplit(DATABASE_URL)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def count_rows(email: str) -> tuple[int, int]:
@@ -185,7 +168,7 @@ def main() -> None:
         make_password(PASSWORD)
         hash_times.append(time.perf_counter() - start)
 
-    recreate_database()
+    recreate_database(DATABASE_URL)
     server = start_server(env)
     try:
         latencies = []
