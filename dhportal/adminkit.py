@@ -6,6 +6,7 @@ from django.http import HttpResponseRedirect
 from pghistory.admin import EventsAdmin as PghistoryEventsAdmin
 
 YEAR_TRANSFORMS = {"year", "iso_year"}
+PATTERN_LOOKUPS = {"regex", "iregex"}
 
 
 def _are_years(value) -> bool:
@@ -26,6 +27,10 @@ class SafeActionsMixin:
         # text (?email__exact=%00), and ?created__year=99999 (or 0) only raises
         # ValueError while the query is built.
         if "\x00" in str(value):
+            return False
+        # PostgreSQL checks a ?name__regex= pattern only when the query runs, so a
+        # malformed one ("(") would be a 500; no list here links to pattern lookups.
+        if PATTERN_LOOKUPS & set(lookup.split(LOOKUP_SEP)):
             return False
         if YEAR_TRANSFORMS & set(lookup.split(LOOKUP_SEP)) and not _are_years(value):
             return False
