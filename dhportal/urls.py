@@ -9,6 +9,8 @@ from dhportal import views
 admin.site.login = secure_admin_login(admin.site.login)
 
 handler400 = "dhportal.views.bad_request"
+handler403 = "dhportal.views.permission_denied"
+handler404 = "dhportal.views.page_not_found"
 handler500 = "dhportal.views.server_error"
 
 urlpatterns = [

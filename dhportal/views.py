@@ -3,10 +3,11 @@ import sys
 
 from allauth.account import views as account_views
 from django.db import DatabaseError, connection
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.template import loader
 from django.utils.cache import add_never_cache_headers
+from django.utils.datastructures import MultiValueDict
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -29,12 +30,24 @@ def unavailable_response() -> HttpResponse:
     return response
 
 
+def _forget_unparseable_body(request) -> None:
+    """Django's error views check a POST's CSRF token again, which reads the body
+    again; a body that already failed to parse (a form in another charset, multipart
+    without a boundary) would raise once more and turn any answer into a 500. For the
+    error page, such a body is empty."""
+    try:
+        request.POST  # noqa: B018 (parsed here, or the cached parse error re-raised)
+    except Exception:  # BadRequest, MultiPartParserError, UnicodeDecodeError ...
+        request._post, request._files = QueryDict(), MultiValueDict()
+
+
 def server_error(request):
     """handler500. Django calls it inside its `except` block, so the exception is in
     sys.exc_info(). A database outage is a 503 that browsers, load balancers and Stripe
     retry; django.request still logs the error with its traceback."""
     if database_unreachable(sys.exc_info()[1]):
         return unavailable_response()
+    _forget_unparseable_body(request)
     return defaults.server_error(request)
 
 
@@ -44,7 +57,18 @@ def bad_request(request, exception):
     gone; that is an outage, not a bad request."""
     if database_unreachable(exception):
         return unavailable_response()
+    _forget_unparseable_body(request)
     return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    _forget_unparseable_body(request)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception):
+    _forget_unparseable_body(request)
+    return defaults.page_not_found(request, exception)
 
 
 @require_safe
