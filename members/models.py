@@ -5,6 +5,7 @@ import secrets
 import pghistory
 import pgtrigger
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import IntegrityError, models
 from django.db.models import Q
@@ -12,6 +13,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.encoding import punycode
 
 from members.scaffolding import NULLABLE_COLUMNS
 
@@ -19,6 +21,16 @@ from members.scaffolding import NULLABLE_COLUMNS
 def normalize_email(value: str | None) -> str:
     """Every email in the project is stored and compared trimmed and lower-cased."""
     return (value or "").strip().lower()
+
+
+def validate_mailable(email: str) -> None:
+    """Django's validator accepts some non-ASCII domains that cannot be written in IDNA
+    (too long once encoded, or holding a character IDNA forbids). No mail can be sent
+    to them, and sending one raises: refuse them as invalid where they are typed."""
+    try:
+        punycode(email.rpartition("@")[2])
+    except UnicodeError:
+        raise ValidationError("Enter a valid email address.", code="invalid") from None
 
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")

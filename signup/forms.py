@@ -5,9 +5,8 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils import timezone
-from django.utils.encoding import punycode
 
-from members.models import User, normalize_email, username_validator
+from members.models import User, normalize_email, username_validator, validate_mailable
 
 PHONE_RE = re.compile(r"^[0-9() .+-]{1,20}$")
 # Far beyond any real password, but small enough that hashing it costs nothing extra.
@@ -19,14 +18,8 @@ class EmailForm(forms.Form):
 
     def clean_email(self):
         email = normalize_email(self.cleaned_data["email"])
-        # Django's validator accepts some non-ASCII domains that cannot be written in
-        # IDNA (too long once encoded, or holding a character IDNA forbids), so no
-        # mail could ever be sent to them; the visitor should hear so now, not wait
-        # for a link that never comes.
-        try:
-            punycode(email.rpartition("@")[2])
-        except UnicodeError:
-            raise ValidationError("Enter a valid email address.", code="invalid") from None
+        # Now, rather than leaving the visitor to wait for a link that never comes.
+        validate_mailable(email)
         return email
 
 
