@@ -28,7 +28,10 @@ def read_token(token) -> str:
         data = signing.loads(token, salt=SALT, max_age=settings.SIGNUP_TOKEN_MAX_AGE)
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise BadToken from exc
-    email = normalize_email(data.get("email")) if isinstance(data, dict) else ""
+    # Only this site can sign a token, but one signed by another part of it (same key
+    # and salt, another shape) must still be a bad link, not a 500.
+    raw = data.get("email") if isinstance(data, dict) else None
+    email = normalize_email(raw) if isinstance(raw, str) else ""
     if not email or "@" not in email:
         raise BadToken
     return email

@@ -83,6 +83,8 @@ def test_it_changes_nothing_on_get(client):
         signing.dumps({"email": EMAIL}, salt="another.purpose"),
         signing.dumps({"nope": 1}, salt=SALT),
         signing.dumps("just a string", salt=SALT),
+        signing.dumps({"email": ["a@example.org"]}, salt=SALT),
+        signing.dumps({"email": 7}, salt=SALT),
         "x" * 5000,
         "%00",
         "é:ü:ß",
