@@ -2,7 +2,6 @@
 
 import itertools
 import json
-import time
 from pathlib import Path
 
 import stripe
@@ -64,9 +63,9 @@ def stripe_event(
 
 def signed(payload, *, secret=SECRET, timestamp=None):
     body = payload if isinstance(payload, str) else json.dumps(payload)
-    header = stripe.WebhookSignature.generate_signature_header(
-        body, secret, timestamp=timestamp or int(time.time())
-    )
+    # The stripe helper itself signs with the current time when no timestamp is given;
+    # 0 is a timestamp (a very stale one), not "now".
+    header = stripe.WebhookSignature.generate_signature_header(body, secret, timestamp=timestamp)
     return body, header
 
 
