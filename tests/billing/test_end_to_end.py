@@ -10,6 +10,7 @@ from django.test import Client
 from billing.models import Plan
 from members.models import Member
 from tests.billing.stripe_events import T0, deliver, stripe_event
+from tests.signup.conftest import valid_details
 
 EMAIL = "grace@example.org"
 
@@ -23,19 +24,7 @@ def test_it_stores_the_stripe_ids_and_plan_name_on_a_member_who_signed_up(settin
 
     assert browser.post("/signup/", {"email": EMAIL}).status_code == 302
     link = re.search(r"http://testserver(/signup/continue/[^/\s]+/)", mail.outbox[-1].body)
-    details = {
-        "first_name": "Grace",
-        "last_name": "Hopper",
-        "preferred_name": "",
-        "pronouns": "",
-        "birthday": "1990-05-01",
-        "username": "ghopper",
-        "phone": "+1 (555) 010-2000",
-        "discord_username": "",
-        "password1": "cobol-Compiler-1959",
-        "password2": "cobol-Compiler-1959",
-        "accept_terms": "on",
-    }
+    details = valid_details(preferred_name="", pronouns="", discord_username="")
     response = browser.post(link.group(1), details)
     assert response.status_code == 302
     assert response["Location"] == "/signup/payment/"
