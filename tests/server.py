@@ -3,12 +3,14 @@ separate worker processes or a server that outlives a database connection."""
 
 import contextlib
 import http.client
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
@@ -92,42 +94,52 @@ def redis_or_skip():
         pytest.skip(message)
 
 
-class Browserless:
-    """A plain HTTP client with a CSRF cookie, as a script would be."""
+class Reply:
+    def __init__(self, response):
+        self.status = response.status
+        self.headers = response.headers
+        self.text = response.read().decode()
 
-    def __init__(self, port: int, address: str):
+    def json(self):
+        return json.loads(self.text)
+
+
+class Visitor:
+    """A browser's or a script's view of the served site: it keeps its cookies, follows
+    no redirects and, given an address, says it comes from there (X-Forwarded-For)."""
+
+    def __init__(self, port: int, address: str | None = None):
         self.port, self.address = port, address
-        status, headers, body = self.request("GET", "/signup/")
-        assert status == 200
-        self.cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
-        self.token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+        self.cookies = {}
 
-    def request(self, method, path, body=None, headers=None):
+    def request(self, method, path, body=None, headers=None) -> Reply:
+        headers = dict(headers or {})
+        if self.address:
+            headers["X-Forwarded-For"] = self.address
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request(
-                method,
-                path,
-                body=body,
-                headers={"X-Forwarded-For": self.address, **(headers or {})},
-            )
-            response = conn.getresponse()
-            return response.status, response.headers, response.read().decode()
+            conn.request(method, path, body=body, headers=headers)
+            reply = Reply(conn.getresponse())
         finally:
             conn.close()
+        for header in reply.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+        return reply
 
-    def post(self, path: str, fields: dict) -> tuple[int, str]:
-        body = urlencode({**fields, "csrfmiddlewaretoken": self.token})
-        status, _, text = self.request(
-            "POST",
-            path,
-            body,
-            {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Cookie": f"csrftoken={self.cookie}",
-            },
+    def get(self, path) -> Reply:
+        return self.request("GET", path)
+
+    def form_token(self, path) -> str:
+        """GET a form page; its CSRF token (the cookie is kept)."""
+        page = self.get(path)
+        assert page.status == 200
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+
+    def post_form(self, path, fields: dict, token: str) -> Reply:
+        body = urlencode({**fields, "csrfmiddlewaretoken": token})
+        return self.request(
+            "POST", path, body, {"Content-Type": "application/x-www-form-urlencoded"}
         )
-        return status, text
-
-    def signup(self, email: str) -> int:
-        return self.post("/signup/", {"email": email})[0]

@@ -5,7 +5,7 @@ from django.core import mail
 
 from members.models import User
 from tests.factories import DEFAULT_PASSWORD, MemberFactory
-from tests.server import REDIS_URL, Browserless, gunicorn, redis_or_skip
+from tests.server import REDIS_URL, Visitor, gunicorn, redis_or_skip
 
 
 def _log_in(client, email, password=DEFAULT_PASSWORD, **headers):
@@ -185,20 +185,21 @@ def test_it_counts_failed_logins_across_two_gunicorn_workers_sharing_redis(tmp_p
         LOGIN_FAILED_RATE_LIMIT="3/m/ip",
     ) as (port, access_log):
         # allauth counts an IPv6 client by its /64, so the two differ there.
-        attacker = Browserless(port, f"2001:db8:{run[:4]}:{run[4:]}::1")
+        attacker = Visitor(port, f"2001:db8:{run[:4]}:{run[4:]}::1")
+        elsewhere = Visitor(port, f"2001:db8:{run[4:]}:{run[:4]}::1")
+        login = "/accounts/login/"
+        token = attacker.form_token(login)
         failures = [
-            attacker.post("/accounts/login/", {"login": f"{run}{n}@example.org", "password": "x"})
+            attacker.post_form(login, {"login": f"{run}{n}@example.org", "password": "x"}, token)
             for n in range(3)
         ]
         right_password = {"login": member.email, "password": DEFAULT_PASSWORD}
-        refused = attacker.post("/accounts/login/", right_password)
-        elsewhere = Browserless(port, f"2001:db8:{run[4:]}:{run[:4]}::1").post(
-            "/accounts/login/", right_password
-        )
+        refused = attacker.post_form(login, right_password, token)
+        allowed = elsewhere.post_form(login, right_password, elsewhere.form_token(login))
 
-    assert [status for status, _ in failures] == [200] * 3
-    assert refused[0] == 200
-    assert "Too many failed login attempts" in refused[1]
-    assert elsewhere[0] == 302
+    assert [reply.status for reply in failures] == [200] * 3
+    assert refused.status == 200
+    assert "Too many failed login attempts" in refused.text
+    assert allowed.status == 302
     workers = {line.split()[0] for line in access_log.read_text().splitlines() if " POST " in line}
     assert len(workers) >= 3, "several processes must have answered for the test to mean anything"

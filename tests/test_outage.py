@@ -4,14 +4,10 @@ and the Stripe webhook 503 (so Stripe retries); once it is back, the same server
 answers normally again and the redelivered event is processed once."""
 
 import contextlib
-import http.client
-import json
 import os
-import re
 import socket
 import threading
-from http.cookies import SimpleCookie
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -29,7 +25,7 @@ from billing.models import EventState, StripeEvent, Subscription
 from dhportal.views import RETRY_AFTER_SECONDS, bad_request, server_error
 from tests.billing.stripe_events import SECRET, WEBHOOK_URL, checkout_for, signed
 from tests.factories import DEFAULT_PASSWORD, MemberFactory
-from tests.server import free_port, gunicorn
+from tests.server import Reply, Visitor, free_port, gunicorn
 
 UNAVAILABLE_TEXT = "Temporarily unavailable"
 SERVER_SECRET_KEY = "outage-test-secret-key"
@@ -159,64 +155,23 @@ def proxy():
     database.cut()
 
 
-class Reply:
-    def __init__(self, response):
-        self.status = response.status
-        self.headers = response.headers
-        self.text = response.read().decode()
-
-    def json(self):
-        return json.loads(self.text)
+def open_login_page(visitor) -> str:
+    """The login page's CSRF token, fetched while the database answers."""
+    return visitor.form_token("/accounts/login/")
 
 
-class Visitor:
-    """A browser's view of the server: keeps its cookies, follows no redirects."""
+def log_in(visitor, token, email, password=DEFAULT_PASSWORD) -> Reply:
+    return visitor.post_form("/accounts/login/", {"login": email, "password": password}, token)
 
-    def __init__(self, port):
-        self.port = port
-        self.cookies = {}
 
-    def request(self, method, path, body=None, headers=None) -> Reply:
-        headers = dict(headers or {})
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            reply = Reply(conn.getresponse())
-        finally:
-            conn.close()
-        for header in reply.headers.get_all("Set-Cookie") or []:
-            for name, morsel in SimpleCookie(header).items():
-                self.cookies[name] = morsel.value
-        return reply
-
-    def get(self, path) -> Reply:
-        return self.request("GET", path)
-
-    def open_login_page(self) -> str:
-        """GET the login page (while the database answers) for its CSRF token."""
-        page = self.get("/accounts/login/")
-        assert page.status == 200
-        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-
-    def log_in(self, token, email, password=DEFAULT_PASSWORD) -> Reply:
-        body = urlencode({"login": email, "password": password, "csrfmiddlewaretoken": token})
-        return self.request(
-            "POST",
-            "/accounts/login/",
-            body,
-            {"Content-Type": "application/x-www-form-urlencoded"},
-        )
-
-    def deliver(self, event) -> Reply:
-        body, signature = signed(event)
-        return self.request(
-            "POST",
-            WEBHOOK_URL,
-            body,
-            {"Content-Type": "application/json", "Stripe-Signature": signature},
-        )
+def deliver(visitor, event) -> Reply:
+    body, signature = signed(event)
+    return visitor.request(
+        "POST",
+        WEBHOOK_URL,
+        body,
+        {"Content-Type": "application/json", "Stripe-Signature": signature},
+    )
 
 
 def serve(tmp_path, proxy):
@@ -267,11 +222,11 @@ def test_it_answers_503_while_the_database_is_cut_and_recovers_by_itself(tmp_pat
     checkout = checkout_for(member, customer="cus_outage", sub_id="sub_outage")
     with serve(tmp_path, proxy) as (port, _):
         member_browser = Visitor(port)
-        assert member_browser.log_in(member_browser.open_login_page(), member.email).status == 302
+        assert log_in(member_browser, open_login_page(member_browser), member.email).status == 302
         assert member_browser.get("/").status == 200
         assert_logged_in(member_browser, member)
         newcomer = Visitor(port)
-        token = newcomer.open_login_page()
+        token = open_login_page(newcomer)
 
         # The worker's persistent connection is among those broken.
         assert proxy.cut() >= 1
@@ -279,10 +234,10 @@ def test_it_answers_503_while_the_database_is_cut_and_recovers_by_itself(tmp_pat
         # Loading the logged-in user's session needs the database.
         assert_unavailable(member_browser.get("/"), proxy)
         assert_unavailable(member_browser.get("/dashboard/"), proxy)
-        assert_unavailable(newcomer.log_in(token, member.email), proxy)
+        assert_unavailable(log_in(newcomer, token, member.email), proxy)
         health = newcomer.get("/healthz")
         assert (health.status, health.json()) == (503, {"status": "unavailable"})
-        assert_unavailable(newcomer.deliver(checkout), proxy)
+        assert_unavailable(deliver(newcomer, checkout), proxy)
         # A page that needs no database goes on serving.
         assert newcomer.get("/").status == 200
 
@@ -291,12 +246,12 @@ def test_it_answers_503_while_the_database_is_cut_and_recovers_by_itself(tmp_pat
         assert member_browser.get("/").status == 200
         assert_logged_in(member_browser, member)
         assert newcomer.get("/healthz").status == 200
-        assert newcomer.log_in(token, member.email).headers["Location"] == "/dashboard/"
+        assert log_in(newcomer, token, member.email).headers["Location"] == "/dashboard/"
         assert_logged_in(newcomer, member)
-        redelivered = newcomer.deliver(checkout)
+        redelivered = deliver(newcomer, checkout)
         assert redelivered.status == 200
         assert redelivered.json()["state"] == EventState.PROCESSED
-        assert newcomer.deliver(checkout).json()["duplicate"] is True
+        assert deliver(newcomer, checkout).json()["duplicate"] is True
 
     assert_processed_once(checkout, member)
     log = (tmp_path / "gunicorn.err").read_text()
@@ -315,7 +270,7 @@ def test_it_reconnects_when_the_database_comes_back_between_two_requests(tmp_pat
     member = MemberFactory()
     with serve(tmp_path, proxy) as (port, _):
         browser = Visitor(port)
-        assert browser.log_in(browser.open_login_page(), member.email).status == 302
+        assert log_in(browser, open_login_page(browser), member.email).status == 302
         assert_logged_in(browser, member)
 
         # A database restart: the worker's persistent connection is dead, though no
@@ -338,7 +293,7 @@ def test_it_answers_503_and_keeps_nothing_when_the_connection_drops_inside_a_web
         # The event row is inserted first; the handler's first query on the member
         # loses the connection.
         proxy.trip = b'"members_member"'
-        assert_unavailable(stripe.deliver(checkout), proxy)
+        assert_unavailable(deliver(stripe, checkout), proxy)
         assert proxy.tripped == 1
 
         assert not StripeEvent.objects.filter(stripe_id=checkout["id"]).exists()
@@ -348,7 +303,7 @@ def test_it_answers_503_and_keeps_nothing_when_the_connection_drops_inside_a_web
         assert f"Stripe event {checkout['id']}" not in (tmp_path / "gunicorn.err").read_text()
 
         proxy.trip = None
-        assert stripe.deliver(checkout).json()["state"] == EventState.PROCESSED
+        assert deliver(stripe, checkout).json()["state"] == EventState.PROCESSED
 
     assert_processed_once(checkout, member)
 
@@ -358,17 +313,17 @@ def test_it_answers_503_when_the_session_cannot_be_saved_after_the_view(tmp_path
     member = MemberFactory()
     with serve(tmp_path, proxy) as (port, _):
         browser = Visitor(port)
-        token = browser.open_login_page()
+        token = open_login_page(browser)
         # The login view creates the session; SessionMiddleware saves it again on the
         # way out, and that is where the connection is lost.
         proxy.trip = b'UPDATE "django_session"'
-        reply = browser.log_in(token, member.email)
+        reply = log_in(browser, token, member.email)
         assert_unavailable(reply, proxy)
         assert proxy.tripped == 1
         assert "sessionid" not in browser.cookies
 
         proxy.trip = None
-        assert browser.log_in(token, member.email).status == 302
+        assert log_in(browser, token, member.email).status == 302
         assert_logged_in(browser, member)
     # Django logs it as an interrupted session; the traceback says why.
     log = (tmp_path / "gunicorn.err").read_text()

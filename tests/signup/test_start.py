@@ -10,7 +10,7 @@ from django.test import Client
 
 from members.models import Member, User
 from tests.factories import MemberFactory, UserFactory
-from tests.server import REDIS_URL, Browserless, gunicorn, redis_or_skip
+from tests.server import REDIS_URL, Visitor, gunicorn, redis_or_skip
 
 
 def post_email(client, email, **extra):
@@ -214,11 +214,17 @@ def test_it_counts_the_rate_limit_across_two_gunicorn_workers_sharing_redis(tmp_
     ) as (port, access_log):
         # An address from a documentation range, fresh for every run of the test.
         address = f"2001:db8::{run[:4]}:{run[4:]}"
-        client = Browserless(port, address)
+        script, other = Visitor(port, address), Visitor(port, f"2001:db8::1:{run[:4]}")
+        tokens = {script: script.form_token("/signup/"), other: other.form_token("/signup/")}
+
+        def signup(visitor, email):
+            return visitor.post_form("/signup/", {"email": email}, tokens[visitor]).status
+
         with ThreadPoolExecutor(max_workers=6) as pool:
-            allowed = list(pool.map(client.signup, [f"{run}-{n}@example.org" for n in range(6)]))
-        over = client.signup(f"{run}-over@example.org")
-        elsewhere = Browserless(port, f"2001:db8::1:{run[:4]}").signup(f"{run}-x@example.org")
+            emails = [f"{run}-{n}@example.org" for n in range(6)]
+            allowed = list(pool.map(lambda email: signup(script, email), emails))
+        over = signup(script, f"{run}-over@example.org")
+        elsewhere = signup(other, f"{run}-x@example.org")
 
     assert allowed == [302] * 6
     assert over == 429
