@@ -1,5 +1,9 @@
-"""What the benchmarks share: a fresh database and a fresh Redis database each run."""
+"""What the benchmarks share: a fresh database and Redis database each run, and the
+server started the way `make serve` starts it."""
 
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -25,3 +29,18 @@ def fresh_redis(url: str) -> bool:
         return True
     except Exception:
         return False
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def prepare_server(env: dict) -> None:
+    """What `make serve` runs before gunicorn."""
+    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True)
+
+
+def gunicorn_argv(host: str, port: int, workers: int = 2) -> list[str]:
+    """`make serve`'s gunicorn command line, from this virtualenv."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return [str(gunicorn), "dhportal.wsgi", "-w", str(workers), "-b", f"{host}:{port}"]

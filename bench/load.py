@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from _setup import fresh_redis, recreate_database
+from _setup import fresh_redis, gunicorn_argv, prepare_server, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -157,23 +157,11 @@ def server_environ(args, database_url: str, workdir: Path, cache_url: str) -> di
     }
 
 
-def prepare_server(env: dict) -> None:
-    """What `make serve` runs before gunicorn."""
-    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True)
-
-
 def start_gunicorn(env: dict, port: int, workdir: Path) -> subprocess.Popen:
-    gunicorn = Path(sys.executable).with_name("gunicorn")
     with open(workdir / "gunicorn.log", "wb") as log:
         server = subprocess.Popen(
             [
-                str(gunicorn),
-                "dhportal.wsgi",
-                "-w",
-                str(WORKERS),
-                "-b",
-                f"{HOST}:{port}",
+                *gunicorn_argv(HOST, port, WORKERS),
                 "--access-logfile",
                 str(workdir / "access.log"),
                 "--access-logformat",

@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import psycopg
-from _setup import fresh_redis, recreate_database
+from _setup import fresh_redis, gunicorn_argv, prepare_server, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST, PORT = "127.0.0.1", 8101
@@ -69,12 +69,9 @@ def count_rows(email: str) -> tuple[int, int]:
 
 
 def start_server(env: dict) -> subprocess.Popen:
-    python = sys.executable
-    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
-        subprocess.run([python, "manage.py", *command], cwd=ROOT, env=env, check=True)
-    gunicorn = Path(python).with_name("gunicorn")
+    prepare_server(env)
     server = subprocess.Popen(
-        [str(gunicorn), "dhportal.wsgi", "-w", "2", "-b", f"{HOST}:{PORT}"],
+        gunicorn_argv(HOST, PORT),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ migrated if missing). Prints figures; asserts nothing.
 
 import argparse
 import http.client
-import json
 import os
 import secrets
 import statistics
@@ -20,6 +19,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from _setup import gunicorn_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -161,9 +162,9 @@ def queries_per_event(secret):
     (member,) = make_members(1)
     counts = {}
     for payload in member_events(member, "q"):
-        body = json.dumps(payload)
+        body, signature = simulate.signed(payload, secret)
         with CaptureQueriesContext(connection) as captured:
-            webhook.receive(body.encode(), simulate.sign(body, secret), secret)
+            webhook.receive(body.encode(), signature, secret)
         counts[payload["type"]] = len(captured)
     return counts
 
@@ -191,11 +192,8 @@ def main():
     jobs = [[] for _ in range(SENDERS)]
     for index, member in enumerate(members):
         for payload in member_events(member, index):
-            body = json.dumps(payload)
-            headers = {
-                "Content-Type": "application/json",
-                "Stripe-Signature": simulate.sign(body, secret),
-            }
+            body, signature = simulate.signed(payload, secret)
+            headers = {"Content-Type": "application/json", "Stripe-Signature": signature}
             jobs[index % SENDERS].append(("POST", "/billing/stripe/webhook/", body, headers))
     total = sum(len(j) for j in jobs)
     health = [[("GET", "/healthz", None, {})] * len(j) for j in jobs]
@@ -204,14 +202,7 @@ def main():
 
     connections.close_all()
     server = subprocess.Popen(  # noqa: S603
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "dhportal.wsgi",
-            "-w",
-            str(WORKERS),
-            "-b",
-            f"127.0.0.1:{args.port}",
-        ],
+        gunicorn_argv("127.0.0.1", args.port, WORKERS),
         cwd=ROOT,
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
