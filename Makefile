@@ -19,12 +19,13 @@ run: setup
 	$(WITH_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Tests use dhportal.settings_test (see pyproject.toml), not the dev env file.
-test: setup
+test: setup $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # gunicorn with production settings (DEBUG off). HTTPS defaults to false here so the
 # site works on plain http locally; a real deployment sets its own environment.
@@ -49,6 +50,10 @@ $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
 
 # Development-only settings: DEBUG on, a generated secret key and webhook secret.

@@ -318,6 +318,17 @@ class Member(models.Model):
     last_updated_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The member's id in Deep Harbor, set by the import.
+    legacy_id = models.IntegerField(null=True, blank=True, unique=True, editable=False)
+    # Set on a row whose email or username another member already holds (the
+    # canonical-email migration, the import); cleared by a merge or a staff edit.
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+    )
 
     objects = MemberQuerySet.as_manager()
 
@@ -421,3 +432,24 @@ class RfidTag(models.Model):
 
     def __str__(self):
         return self.tag
+
+
+class AuthorizationKind(models.TextChoices):
+    PHYSICAL = "physical", "Physical"
+    COMPUTER = "computer", "Computer"
+
+
+class Authorization(models.Model):
+    """The catalog of authorizations staff can grant; a member's `authorizations`
+    column keeps names, as Deep Harbor did."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(
+        max_length=10, choices=AuthorizationKind.choices, default=AuthorizationKind.PHYSICAL
+    )
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self):
+        return self.name
