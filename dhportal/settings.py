@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "members",
     "signup",
     "billing",
+    "legacy",
 ]
 
 MIDDLEWARE = [

@@ -3,7 +3,18 @@ this labels the writes with where they came from."""
 
 import pghistory
 
-SOURCES = ("signup", "member", "staff", "webhook", "repair", "command")
+SOURCES = (
+    "signup",
+    "member",
+    "staff",
+    "webhook",
+    "repair",
+    "command",
+    "import",
+    "merge",
+    "reconcile",
+    "erasure",
+)
 
 
 def audit(source: str, user=None):
