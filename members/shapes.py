@@ -1,0 +1,439 @@
+"""The shape of every JSON column of `Member` (DESIGN.md §2), declared once.
+
+One pydantic model per column: known keys typed, every key optional (missing or null)
+on read, unknown keys kept (`extra="allow"`). Everything else that needs a column's keys
+takes them from here: the scaffolding defaults, the admin's validation, the dashboard's
+readers, the import's mapping, the export, and SQL that names keys.
+
+Public API (stable):
+
+    COLUMNS            the eight JSON columns, "identity" first
+    NULLABLE_COLUMNS   the seven that may be NULL (all but "identity")
+    SHAPES             column -> model; "notes" maps to `Note`, the model of one entry
+    MemberStatus       the membership statuses (a TextChoices)
+
+    Identity, Email (one entry of identity.emails), Status, Connections, Forms,
+    Note (one entry of the notes list), Access, Authorizations, Extras
+                       the models, all subclasses of `Shape`
+
+    default(column)    a fresh copy of the column's default JSON value (what
+                       scaffolding fills a NULL column with)
+    keys(column)       the column's known keys, in declaration order, as stored
+                       (for "notes": the keys of one entry); for SQL built from them
+    validate(column, value, *, kept=())
+                       strict check of a whole raw column value: None when it fits,
+                       else one sentence ('The value "birthday" is not a real date.').
+                       NULL fits a nullable column; any key may be missing or null;
+                       an unknown key is refused unless it is in `kept` (the unknown
+                       keys a legacy row already holds)
+    read(column, raw)  tolerant read of a raw column value; never raises. Returns
+                       None when the column is NULL or not of the column's JSON type
+                       ("unknown"); else a model instance ("notes": a list of `Note`)
+                       whose attributes are typed values, or None where the key is
+                       missing, null or holds a value of the wrong type. Such keys are
+                       told apart by `reading.unreadable` (the stored keys whose value
+                       could not be read). Unknown keys are kept as extra attributes.
+
+Typed values: text is `str`, dates `datetime.date`, timestamps `datetime.datetime`,
+booleans `bool`, numbers `int | float`, `membership_status` a `MemberStatus` (any case
+and surrounding spaces in storage), RFID tags their 10-digit form.
+
+A reading is for showing and deciding, never for writing back: writes stay key-level
+merges (`MemberQuerySet.merge_json_columns`), so a value staff have not touched stays
+as it was, however wrong its type.
+"""
+
+import copy
+import datetime
+import re
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import models
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from members.jsonb import unstorable
+from members.rfid import rfid_tag_form
+
+__all__ = [
+    "COLUMNS",
+    "NULLABLE_COLUMNS",
+    "SHAPES",
+    "Access",
+    "Authorizations",
+    "Connections",
+    "Email",
+    "Extras",
+    "Forms",
+    "Identity",
+    "MemberStatus",
+    "Note",
+    "Shape",
+    "Status",
+    "default",
+    "keys",
+    "read",
+    "validate",
+]
+
+
+class MemberStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACTIVE = "active", "Active"
+    LAPSED = "lapsed", "Lapsed"
+    SUSPENDED = "suspended", "Suspended"
+    BANNED = "banned", "Banned"
+
+
+# --- value types: each checks a stored JSON value and gives its typed form ---------
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TAG_RE = re.compile(r"^[0-9]{1,10}$")
+
+
+def _fail(code: str, message: str):
+    # The message is shown to staff as is, after the key it is about.
+    return PydanticCustomError(code, message)
+
+
+def _text(value):
+    if isinstance(value, str):
+        return value
+    raise _fail("text", "must be text")
+
+
+def _boolean(value):
+    if isinstance(value, bool):
+        return value
+    raise _fail("boolean", "must be true or false")
+
+
+def _number(value):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    raise _fail("number", "must be a number")
+
+
+def _text_or_number(value):
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return value
+    raise _fail("text_or_number", "must be text or a number")
+
+
+def _date(value):
+    if not isinstance(value, str) or not _DATE_RE.match(value):
+        raise _fail("date", 'must be a date written "YYYY-MM-DD"')
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise _fail("date", "is not a real date") from None
+
+
+def _timestamp(value):
+    if isinstance(value, str):
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _fail("timestamp", "must be an ISO timestamp")
+
+
+def _email_address(value):
+    _text(value)
+    if value:
+        try:
+            validate_email(value)
+        except DjangoValidationError:
+            raise _fail("email", "is not a valid email address") from None
+    return value
+
+
+def _membership_status(value):
+    if isinstance(value, str) and value.strip().lower() in MemberStatus.values:
+        return MemberStatus(value.strip().lower())
+    raise _fail("membership_status", "must be one of " + ", ".join(MemberStatus.values))
+
+
+def _rfid_tag(value):
+    if isinstance(value, str) and _TAG_RE.match(value.strip()):
+        return rfid_tag_form(value)
+    raise _fail("rfid_tag", "must be a tag of up to 10 digits, written as text")
+
+
+def _list_of(what: str):
+    def check(value):
+        if isinstance(value, list):
+            return value
+        raise _fail("list", f"must be a list of {what}")
+
+    return BeforeValidator(check)
+
+
+Text = Annotated[str, PlainValidator(_text)]
+Boolean = Annotated[bool, PlainValidator(_boolean)]
+Number = Annotated[int | float, PlainValidator(_number)]
+TextOrNumber = Annotated[str | int | float, PlainValidator(_text_or_number)]
+Date = Annotated[datetime.date, PlainValidator(_date)]
+Timestamp = Annotated[datetime.datetime, PlainValidator(_timestamp)]
+EmailAddress = Annotated[str, PlainValidator(_email_address)]
+Membership = Annotated[MemberStatus, PlainValidator(_membership_status)]
+RfidTagText = Annotated[str, PlainValidator(_rfid_tag)]
+
+
+def key(initial: Any = None, **kwargs):
+    """A key: optional (None) when read; `initial` is its value in the column default."""
+    return Field(default=None, json_schema_extra={"initial": initial}, **kwargs)
+
+
+# --- the models ------------------------------------------------------------------
+
+
+class Shape(BaseModel):
+    """Base of the column models: unknown keys kept; `unreadable` after a read()."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    _unreadable: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @property
+    def unreadable(self) -> frozenset[str]:
+        """The stored keys whose value read() could not read (wrong type or form)."""
+        return self._unreadable
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data, info: ValidationInfo):
+        if not isinstance(data, dict):
+            raise _fail("object", "must be an object")
+        context = info.context or {}
+        if context.get("strict"):
+            known = set(_stored_keys(cls))
+            if cls is context.get("top"):
+                known |= set(context.get("kept", ()))
+            for name in data:
+                if name not in known:
+                    raise _fail("unknown_key", f'has an unknown key "{name}"')
+        return data
+
+
+class Email(Shape):
+    type: Text | None = key("primary")
+    email_address: EmailAddress | None = key("")
+
+
+class Identity(Shape):
+    first_name: Text | None = key("")
+    last_name: Text | None = key("")
+    nickname: Text | None = key("")
+    pronouns: Text | None = key("")
+    birthday: Date | None = key(None)
+    emails: Annotated[list[Email], _list_of("email objects")] | None = key([])
+    active_directory_username: Text | None = key("")
+    nametag_subtitle: Text | None = key("")
+    theme_song_url: Text | None = key("")
+    theme_song_duration: Number | None = key(None)
+
+
+class Status(Shape):
+    membership_status: Membership | None = key(MemberStatus.PENDING.value)
+    membership_level: Text | None = key("New Member")
+    member_since: Date | None = key(None)
+    renewal_date: Date | None = key(None)
+    waiver_signed: Boolean | None = key(False)
+    stripe_customer_id: Text | None = key("")
+    stripe_subscription_id: Text | None = key("")
+    stripe_product_id: Text | None = key("")
+    subscription_status: Text | None = key("")
+    payment_problem: Boolean | None = key(False)
+
+
+class Connections(Shape):
+    phone: Text | None = key("")
+    discord_username: Text | None = key("")
+
+
+class Forms(Shape):
+    waiver_signed_date: Date | None = key(None)
+    # The ID document's issuer and number (Deep Harbor's use, e.g. "IL", "DL-1234").
+    id_check_1: Text | None = key("")
+    id_check_2: Text | None = key("")
+    # When and by which staff username the in-person check was done (activation).
+    id_check_date: Date | None = key(None)
+    id_check_by: Text | None = key("")
+    terms_of_use_accepted: Boolean | None = key(False)
+    terms_accepted_at: Timestamp | None = key(None)
+    orientation_completed_date: Date | None = key(None)
+    essentials_form: Text | None = key("")
+    is_21_or_older: Boolean | None = key(False)
+
+
+class Note(Shape):
+    """One entry of the `notes` list."""
+
+    note: Text | None = key("")
+    # "from" is a Python keyword: the attribute is from_, the stored key "from".
+    from_: Text | None = key("", alias="from")
+    timestamp: Timestamp | None = key(None)
+
+
+class Access(Shape):
+    rfid_tags: Annotated[list[RfidTagText], _list_of("RFID tags")] | None = key([])
+
+
+class Authorizations(Shape):
+    authorizations: Annotated[list[Text], _list_of("text")] | None = key([])
+    computer_authorizations: Annotated[list[Text], _list_of("text")] | None = key([])
+
+
+class Extras(Shape):
+    storage_id: TextOrNumber | None = key(None)
+    storage_area: Text | None = key(None)
+
+
+SHAPES: dict[str, type[Shape]] = {
+    "identity": Identity,
+    "status": Status,
+    "connections": Connections,
+    "forms": Forms,
+    "notes": Note,
+    "access": Access,
+    "authorizations": Authorizations,
+    "extras": Extras,
+}
+COLUMNS = tuple(SHAPES)
+NULLABLE_COLUMNS = tuple(c for c in COLUMNS if c != "identity")
+
+
+# --- defaults and keys -------------------------------------------------------------
+
+
+def _stored_keys(model: type[Shape]) -> tuple[str, ...]:
+    return tuple(field.alias or name for name, field in model.model_fields.items())
+
+
+def _shape(column: str) -> type[Shape]:
+    try:
+        return SHAPES[column]
+    except KeyError:
+        raise ValueError(f"not a JSON column: {column!r}") from None
+
+
+def keys(column: str) -> tuple[str, ...]:
+    """The column's known keys as stored ("notes": those of one entry)."""
+    return _stored_keys(_shape(column))
+
+
+def _initial(model: type[Shape]) -> dict:
+    return {
+        field.alias or name: copy.deepcopy(field.json_schema_extra["initial"])  # type: ignore[index]
+        for name, field in model.model_fields.items()
+    }
+
+
+def default(column: str):
+    """A fresh copy of the column's default value ("notes": an empty list)."""
+    model = _shape(column)
+    return [] if column == "notes" else _initial(model)
+
+
+# --- strict validation (the admin, the import) -------------------------------------
+
+_NOTES = TypeAdapter(Annotated[list[Note], _list_of("note objects")])
+
+
+def _where(loc) -> str:
+    return " ".join(f"item {part + 1}" if isinstance(part, int) else f'"{part}"' for part in loc)
+
+
+def validate(column: str, value, *, kept=()) -> str | None:
+    """Why `value` does not fit the column, as one sentence, or None when it fits."""
+    model = _shape(column)
+    if value is None:
+        return None if column in NULLABLE_COLUMNS else "This column cannot be empty."
+    error = unstorable(value)
+    if error:
+        return f"The value {error}."
+    context = {"strict": True, "top": model, "kept": frozenset(kept)}
+    try:
+        if column == "notes":
+            _NOTES.validate_python(value, context=context | {"top": None})
+        else:
+            model.model_validate(value, context=context)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = _where(first["loc"])
+        return f"The value {where + ' ' if where else ''}{first['msg']}."
+    return None
+
+
+# --- tolerant reading (the dashboard, Member's properties, the webhook) ------------
+
+_ADAPTERS: dict[type[Shape], dict[str, tuple[str, TypeAdapter]]] = {}
+
+
+def _adapters(model: type[Shape]) -> dict[str, tuple[str, TypeAdapter]]:
+    """Per attribute: its stored key and a validator of one value."""
+    found = _ADAPTERS.get(model)
+    if found is None:
+        found = {
+            name: (
+                field.alias or name,
+                TypeAdapter(
+                    Annotated[(field.annotation, *field.metadata)]
+                    if field.metadata
+                    else field.annotation
+                ),
+            )
+            for name, field in model.model_fields.items()
+        }
+        _ADAPTERS[model] = found
+    return found
+
+
+def _read_object(model: type[Shape], raw) -> Shape:
+    values, unreadable = {}, set()
+    data = raw if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict):
+        unreadable.update(_stored_keys(model))
+    for name, (stored, adapter) in _adapters(model).items():
+        value = data.get(stored)
+        if value is not None:
+            try:
+                value = adapter.validate_python(value)
+            except ValidationError:
+                value = None
+                unreadable.add(stored)
+        values[name] = value
+    reading = model.model_construct(**values)
+    known = set(_stored_keys(model))
+    # Unknown keys are kept as they are stored (extra attributes).
+    object.__setattr__(
+        reading, "__pydantic_extra__", {k: v for k, v in data.items() if k not in known}
+    )
+    reading._unreadable = frozenset(unreadable)
+    return reading
+
+
+def read(column: str, raw):
+    """A tolerant, typed reading of a raw column value, or None ("unknown")."""
+    model = _shape(column)
+    try:
+        if column == "notes":
+            return [_read_object(Note, entry) for entry in raw] if isinstance(raw, list) else None
+        return _read_object(model, raw) if isinstance(raw, dict) else None
+    except (RecursionError, TypeError, ValueError):
+        # Nothing a row holds should get here; a reader must never turn it into a 500.
+        return None
