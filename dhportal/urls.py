@@ -6,7 +6,8 @@ from django.views.generic import RedirectView
 from dhportal import views
 
 # Staff log in through allauth's login page, so its rate limits apply to admin too.
-admin.site.login = secure_admin_login(admin.site.login)
+# Replacing the bound method is allauth's documented way; the stubs call it a method.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 handler400 = "dhportal.views.bad_request"
 handler403 = "dhportal.views.permission_denied"

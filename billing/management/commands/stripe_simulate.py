@@ -91,14 +91,14 @@ class Command(BaseCommand):
             )
             response = resolve(path).func(request)
             return response.status_code, response.content.decode()
-        request = urllib.request.Request(  # noqa: S310 - the operator chooses the URL
+        outgoing = urllib.request.Request(  # noqa: S310 - the operator chooses the URL
             url,
             data=body.encode(),
             headers={"Content-Type": "application/json", "Stripe-Signature": header},
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            with urllib.request.urlopen(outgoing, timeout=30) as response:  # noqa: S310
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
