@@ -1,0 +1,376 @@
+"""The Deep Harbor import (DESIGN.md §10): `deepharbor_import` owns its transactions
+and its audit source ("import")."""
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth.hashers import make_password
+from django.db import DatabaseError, connection, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from billing.models import Plan
+from legacy import mapping, source
+from legacy.mapping import DUPLICATE, LOGIN, TAG_CONFLICT, VALUE, MappedRow, RowError
+from legacy.models import ImportedRow, Outcome, fix_text
+from members.audit import audit
+from members.models import Authorization, AuthorizationKind, Member, RfidTag, User
+
+BATCH_SIZE = 500
+IMPORT_NOTE_FROM = "import"
+# One import at a time: two would race for the same legacy ids and addresses.
+_LOCK = "dhportal.import_deepharbor"
+
+
+class ImportBusy(Exception):
+    pass
+
+
+@dataclass
+class ImportSummary:
+    imported: int = 0
+    already: int = 0
+    partial: int = 0
+    duplicates: int = 0
+    fixed: int = 0
+    tag_conflicts: int = 0
+    failed: int = 0
+    refused: int = 0
+
+    def line(self) -> str:
+        return (
+            f"imported {self.imported}, already imported {self.already}, "
+            f"partial {self.partial}, duplicates {self.duplicates}, "
+            f"values fixed {self.fixed}, tag conflicts {self.tag_conflicts}"
+        )
+
+
+def erased_ban_matches(email: str) -> bool:
+    """Whether `email` (canonical) matches the ban hash an erased, banned member left
+    (DESIGN §14). Erasure does not exist yet, so nothing matches: once it lands this
+    asks its keyed-hash check, and the import refuses such a row."""
+    return False
+
+
+class _Rollback(Exception):
+    """Ends a dry run: everything it wrote is rolled back."""
+
+
+def deepharbor_import(
+    *,
+    source_url: str,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    report: Callable[[str], None] = lambda line: None,
+    progress: Callable[[int], contextlib.AbstractContextManager] | None = None,
+) -> ImportSummary:
+    """Import every Deep Harbor member the ledger has not seen.
+
+    Raises source.SourceError (nothing written) for a source that cannot be read as
+    Deep Harbor's, ImportBusy when another import runs. `report` gets one line per row
+    not imported (legacy id and reason); `progress(total)` is a context manager giving
+    an object with update(n).
+    """
+    conn = source.connect(source_url)
+    summary = ImportSummary()
+    try:
+        with _import_lock(), audit("import"):
+            try:
+                with transaction.atomic() if dry_run else contextlib.nullcontext():
+                    _import(conn, summary, batch_size, report, progress)
+                    if dry_run:
+                        raise _Rollback
+            except _Rollback:
+                pass
+    finally:
+        conn.close()
+    return summary
+
+
+@contextlib.contextmanager
+def _import_lock():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_LOCK])
+        if not cursor.fetchone()[0]:
+            raise ImportBusy("another import_deepharbor is running")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_LOCK])
+
+
+def _read(call, *args):
+    """A read of the source; its failure is a SourceError (one line, nothing written)."""
+    import psycopg
+
+    try:
+        return call(*args)
+    except psycopg.Error as error:
+        raise source.SourceError(
+            f"reading the Deep Harbor database failed: {' '.join(str(error).split())}"
+        ) from None
+
+
+def _import(conn, summary, batch_size, report, progress):
+    plans, authorizations = _read(source.products, conn), _read(source.authorizations, conn)
+    with transaction.atomic():
+        _fill_catalog(plans, authorizations, report)
+    total = _read(source.count_members, conn)
+    bar = progress(total) if progress else contextlib.nullcontext()
+    with bar as shown:
+        batches = source.member_batches(conn, batch_size)
+        while True:
+            batch = _read(next, batches, None)
+            if batch is None:
+                break
+            _import_batch(conn, batch, summary, report)
+            if shown is not None:
+                shown.update(len(batch))
+
+
+def _fill_catalog(products, authorizations, report):
+    """Products become plans, available authorizations the catalog; a rerun adds only
+    what is new and never renames what staff may have edited."""
+    for product in products:
+        details = product["details"] if isinstance(product["details"], dict) else {}
+        product_id = details.get("stripe_product_id")
+        name = product["name"] if isinstance(product["name"], str) else ""
+        if not isinstance(product_id, str) or not product_id.strip():
+            report(f"product {product['id']}: no stripe_product_id; no plan made")
+            continue
+        Plan.objects.get_or_create(
+            stripe_product_id=product_id.strip(),
+            defaults={"name": (name.strip() or product_id.strip())[:100]},
+        )
+    for row in authorizations:
+        name = row["name"].strip() if isinstance(row["name"], str) else ""
+        if not name:
+            report(f"available authorization {row['id']}: no name; skipped")
+            continue
+        kind = AuthorizationKind.COMPUTER if row["requires_login"] else AuthorizationKind.PHYSICAL
+        Authorization.objects.get_or_create(name=name[:100], defaults={"kind": kind})
+
+
+@dataclass
+class _Holders:
+    """Who already holds what, for one batch: filled from the database, then kept up
+    to date as the batch's rows go in."""
+
+    emails: dict[str, int]
+    usernames: dict[str, int]
+    tags: dict[str, int]
+    login_emails: set[str]
+
+
+def _holders(rows: list[MappedRow]) -> _Holders:
+    emails = {r.email for r in rows if r.email}
+    names = {r.username.lower() for r in rows if r.username}
+    tags = {t for r in rows for t in r.tags}
+    members = Member.objects.exclude(email="").annotate(key=Lower("email"))
+    by_name = Member.objects.exclude(username="").annotate(key=Lower("username"))
+    return _Holders(
+        emails=dict(members.filter(key__in=emails).order_by("pk").values_list("key", "pk")),
+        usernames=dict(by_name.filter(key__in=names).order_by("pk").values_list("key", "pk")),
+        tags=dict(RfidTag.objects.filter(tag__in=tags).values_list("tag", "member_id")),
+        login_emails=set(
+            User.objects.exclude(email="")
+            .annotate(key=Lower("email"))
+            .filter(key__in=emails)
+            .values_list("key", flat=True)
+        )
+        | set(
+            EmailAddress.objects.filter(email__in=emails, verified=True).values_list(
+                "email", flat=True
+            )
+        ),
+    )
+
+
+def _import_batch(conn, batch, summary, report):
+    ids = [row["id"] for row in batch]
+    seen = set(ImportedRow.objects.filter(legacy_id__in=ids).values_list("legacy_id", flat=True))
+    summary.already += len(seen)
+    new = [row for row in batch if row["id"] not in seen]
+    if not new:
+        return
+    checkers = [c for c in map(mapping.checker_ids, new) if c is not None]
+    identities = _read(source.identities, conn, checkers)
+    usernames = {i: mapping.username_of(identity) for i, identity in identities.items()}
+    mapped = []
+    for row in new:
+        try:
+            mapped.append(mapping.map_row(row, usernames=usernames))
+        except RowError as error:
+            summary.failed += 1
+            report(f"legacy id {row['id']}: not imported: {error}")
+        except Exception as error:  # a row no rule foresaw must not stop the others
+            summary.failed += 1
+            report(f"legacy id {row['id']}: not imported: {type(error).__name__}")
+    with transaction.atomic():
+        holders = _holders(mapped)
+        member_ids = _next_member_ids(len(mapped))
+        taken_names = _taken_login_names(
+            {r.username for r in mapped if r.username} | {f"member-{i}" for i in member_ids}
+        )
+        for row, member_id in zip(mapped, member_ids, strict=True):
+            _import_row(row, member_id, holders, taken_names, summary, report)
+
+
+def _taken_login_names(names: set[str]) -> set[str]:
+    return set(
+        User.objects.annotate(key=Lower("username"))
+        .filter(key__in={n.lower() for n in names})
+        .values_list("key", flat=True)
+    )
+
+
+def _next_member_ids(count: int) -> list[int]:
+    """Member ids taken ahead, so a login's placeholder name can carry its member's id
+    and the member is written once (one insert, one audit entry)."""
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Member._meta.db_table, count],
+        )
+        return [r[0] for r in cursor.fetchall()]
+
+
+def _import_row(row: MappedRow, member_id: int, holders, taken_names, summary, report):
+    if row.email and erased_ban_matches(row.email):
+        # An erased, banned person stays out; the ledger keeps their legacy id (and no
+        # personal data), so a rerun does not try again.
+        with transaction.atomic():
+            ImportedRow.objects.create(
+                legacy_id=row.legacy_id,
+                outcome=Outcome.ERASED,
+                detail=[{"field": "email", "value": None, "fix": "an erased member's ban"}],
+            )
+        summary.refused += 1
+        report(f"legacy id {row.legacy_id}: not imported: the email of an erased, banned member")
+        return
+    duplicate_of = None
+    email_holder = holders.emails.get(row.email) if row.email else None
+    if email_holder is not None:
+        row.fix("email", row.email, f"held by member #{email_holder}; left empty", DUPLICATE)
+        row.email, duplicate_of = "", email_holder
+    name_key = row.username.lower()
+    name_holder = holders.usernames.get(name_key) if row.username else None
+    if name_holder is not None:
+        row.fix("username", row.username, f"held by member #{name_holder}; left empty", DUPLICATE)
+        row.username = ""
+        duplicate_of = duplicate_of or name_holder
+    access = row.columns["access"]
+    dropped = []
+    for tag in row.tags:
+        holder = holders.tags.get(tag)
+        if holder is not None:
+            dropped.append(tag)
+            row.fix(
+                f"access.{mapping.RFID_TAGS}",
+                tag,
+                f"held by member #{holder}; dropped",
+                TAG_CONFLICT,
+            )
+    if dropped:
+        access[mapping.RFID_TAGS] = [t for t in row.tags if t not in dropped]
+    login = _login_name(row, member_id, holders, taken_names)
+    if row.date_added is None:
+        row.fix("date_added", None, "not set in Deep Harbor; the import time is used")
+    if row.fixes and isinstance(row.columns["notes"], list):
+        row.columns["notes"].append(
+            {
+                mapping.NOTE_TEXT: f"Imported from Deep Harbor #{row.legacy_id}: "
+                + "; ".join(fix_text(f.as_json()) for f in row.fixes),
+                mapping.NOTE_FROM: IMPORT_NOTE_FROM,
+                mapping.NOTE_TIME: timezone.now().isoformat(),
+            }
+        )
+    try:
+        with transaction.atomic():
+            user = None
+            if login:
+                user = User(
+                    username=login,
+                    email=row.email,
+                    password=make_password(None),
+                    first_name=_text(row.columns["identity"].get("first_name"))[:150],
+                    last_name=_text(row.columns["identity"].get("last_name"))[:150],
+                )
+                user.save(force_insert=True)
+                EmailAddress.objects.create(
+                    user=user, email=row.email, verified=False, primary=True
+                )
+            member = Member(
+                id=member_id,
+                user=user,
+                email=row.email,
+                username=row.username,
+                legacy_id=row.legacy_id,
+                duplicate_of_id=duplicate_of,
+                date_added=row.date_added or timezone.now(),
+                **row.columns,
+            )
+            member.save(force_insert=True)
+            ImportedRow.objects.create(
+                legacy_id=row.legacy_id,
+                member=member,
+                outcome=Outcome.IMPORTED,
+                detail=[f.as_json() for f in row.fixes],
+            )
+    except DatabaseError as error:
+        summary.failed += 1
+        report(f"legacy id {row.legacy_id}: not imported: {_reason(error)}")
+        return
+    if row.email:
+        holders.emails[row.email] = member_id
+    if row.username:
+        holders.usernames[name_key] = member_id
+    for tag in access[mapping.RFID_TAGS] if isinstance(access, dict) and row.tags else ():
+        holders.tags[tag] = member_id
+    if login:
+        taken_names.add(login.lower())
+        holders.login_emails.add(row.email)
+    summary.imported += 1
+    summary.partial += mapping.partial(row.columns)
+    summary.duplicates += duplicate_of is not None
+    summary.fixed += sum(f.kind in (VALUE, LOGIN) for f in row.fixes)
+    summary.tag_conflicts += len(dropped)
+
+
+def _login_name(row: MappedRow, member_id: int, holders, taken_names) -> str:
+    """The login an imported member with an email gets: their username, or the
+    placeholder `member-<id>` (DESIGN §2); '' for no login."""
+    if not row.email:
+        return ""
+    if row.email in holders.login_emails:
+        row.fix("login", row.email, "another login uses this email; no login made", LOGIN)
+        return ""
+    if row.username and row.username.lower() not in taken_names:
+        return row.username
+    placeholder = f"member-{member_id}"
+    if row.username:
+        row.fix(
+            "login", row.username, f"another login has this name; login is {placeholder}", LOGIN
+        )
+    if placeholder.lower() in taken_names:
+        row.fix("login", placeholder, "another login has this name; no login made", LOGIN)
+        return ""
+    return placeholder
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _reason(error: DatabaseError) -> str:
+    """Why the database refused a row, without its values."""
+    diag = getattr(error.__cause__, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    if constraint:
+        return f"refused by the database ({constraint})"
+    return f"refused by the database ({type(error.__cause__ or error).__name__})"

@@ -1,0 +1,127 @@
+"""Reading a Deep Harbor database: read-only, over a server-side cursor, in batches."""
+
+from collections.abc import Iterator
+
+import psycopg
+from psycopg.rows import dict_row
+
+MEMBER_COLUMNS = (
+    "id",
+    "identity",
+    "connections",
+    "status",
+    "forms",
+    "access",
+    "authorizations",
+    "extras",
+    "notes",
+    "date_added",
+)
+JSON_COLUMNS = MEMBER_COLUMNS[1:-1]
+CONNECT_TIMEOUT = 10
+
+
+class SourceError(Exception):
+    """The source cannot be read as a Deep Harbor database; one line saying why."""
+
+
+def _one_line(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text.removeprefix("connection failed: ") or type(error).__name__
+
+
+def connect(url: str) -> psycopg.Connection:
+    """A read-only connection to the Deep Harbor database at `url`."""
+    if not isinstance(url, str) or not url.startswith(("postgres://", "postgresql://")):
+        raise SourceError("--source must be a postgres:// URL")
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        raise SourceError(f"--source is not a valid postgres URL: {_one_line(error)}") from None
+    try:
+        conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, row_factory=dict_row)
+    except psycopg.Error as error:
+        raise SourceError(
+            f"cannot connect to the Deep Harbor database: {_one_line(error)}"
+        ) from None
+    # Every transaction on it is READ ONLY: the import cannot change Deep Harbor.
+    conn.read_only = True
+    try:
+        check(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _columns(conn: psycopg.Connection, table: str) -> dict[str, str] | None:
+    """The columns of `table` (as the search path finds it) and their types, or None."""
+    rows = conn.execute(
+        """
+        SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+        FROM pg_attribute a
+        WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
+        """,
+        [table],
+    ).fetchall()
+    return {r["name"]: r["type"] for r in rows} or None
+
+
+def check(conn: psycopg.Connection) -> None:
+    """Refuse a database that is not Deep Harbor's, naming what is missing."""
+    try:
+        member = _columns(conn, "member")
+        if member is None:
+            raise SourceError("not a Deep Harbor database: it has no member table")
+        missing = [c for c in MEMBER_COLUMNS if c not in member]
+        wrong = [c for c in JSON_COLUMNS if c in member and member[c] != "jsonb"]
+        if missing or wrong:
+            what = [f"no {c} column" for c in missing] + [f"{c} is not jsonb" for c in wrong]
+            raise SourceError(f"not a Deep Harbor database: its member table has {', '.join(what)}")
+        conn.rollback()
+    except psycopg.Error as error:
+        raise SourceError(f"cannot read the Deep Harbor database: {_one_line(error)}") from None
+
+
+def has_table(conn: psycopg.Connection, table: str, columns: tuple[str, ...]) -> bool:
+    found = _columns(conn, table)
+    return found is not None and all(c in found for c in columns)
+
+
+def count_members(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) AS n FROM member").fetchone()["n"]
+
+
+def member_batches(conn: psycopg.Connection, size: int) -> Iterator[list[dict]]:
+    """Every member row, lowest id first, `size` at a time from a server-side cursor:
+    memory does not grow with the table."""
+    columns = ", ".join(MEMBER_COLUMNS)
+    with conn.cursor(name="deepharbor_members") as cursor:
+        cursor.itersize = size
+        cursor.execute(f"SELECT {columns} FROM member ORDER BY id")  # noqa: S608 - constants
+        while rows := cursor.fetchmany(size):
+            yield rows
+
+
+def identities(conn: psycopg.Connection, ids: list[int]) -> dict[int, dict]:
+    """Deep Harbor member id -> identity, for these ids."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        "SELECT id, identity FROM member WHERE id = ANY(%s)", [sorted(set(ids))]
+    ).fetchall()
+    return {r["id"]: r["identity"] for r in rows}
+
+
+def products(conn: psycopg.Connection) -> list[dict]:
+    if not has_table(conn, "products", ("id", "name", "details")):
+        return []
+    return conn.execute("SELECT id, name, details FROM products ORDER BY id").fetchall()
+
+
+def authorizations(conn: psycopg.Connection) -> list[dict]:
+    if not has_table(conn, "available_authorizations", ("id", "name", "requires_login")):
+        return []
+    return conn.execute(
+        "SELECT id, name, requires_login FROM available_authorizations ORDER BY id"
+    ).fetchall()
