@@ -1,24 +1,40 @@
 """Handlers for the Stripe event types we act on (dispatched from billing/webhook.py).
 
 Each runs inside the delivery's transaction and audit("webhook"), reads only the
-payload (no Stripe API calls, no network) and returns an Outcome. Locks are taken in
-one order everywhere, so concurrent events cannot deadlock each other: the Stripe
-customer (an advisory lock), then the member row, then subscription rows.
+payload (no Stripe API calls, no network) and returns an Outcome.
+
+Lock order, the same for every event so that concurrent ones cannot deadlock: the
+event row (billing/webhook.py claims it), the Stripe customer (an advisory lock the
+webhook takes before calling a handler, so a checkout and an early subscription event
+cannot miss each other), the member row, then subscription rows, then (checkout only)
+other events' rows, skipping any that are locked.
+
+Each handler reads and locks its member in one statement (with what the rules need
+to know about the member's current subscription), writes each subscription row in
+one statement that decides the ordering rules under the row's lock, and writes the
+member once: every status key and note of the event in one UPDATE.
 """
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import connection
+from django.db.models import BigIntegerField, Exists, OuterRef, Subquery
+from django.db.models.expressions import RawSQL
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from billing import rules
-from billing.models import EventState, Plan, StripeEvent, Subscription
-from members.models import Member, normalize_email
-from members.scaffolding import complete_member, missing_columns
+from billing import rows, rules
+from billing.models import EventState, StripeEvent, Subscription
+from billing.rows import Snapshot, SubscriptionRow
+from members import shapes
+from members.models import BILLING_REF_RE, Member, canonical_email, stored_email
+from members.scaffolding import complete_member
 
 SUBSCRIPTION_CREATED = "customer.subscription.created"
 MAX_EPOCH = 253402300799  # 9999-12-31: anything later is not a date Python can hold
+NOTE_AUTHOR = "stripe"
 
 
 @dataclass
@@ -26,6 +42,8 @@ class Outcome:
     state: str
     member: Member | None = None
     detail: str = ""
+    # Subscriptions whose waiting unmatched events this one applied (checkout).
+    settles: list[str] = field(default_factory=list)
 
 
 class DamagedStatus(Exception):
@@ -56,6 +74,17 @@ def stripe_id(value) -> str:
     return ""
 
 
+def customer_of(payload: dict) -> str:
+    """The Stripe customer an event is about ("" when none): the key of its lock."""
+    return stripe_id(_dict(_dict(payload.get("data")).get("object")).get("customer"))
+
+
+def lock_key(customer_id: str) -> str:
+    return f"stripe-customer:{customer_id}" if customer_id else ""
+
+
+# Stripe's payload is not a member column: these read it tolerantly (a missing key
+# or a value of the wrong type reads as empty), as members/shapes.py reads columns.
 def _dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
@@ -74,22 +103,44 @@ def _date(moment: datetime | None) -> str | None:
     return timezone.localtime(moment).date().isoformat() if moment else None
 
 
-def _lock_customer(customer_id: str) -> None:
-    """Serialise everything about one Stripe customer, so a checkout and an early
-    subscription event cannot miss each other."""
-    if customer_id:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"stripe-customer:{customer_id}"],
-            )
+# --- the member: one locking read, one write ------------------------------------------
+
+_STATUS_KEYS = frozenset(shapes.keys("status"))
+_NOTE_KEYS = shapes.keys("notes")
 
 
-def _lock_member(member_id: int) -> Member:
-    """Lock the member row for this transaction, completing a NULL or key-less status
-    first so the rules always have a membership_status to work from."""
-    member = Member.objects.select_for_update().get(pk=member_id)
-    if {"status", "membership_status"} & set(missing_columns(member)):
+def _status(member: Member) -> shapes.Status:
+    reading = shapes.read("status", member.status)
+    if reading is None:  # checked by _locked_member; a reading of {} to be safe
+        reading = shapes.read("status", {})
+    return reading
+
+
+def _locked_member(candidates, *, orphans_of: tuple[str, str] | None = None) -> Member | None:
+    """Lock the member that `candidates` (a queryset, or None for none) finds first,
+    in one statement that also reads the status of the member's current subscription
+    (`current_subscription_status`, None when billing does not know it) and, with
+    `orphans_of` (customer, subscription), whether that customer has other
+    subscriptions no member is linked to yet (`has_orphans`). A NULL or key-less
+    status is completed first, so the rules always have a membership_status."""
+    if candidates is None:
+        return None
+    current = Subscription.objects.filter(
+        stripe_id=KeyTextTransform("stripe_subscription_id", OuterRef("status"))
+    ).order_by()
+    query = (
+        candidates.select_for_update(of=("self",))
+        .only("id", "email", "status")
+        .annotate(current_subscription_status=Subquery(current.values("status")[:1]))
+    )
+    if orphans_of:
+        customer_id, subscription_id = orphans_of
+        orphans = Subscription.objects.filter(customer_id=customer_id, member__isnull=True)
+        query = query.annotate(has_orphans=Exists(orphans.exclude(stripe_id=subscription_id)))
+    member = query.order_by("pk").first()
+    if member is None:
+        return None
+    if _lacks_membership_status(member.status):
         complete_member(member.pk, only=["status"])
         member.refresh_from_db(fields=["status"])
     if not isinstance(member.status, dict):
@@ -100,51 +151,93 @@ def _lock_member(member_id: int) -> Member:
     return member
 
 
-def _member_by_customer(customer_id: str) -> int | None:
-    if not customer_id:
-        return None
+def _lacks_membership_status(status) -> bool:
+    """NULL, or an object whose membership_status is missing or null: what
+    complete_member fills. (A value the shape cannot read is staff's to repair.)"""
+    if status is None:
+        return True
+    reading = shapes.read("status", status)
     return (
-        Member.objects.filter(status__stripe_customer_id=customer_id)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-        .first()
+        reading is not None
+        and reading.membership_status is None
+        and "membership_status" not in reading.unreadable
     )
 
 
-def _subscription_for_update(subscription_id: str, customer_id: str) -> Subscription:
-    """The subscription row, created if new, locked for this transaction."""
-    Subscription.objects.bulk_create(
-        [Subscription(stripe_id=subscription_id, customer_id=customer_id)], ignore_conflicts=True
-    )
-    sub = Subscription.objects.select_for_update().get(stripe_id=subscription_id)
-    if customer_id and not sub.customer_id:
-        sub.customer_id = customer_id
-    return sub
+def _by_subscription_or_customer(subscription_id: str, customer_id: str):
+    """The member linked to the subscription, else the one holding the customer id."""
+    found = []
+    if subscription_id:
+        linked = Subscription.objects.filter(stripe_id=subscription_id).order_by()
+        found.append(Subquery(linked.values("member_id")[:1]))
+    if customer_id:
+        holder = Member.objects.filter(status__stripe_customer_id=customer_id).order_by("pk")
+        found.append(Subquery(holder.values("pk")[:1]))
+    if not found:
+        return None
+    target = found[0] if len(found) == 1 else Coalesce(*found, output_field=BigIntegerField())
+    return Member.objects.filter(pk=target)
 
 
-def plan_name(product_id: str) -> str:
-    name = Plan.objects.filter(stripe_product_id=product_id).values_list("name", flat=True).first()
-    return name or product_id
+class MemberChanges:
+    """What one event writes to its locked member: status keys and notes, kept in
+    memory (so later decisions see them) and written in one UPDATE by save()."""
+
+    def __init__(self, member: Member):
+        self.member = member
+        self.status: dict = {}
+        self.notes: list[dict] = []
+        # The status of every subscription row this event wrote, by Stripe id.
+        self.subscriptions: dict[str, str] = {}
+
+    def note(self, text: str) -> None:
+        entry = dict(zip(_NOTE_KEYS, (text, NOTE_AUTHOR, timezone.now().isoformat()), strict=True))
+        self.notes.append(entry)
+
+    def merge(self, values: dict) -> None:
+        unknown = set(values) - _STATUS_KEYS
+        if unknown:
+            raise ValueError(f"not a status key: {sorted(unknown)}")
+        self.status.update(values)
+        self.member.status.update(values)  # what the key-level merge below makes of it
+
+    def seen(self, sub: SubscriptionRow) -> SubscriptionRow:
+        self.subscriptions[sub.stripe_id] = sub.status
+        return sub
+
+    def save(self) -> None:
+        """One UPDATE: a key-level merge into status and an append to notes, the same
+        SQL as MemberQuerySet.merge_json and append_note (the row is locked and its
+        status checked to be an object, so nothing else can be lost or damaged)."""
+        columns = {}
+        if self.status:
+            columns["status"] = RawSQL(  # noqa: S611 - constant SQL, values are parameters
+                "COALESCE(status, '{}'::jsonb) || %s::jsonb", (json.dumps(self.status),)
+            )
+        if self.notes:
+            columns["notes"] = RawSQL(  # noqa: S611 - constant SQL, values are parameters
+                "COALESCE(notes, '[]'::jsonb) || %s::jsonb", (json.dumps(self.notes),)
+            )
+        if columns:
+            Member.objects.filter(pk=self.member.pk).update(last_updated_by=None, **columns)
 
 
-def _note(member: Member, text: str) -> None:
-    Member.objects.filter(pk=member.pk).append_note(text, author="stripe")
-
-
-def _is_current_replaceable(member: Member) -> bool:
+def _is_current_replaceable(changes: MemberChanges) -> bool:
     """True when the member has no current subscription or it has ended for good."""
-    current_id = member.status.get("stripe_subscription_id") or ""
+    member = changes.member
+    current_id = _status(member).stripe_subscription_id or ""
     if not current_id:
         return True
-    status = (
-        Subscription.objects.filter(stripe_id=current_id).values_list("status", flat=True).first()
-    )
+    if current_id in changes.subscriptions:
+        status = changes.subscriptions[current_id]
+    else:
+        status = member.current_subscription_status
     if status is None:
-        status = member.status.get("subscription_status") or ""
+        status = _status(member).subscription_status or ""
     return not rules.is_live(status)
 
 
-def _apply(member: Member, sub: Subscription) -> str:
+def _apply(changes: MemberChanges, sub: SubscriptionRow) -> str:
     """Make `sub` the member's current subscription and apply its snapshot."""
     values = {"stripe_subscription_id": sub.stripe_id}
     if sub.customer_id:
@@ -152,41 +245,43 @@ def _apply(member: Member, sub: Subscription) -> str:
     text = f"Stripe: subscription {sub.stripe_id}"
     change = ""
     if sub.status:
-        current = member.membership_status
+        reading = _status(changes.member)
+        current = reading.membership_status
+        # A membership_status the shape cannot read is kept as it is: staff see it.
+        keep = "membership_status" in reading.unreadable
         new = rules.membership_transition(current, sub.status, is_current=True)
         values["subscription_status"] = sub.status
         values["payment_problem"] = rules.payment_problem(sub.status)
+        level = sub.plan_name or sub.product_id
         if sub.product_id:
             values["stripe_product_id"] = sub.product_id
-            values["membership_level"] = plan_name(sub.product_id)
+            values["membership_level"] = level
         if sub.current_period_end:
             values["renewal_date"] = _date(sub.current_period_end)
-        if new != current:
+        if new != current and not keep:
             values["membership_status"] = new
             change = f"; membership {current} -> {new}"
         text += f" is {sub.status}"
         if sub.product_id:
-            text += f" (plan {values['membership_level']})"
+            text += f" (plan {level})"
         text += change
-    Member.objects.filter(pk=member.pk).merge_json("status", values)
+    changes.merge(values)
     if sub.status:  # a bare link is already in the checkout's own note
-        _note(member, text + ".")
-    member.refresh_from_db(fields=["status"])
+        changes.note(text + ".")
     return "Applied to the member" + change + "."
 
 
-def _apply_or_flag(member: Member, sub: Subscription, *, newly_linked: bool) -> str:
+def _apply_or_flag(changes: MemberChanges, sub: SubscriptionRow, *, newly_linked: bool) -> str:
     """Apply a subscription to its member if it is (or may become) the current one;
     otherwise leave the member alone, telling staff when a second one first appears."""
-    current_id = member.status.get("stripe_subscription_id") or ""
+    current_id = _status(changes.member).stripe_subscription_id or ""
     if current_id == sub.stripe_id or (
-        rules.is_live(sub.status) and _is_current_replaceable(member)
+        rules.is_live(sub.status) and _is_current_replaceable(changes)
     ):
-        return _apply(member, sub)
+        return _apply(changes, sub)
     if newly_linked and rules.is_live(sub.status):
         # Only reached when another live subscription is current: a second one.
-        _note(
-            member,
+        changes.note(
             f"Stripe: another subscription {sub.stripe_id} (customer {sub.customer_id or '?'}) "
             f"was started while {current_id} is current; it was recorded, not swapped in. "
             "Staff: check whether one should be canceled.",
@@ -194,81 +289,83 @@ def _apply_or_flag(member: Member, sub: Subscription, *, newly_linked: bool) -> 
     return f"Not the member's current subscription ({current_id or 'none'}); member unchanged."
 
 
+# --- checkout --------------------------------------------------------------------------
+
+
+def _checkout_member(session: dict, email: str, orphans_of) -> Member | None:
+    """The member named by client_reference_id (their billing_ref), else by email."""
+    ref = session.get("client_reference_id")
+    member = None
+    if isinstance(ref, str) and BILLING_REF_RE.match(ref):
+        member = _locked_member(Member.objects.filter(billing_ref=ref), orphans_of=orphans_of)
+    if member is None and email:
+        found = Member.objects.by_email(email)
+        if found is not None:
+            member = _locked_member(Member.objects.filter(pk=found.pk), orphans_of=orphans_of)
+    return member
+
+
 def checkout_session_completed(event: StripeEvent) -> Outcome:
     session = _dict(event.payload["data"]["object"])
     customer_id = stripe_id(session.get("customer"))
     subscription_id = stripe_id(session.get("subscription"))
     email = _dict(session.get("customer_details")).get("email") or session.get("customer_email")
-    email = normalize_email(email) if isinstance(email, str) else ""
-    _lock_customer(customer_id)
-    found = Member.objects.by_billing_ref(session.get("client_reference_id"))
-    found = found or Member.objects.by_email(email)
-    sub = None
-    if subscription_id:
-        sub = _subscription_for_update(subscription_id, customer_id)
-        sub.save()
-    if found is None:
+    # Stripe's address, in its canonical form; "" when it has none (never raises).
+    email = canonical_email(email)
+    orphans_of = (customer_id, subscription_id) if customer_id else None
+    member = _checkout_member(session, email, orphans_of)
+    if member is None:
+        if subscription_id:
+            rows.subscription_write(
+                subscription_id, customer_id=customer_id, member_id=None, expect_new=True
+            )
         return Outcome(EventState.UNMATCHED, detail="No member with this reference or email.")
 
-    member = _lock_member(found.pk)
+    changes = MemberChanges(member)
     session_label = stripe_id(session.get("id")) or event.stripe_id
-    _note(
-        member,
+    changes.note(
         f"Stripe: checkout {session_label} completed "
         f"(customer {customer_id or '-'}, subscription {subscription_id or '-'}).",
     )
-    if email and email != normalize_email(member.email):
-        _note(
-            member,
+    if email and email != stored_email(member.email):
+        changes.note(
             f"Stripe: checkout {session_label} was paid with email {email}, not the "
             "member's own. Staff: check it belongs to this member.",
         )
     details = []
-    linked = []
-    if sub is not None:
-        if sub.member_id not in (None, member.pk):
-            _note(
-                member,
-                f"Stripe: checkout {session_label} names subscription {sub.stripe_id}, "
-                f"which belongs to member #{sub.member_id}; not linked. Staff: check.",
+    settles = []
+    if subscription_id:
+        sub = changes.seen(
+            rows.subscription_write(
+                subscription_id, customer_id=customer_id, member_id=member.pk, expect_new=True
             )
-            details.append(f"{sub.stripe_id} belongs to member #{sub.member_id}.")
-        else:
-            newly = sub.member_id is None
-            sub.member = member
-            sub.save()
-            linked.append(sub.stripe_id)
-            details.append(_apply_or_flag(member, sub, newly_linked=newly))
-    elif customer_id and not member.status.get("stripe_customer_id"):
-        Member.objects.filter(pk=member.pk).merge_json(
-            "status", {"stripe_customer_id": customer_id}
         )
+        if sub.previous_member_id not in (None, member.pk):
+            changes.note(
+                f"Stripe: checkout {session_label} names subscription {sub.stripe_id}, "
+                f"which belongs to member #{sub.previous_member_id}; not linked. Staff: check.",
+            )
+            details.append(f"{sub.stripe_id} belongs to member #{sub.previous_member_id}.")
+        else:
+            newly = sub.previous_member_id is None
+            if sub.existed:  # only a row stored before can have events waiting for it
+                settles.append(sub.stripe_id)
+            details.append(_apply_or_flag(changes, sub, newly_linked=newly))
+    elif customer_id and not _status(member).stripe_customer_id:
+        changes.merge({"stripe_customer_id": customer_id})
 
     # Subscription events that arrived before this checkout are applied now.
-    if customer_id:
-        orphans = Subscription.objects.select_for_update().filter(
-            customer_id=customer_id, member__isnull=True
-        )
-        for orphan in orphans.order_by("last_event_created", "pk"):
-            orphan.member = member
-            orphan.save()
-            linked.append(orphan.stripe_id)
-            details.append(_apply_or_flag(member, orphan, newly_linked=True))
-    if linked:
-        # Their snapshots are applied; skip any being redelivered right now (that
-        # delivery will find the member itself) rather than wait on its lock.
-        waiting = list(
-            StripeEvent.objects.select_for_update(skip_locked=True)
-            .filter(state=EventState.UNMATCHED, object_id__in=linked)
-            .exclude(pk=event.pk)
-            .values_list("pk", flat=True)
-        )
-        StripeEvent.objects.filter(pk__in=waiting).update(
-            state=EventState.PROCESSED,
-            member=member,
-            detail=f"Applied when checkout event {event.stripe_id} linked the customer.",
-        )
-    return Outcome(EventState.PROCESSED, member, " ".join(details) or "Checkout recorded.")
+    if customer_id and member.has_orphans:
+        for orphan in rows.subscriptions_link_orphans(customer_id, member.pk):
+            changes.seen(orphan)
+            settles.append(orphan.stripe_id)
+            details.append(_apply_or_flag(changes, orphan, newly_linked=True))
+    changes.save()
+    detail = " ".join(details) or "Checkout recorded."
+    return Outcome(EventState.PROCESSED, member, detail, settles=settles)
+
+
+# --- subscriptions -----------------------------------------------------------------------
 
 
 def subscription_changed(event: StripeEvent) -> Outcome:
@@ -277,52 +374,47 @@ def subscription_changed(event: StripeEvent) -> Outcome:
     if not subscription_id:
         raise ValueError("subscription event without a subscription id")
     customer_id = stripe_id(obj.get("customer"))
-    _lock_customer(customer_id)
-    member_id = (
-        Subscription.objects.filter(stripe_id=subscription_id)
-        .values_list("member_id", flat=True)
-        .first()
-    ) or _member_by_customer(customer_id)
-    member = _lock_member(member_id) if member_id else None
-    sub = _subscription_for_update(subscription_id, customer_id)
-    newly_linked = False
-    if member is not None:
-        if sub.member_id is None:
-            sub.member, newly_linked = member, True
-        elif sub.member_id != member.pk:
-            raise LinkedElsewhere(f"{subscription_id} was linked to member #{sub.member_id}")
-
-    high_water = sub.last_event_created
-    if high_water and (
-        event.created < high_water
-        or (event.created == high_water and event.type == SUBSCRIPTION_CREATED)
-    ):
-        sub.save()
+    member = _locked_member(_by_subscription_or_customer(subscription_id, customer_id))
+    status = obj.get("status")
+    product_id, period_end = _product_and_period_end(obj)
+    snapshot = Snapshot(
+        created=event.created,
+        is_created_event=event.type == SUBSCRIPTION_CREATED,
+        status=status[:20] if isinstance(status, str) else "",
+        product_id=product_id,
+        current_period_end=period_end,
+        data=obj,
+    )
+    sub = rows.subscription_write(
+        subscription_id,
+        customer_id=customer_id,
+        member_id=member.pk if member else None,
+        snapshot=snapshot,
+    )
+    if member is not None and sub.previous_member_id not in (None, member.pk):
+        raise LinkedElsewhere(f"{subscription_id} was linked to member #{sub.previous_member_id}")
+    if sub.verdict == "older":
         return Outcome(
             EventState.PROCESSED, member, "Older than the last snapshot applied; not applied."
         )
-    if sub.status in rules.FINAL:
-        sub.save()
+    if sub.verdict == "final":
         return Outcome(
             EventState.PROCESSED, member, f"Subscription already {sub.status}; not applied."
         )
-
-    status = obj.get("status")
-    sub.status = status[:20] if isinstance(status, str) else ""
-    sub.product_id, sub.current_period_end = _product_and_period_end(obj, sub)
-    sub.last_event_created = event.created
-    sub.snapshot = obj
-    sub.save()
     if member is None:
         return Outcome(
             EventState.UNMATCHED,
             detail=f"Stored; applied when a checkout links customer {customer_id or '?'}.",
         )
-    detail = _apply_or_flag(member, sub, newly_linked=newly_linked)
+    changes = MemberChanges(member)
+    changes.seen(sub)
+    detail = _apply_or_flag(changes, sub, newly_linked=sub.previous_member_id is None)
+    changes.save()
     return Outcome(EventState.PROCESSED, member, detail)
 
 
-def _product_and_period_end(obj: dict, sub: Subscription) -> tuple[str, datetime | None]:
+def _product_and_period_end(obj: dict) -> tuple[str, datetime | None]:
+    """The product and latest period end the items name ("" and None when none)."""
     product, period_end = "", None
     for item in _list(_dict(obj.get("items")).get("data")):
         item = _dict(item)
@@ -330,25 +422,19 @@ def _product_and_period_end(obj: dict, sub: Subscription) -> tuple[str, datetime
         end = _when(item.get("current_period_end"))
         if end and (period_end is None or end > period_end):
             period_end = end
-    return product or sub.product_id, period_end or sub.current_period_end
+    return product, period_end
 
 
-def _invoice_member(event: StripeEvent) -> tuple[dict, str, Member | None]:
+# --- invoices ------------------------------------------------------------------------------
+
+
+def _invoice_member(event: StripeEvent) -> tuple[dict, Member | None]:
     invoice = _dict(event.payload["data"]["object"])
     subscription_id = stripe_id(
         _dict(_dict(invoice.get("parent")).get("subscription_details")).get("subscription")
     )
     customer_id = stripe_id(invoice.get("customer"))
-    _lock_customer(customer_id)
-    member_id = None
-    if subscription_id:
-        member_id = (
-            Subscription.objects.filter(stripe_id=subscription_id)
-            .values_list("member_id", flat=True)
-            .first()
-        )
-    member_id = member_id or _member_by_customer(customer_id)
-    return invoice, subscription_id, (_lock_member(member_id) if member_id else None)
+    return invoice, _locked_member(_by_subscription_or_customer(subscription_id, customer_id))
 
 
 def _amount(invoice: dict, key: str) -> str:
@@ -362,8 +448,16 @@ def _amount(invoice: dict, key: str) -> str:
     return ""
 
 
+def _noted(member: Member, text: str) -> Outcome:
+    # Invoices only add a note: the subscription events carry the status and dates.
+    changes = MemberChanges(member)
+    changes.note(text)
+    changes.save()
+    return Outcome(EventState.PROCESSED, member, "Noted on the member.")
+
+
 def invoice_paid(event: StripeEvent) -> Outcome:
-    invoice, _subscription_id, member = _invoice_member(event)
+    invoice, member = _invoice_member(event)
     if member is None:
         return Outcome(EventState.UNMATCHED, detail="No member for this invoice.")
     period_end = None
@@ -375,15 +469,14 @@ def invoice_paid(event: StripeEvent) -> Outcome:
     text = f"Stripe: invoice {label} paid{_amount(invoice, 'amount_paid')}"
     if period_end:
         text += f"; paid through {_date(period_end)}"
-    # Invoices only add a note: the subscription events carry the status and dates.
-    _note(member, text + ".")
-    return Outcome(EventState.PROCESSED, member, "Noted on the member.")
+    return _noted(member, text + ".")
 
 
 def invoice_payment_failed(event: StripeEvent) -> Outcome:
-    invoice, _subscription_id, member = _invoice_member(event)
+    invoice, member = _invoice_member(event)
     if member is None:
         return Outcome(EventState.UNMATCHED, detail="No member for this invoice.")
     label = invoice.get("number") or stripe_id(invoice.get("id"))
-    _note(member, f"Stripe: payment failed for invoice {label}{_amount(invoice, 'amount_due')}.")
-    return Outcome(EventState.PROCESSED, member, "Noted on the member.")
+    return _noted(
+        member, f"Stripe: payment failed for invoice {label}{_amount(invoice, 'amount_due')}."
+    )

@@ -1,9 +1,14 @@
 """The Stripe webhook: verify, store each event once, dispatch by type.
 
-Every delivery runs in one transaction that first inserts the event row (or waits for
-and locks the existing one), so the same event delivered many times at once is
-processed exactly once. The handler runs in a savepoint inside it: if it raises, its
-writes are rolled back while the event is kept as failed, and Stripe is asked to retry.
+Every delivery runs in one transaction that first claims the event row: an insert
+that, when a row with the event's id exists, falls back to locking that row. The same
+event delivered many times at once is so processed exactly once. The claim also takes
+the Stripe customer's lock (billing/handlers.py gives the lock order).
+
+A handler that raises has its transaction rolled back whole; the event is then recorded
+as failed, error kept, by one more statement, and Stripe is asked to retry (500). (No
+savepoint around the handler: it would cost two queries on every event to save one
+on the rare failure.)
 """
 
 import json
@@ -15,7 +20,7 @@ import stripe
 from django.db import transaction
 from django.utils import timezone
 
-from billing import handlers
+from billing import handlers, rows
 from billing.handlers import MAX_EPOCH, MAX_ID_LENGTH
 from billing.models import DONE_STATES, EventState, StripeEvent
 from dhportal.db import database_unreachable
@@ -100,30 +105,48 @@ def receive(body: bytes, signature: str | None, secret: str) -> Delivery:
     return deliver(verify(body, signature, secret))
 
 
+class _HandlerFailed(Exception):
+    def __init__(self, event: StripeEvent):
+        super().__init__(event.error)
+        self.event = event
+
+
 def deliver(payload: dict) -> Delivery:
     """Store a verified event once and process it unless that is already done."""
-    with transaction.atomic():
-        event = _insert_or_lock(payload)
-        if event.state in DONE_STATES:
-            return Delivery(event, duplicate=True)
-        _process(event)
+    try:
+        with transaction.atomic():
+            event, claimed = _claim(payload)
+            if not claimed:
+                if event.state in DONE_STATES:
+                    return Delivery(event, duplicate=True)
+                _lock_customer(event)
+            if claimed and event.state == EventState.IGNORED:
+                return Delivery(event, duplicate=False)
+            _process(event)
+    except _HandlerFailed as failed:
+        return Delivery(_record_failure(failed.event), duplicate=False)
     return Delivery(event, duplicate=False)
 
 
 def reprocess(event_pk: int) -> tuple[StripeEvent, bool]:
     """Run a stored failed or unmatched event again; returns (event, whether it ran)."""
-    with transaction.atomic():
-        event = StripeEvent.objects.select_for_update().get(pk=event_pk)
-        if event.state in DONE_STATES:
-            return event, False
-        _process(event)
+    try:
+        with transaction.atomic():
+            event = StripeEvent.objects.select_for_update().get(pk=event_pk)
+            if event.state in DONE_STATES:
+                return event, False
+            _lock_customer(event)
+            _process(event)
+    except _HandlerFailed as failed:
+        return _record_failure(failed.event), True
     return event, True
 
 
-def _insert_or_lock(payload: dict) -> StripeEvent:
+def _new_row(payload: dict) -> StripeEvent:
     obj = payload["data"]["object"]
     details = obj.get("customer_details") if isinstance(obj.get("customer_details"), dict) else {}
     email = details.get("email") or obj.get("customer_email") or ""
+    now = timezone.now()
     row = StripeEvent(
         stripe_id=payload["id"],
         type=payload["type"],
@@ -134,15 +157,33 @@ def _insert_or_lock(payload: dict) -> StripeEvent:
         object_id=handlers.stripe_id(obj.get("id")),
         customer_id=handlers.stripe_id(obj.get("customer")),  # "" when too long
         email=email[:320] if isinstance(email, str) else "",
+        state=EventState.FAILED,
         error="Not processed yet.",
+        received_at=now,
     )
-    # ON CONFLICT DO NOTHING: a concurrent delivery of the same id waits here for the
-    # first one to commit, then finds its row below, already processed.
-    StripeEvent.objects.bulk_create([row], ignore_conflicts=True)
-    return StripeEvent.objects.select_for_update().get(stripe_id=payload["id"])
+    if row.type not in HANDLERS:
+        # Nothing to run: stored in its final state by the claim itself.
+        row.state, row.detail, row.error = EventState.IGNORED, "Type not handled.", ""
+        row.attempts, row.processed_at = 1, now
+    return row
 
 
-_RESULT_FIELDS = ["state", "detail", "error", "member", "attempts", "processed_at"]
+def _claim(payload: dict) -> tuple[StripeEvent, bool]:
+    """The event's row, locked, and whether this delivery inserted it."""
+    row = _new_row(payload)
+    key = handlers.lock_key(handlers.customer_of(payload)) if row.type in HANDLERS else ""
+    row.pk = rows.event_claim(row, lock_key=key)
+    if row.pk is not None:
+        return row, True
+    # A concurrent delivery of the same id committed first: wait for and lock its row.
+    return StripeEvent.objects.select_for_update().get(stripe_id=payload["id"]), False
+
+
+def _lock_customer(event: StripeEvent) -> None:
+    """The customer lock for an event whose row this delivery did not insert."""
+    key = handlers.lock_key(handlers.customer_of(event.payload))
+    if key and event.type in HANDLERS:
+        rows.lock(key)
 
 
 def _process(event: StripeEvent) -> None:
@@ -154,7 +195,7 @@ def _process(event: StripeEvent) -> None:
         event.save(update_fields=_RESULT_FIELDS)
         return
     try:
-        with transaction.atomic(), audit("webhook"):
+        with audit("webhook"):
             outcome = handler(event)
     except Exception as exc:
         if database_unreachable(exc):
@@ -162,7 +203,27 @@ def _process(event: StripeEvent) -> None:
             raise
         logger.exception("Stripe event %s (%s) failed", event.stripe_id, event.type)
         event.state, event.error = EventState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-    else:
-        event.state, event.detail, event.error = outcome.state, outcome.detail, ""
-        event.member = outcome.member
+        raise _HandlerFailed(event) from exc
+    event.state, event.detail, event.error = outcome.state, outcome.detail, ""
+    event.member = outcome.member
+    if outcome.settles and outcome.member is not None:
+        rows.events_settle(
+            subscription_ids=outcome.settles,
+            member_id=outcome.member.pk,
+            detail=f"Applied when checkout event {event.stripe_id} linked the customer.",
+            exclude=event.pk,
+        )
     event.save(update_fields=_RESULT_FIELDS)
+
+
+_RESULT_FIELDS = ["state", "detail", "error", "member", "attempts", "processed_at"]
+
+
+def _record_failure(event: StripeEvent) -> StripeEvent:
+    """After the rollback: store the event as failed with its error (one statement)."""
+    recorded = rows.event_failed(event)
+    if recorded is None:
+        # Processed by a redelivery in the meantime: answer as it ended.
+        return StripeEvent.objects.get(stripe_id=event.stripe_id)
+    event.pk, event.attempts = recorded
+    return event
