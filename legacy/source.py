@@ -25,9 +25,11 @@ class SourceError(Exception):
     """The source cannot be read as a Deep Harbor database; one line saying why."""
 
 
-def _one_line(error: Exception) -> str:
-    text = " ".join(str(error).split())
-    return text.removeprefix("connection failed: ") or type(error).__name__
+def _one_line(error: Exception, secret: str | None = None) -> str:
+    text = " ".join(str(error).split()).removeprefix("connection failed: ")
+    if secret:
+        text = text.replace(secret, "***")
+    return text or type(error).__name__
 
 
 def connect(url: str) -> psycopg.Connection:
@@ -35,15 +37,15 @@ def connect(url: str) -> psycopg.Connection:
     if not isinstance(url, str) or not url.startswith(("postgres://", "postgresql://")):
         raise SourceError("--source must be a postgres:// URL")
     try:
-        psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError as error:
-        raise SourceError(f"--source is not a valid postgres URL: {_one_line(error)}") from None
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.ProgrammingError:
+        # psycopg's message quotes the URL, password and all: say it without.
+        raise SourceError("--source is not a valid postgres URL") from None
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, row_factory=dict_row)
     except psycopg.Error as error:
-        raise SourceError(
-            f"cannot connect to the Deep Harbor database: {_one_line(error)}"
-        ) from None
+        reason = _one_line(error, password)
+        raise SourceError(f"cannot connect to the Deep Harbor database: {reason}") from None
     # Every transaction on it is READ ONLY: the import cannot change Deep Harbor.
     conn.read_only = True
     try:
