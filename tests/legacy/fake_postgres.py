@@ -1,6 +1,7 @@
 """A loopback server speaking just enough of PostgreSQL's protocol to refuse a password
 the way a real server does (the test servers trust every local login)."""
 
+import contextlib
 import socket
 import struct
 import threading
@@ -56,11 +57,8 @@ class PasswordRefusingServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            with conn:
-                try:
-                    _refuse(conn)
-                except (ConnectionError, AssertionError, OSError):
-                    pass
+            with conn, contextlib.suppress(ConnectionError, AssertionError, OSError):
+                _refuse(conn)
 
     def close(self):
         self.sock.close()

@@ -60,7 +60,8 @@ def test_it_changes_nothing_on_a_rerun(deepharbor):
     out, _ = run_import("--source", deepharbor)
 
     assert out == (
-        "imported 0, already imported 19, partial 0, duplicates 0, values fixed 0, tag conflicts 0\n"
+        "imported 0, already imported 19, partial 0, duplicates 0, values fixed 0,"
+        " tag conflicts 0\n"
     )
     assert fingerprint() == before
 
@@ -98,7 +99,8 @@ def test_it_reports_a_row_the_database_refuses_and_imports_the_rest_of_its_batch
     out, err = run_import("--source", deepharbor)
 
     assert out.startswith("imported 18, already imported 0,")
-    assert "legacy id 5: not imported: refused by the database (members_member_legacy_id_key)" in err
+    refused = "refused by the database (members_member_legacy_id_key)"
+    assert f"legacy id 5: not imported: {refused}" in err
     assert "1 rows not imported" in err
     assert not ImportedRow.objects.filter(legacy_id=5).exists()
     assert set(ImportedRow.objects.values_list("legacy_id", flat=True)) == set(range(1, 20)) - {5}
