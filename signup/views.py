@@ -4,6 +4,9 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.mail import send_mail
 from django.db import DatabaseError
 from django.http import JsonResponse
@@ -129,10 +132,37 @@ def continue_signup(request, token):
                 "please try again in a moment.",
             )
         else:
-            login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, "Welcome! Your account is ready.")
-            return redirect("signup:payment")
+            return _log_in_new_member(request, member)
     return render(request, "signup/details.html", {"form": form, "email": email})
+
+
+def _log_in_new_member(request, member):
+    """Log the member just committed in and send them to the payment page.
+
+    The session is saved here, not by SessionMiddleware on the way out: if the database
+    is lost now, the member exists all the same and the truthful answer is "signup
+    complete, log in", which only the view can give (the middleware's failure is a 503).
+    """
+    response = redirect("signup:payment")
+    try:
+        login(request, member.user, backend="django.contrib.auth.backends.ModelBackend")
+        # Exactly what the middleware does on the way out: save, then set the cookie.
+        SessionMiddleware(lambda request: response).process_response(request, response)
+    except (DatabaseError, SessionInterrupted) as error:
+        # Only the class: the message may quote the row. The four scaffolding steps
+        # have logged their own outcome; a failed one leaves its column for repair.
+        logger.error("Signup member %s: login failed: %s", member.pk, type(error).__name__)
+        # The half-made login is not saved on the way out; this visitor stays anonymous.
+        request.session.modified = False
+        request.user = AnonymousUser()
+        messages.info(
+            request, "Your account is ready, but we could not log you in just now: please log in."
+        )
+        return _complete(request)
+    # Saved: nothing is left for the middleware to save, unless something changes it.
+    request.session.modified = False
+    messages.success(request, "Welcome! Your account is ready.")
+    return response
 
 
 def _stripe_configured() -> bool:

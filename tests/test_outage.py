@@ -38,7 +38,10 @@ class DatabaseProxy:
     through here: `cut()` refuses new connections and breaks the open ones, as a
     database that went away does; `restore()` listens again on the same port; while
     `trip` is set, a connection that sends those bytes (a piece of SQL) is broken
-    before they reach the server, a connection lost in the middle of a request.
+    before they reach the server, a connection lost in the middle of a request; while
+    `cut_after` is set, a connection that sent those bytes (e.g. COMMIT) and got the
+    server's answer cuts the whole proxy at the next bytes it sends: the database goes
+    away right after that statement, and stays away until `restore()`.
     """
 
     def __init__(self, db):
@@ -56,6 +59,7 @@ class DatabaseProxy:
         self._listener = None
         self.port = 0
         self.trip = None
+        self.cut_after = None
         self.tripped = 0
 
     @property
@@ -72,6 +76,12 @@ class DatabaseProxy:
 
     def cut(self) -> int:
         """Stop listening and break every open connection; return how many there were."""
+        links = self._sever()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+        return links
+
+    def _sever(self) -> int:
         with self._lock:
             listener, self._listener = self._listener, None
             links = list(self._links)
@@ -79,8 +89,6 @@ class DatabaseProxy:
         _shut(listener)
         for link in links:
             self._drop(link)
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
         return len(links)
 
     def _accept(self, listener):
@@ -116,16 +124,24 @@ class DatabaseProxy:
 
     def _pump(self, link, source, sink, outgoing):
         seen = b""
+        answered = False  # cut_after was sent; the server's answer has gone back since
         try:
             while data := source.recv(65536):
-                trip = self.trip
-                if outgoing and trip:
+                if answered:
+                    with self._lock:
+                        self.tripped += 1
+                    self._sever()
+                    return
+                trip, after = self.trip, self.cut_after
+                if outgoing and (trip or after):
                     # Keep the end of the previous chunk: the SQL may span two reads.
-                    seen = seen[-len(trip) :] + data
-                    if trip in seen:
+                    seen = seen[-max(len(trip or b""), len(after or b"")) :] + data
+                    if trip and trip in seen:
                         with self._lock:
                             self.tripped += 1
                         return
+                    # The client waits for the answer before it sends anything else.
+                    answered = bool(after and after in seen)
                 sink.sendall(data)
         except OSError:
             pass
