@@ -13,10 +13,11 @@ WORKERS ?= 2
 
 .PHONY: run test lint serve migrate seed stop-db setup clean-venv
 
+# The development server and one job worker (dhportal/devserver.py); Ctrl-C stops both.
 run: setup
 	$(WITH_ENV) $(PY) manage.py migrate --noinput
 	$(WITH_ENV) $(PY) manage.py seed_demo
-	$(WITH_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+	$(WITH_ENV) $(PY) -m dhportal.devserver $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Tests use dhportal.settings_test (see pyproject.toml), not the dev env file.
 test: setup $(VENV)/.installed-dev

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "csp",
+    "procrastinate.contrib.django",
     "members",
     "signup",
     "billing",
@@ -250,3 +251,17 @@ SIGNUP_RATE_LIMITS = {
     "signup_email": env.str("SIGNUP_RATE_LIMIT_EMAIL", default="5/3600"),
     "check_username_ip": env.str("SIGNUP_RATE_LIMIT_CHECK_USERNAME", default="60/60"),
 }
+
+# The site as members see it: its name, contact, where to come for orientation, and the
+# public base URL that links in mails sent by jobs are built from (no request there).
+SITE_NAME = env.str("SITE_NAME", default="Hackerspace")
+SITE_CONTACT_EMAIL = env.str("SITE_CONTACT_EMAIL", default="")
+SITE_ADDRESS = env.str("SITE_ADDRESS", default="")
+_FIRST_HOST = next((h.lstrip(".") for h in ALLOWED_HOSTS if h != "*"), "localhost")
+SITE_URL = env.str("SITE_URL", default=f"{'https' if HTTPS else 'http'}://{_FIRST_HOST}")
+SITE_URL = SITE_URL.rstrip("/")
+
+# Background jobs (procrastinate, on this database; `manage.py procrastinate worker`).
+# Workers delete nothing themselves: the periodic prune in members/tasks.py keeps failed
+# jobs for staff and removes succeeded ones after a week.
+PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "never"}

@@ -331,3 +331,6 @@ class PortalUserAdmin(SafeActionsMixin, UserAdmin):
 
 
 admin.site.register(User, PortalUserAdmin)
+
+# The notifications list and the member list's invitation action (they extend MemberAdmin).
+import members.admin_notifications  # noqa: E402, F401

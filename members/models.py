@@ -453,3 +453,58 @@ class Authorization(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class NotificationKind(models.TextChoices):
+    PAYMENT_RECEIVED = "payment_received", "Payment received"
+    ACTIVATED = "activated", "Activated"
+    PAYMENT_PROBLEM = "payment_problem", "Payment problem"
+    LAPSED = "lapsed", "Lapsed"
+    REACTIVATED = "reactivated", "Reactivated"
+    INVITATION = "invitation", "Invitation"
+
+
+class NotificationState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Notification(models.Model):
+    """One lifecycle mail to a member (members/notifications.py). `key` is the id of its
+    cause (a Stripe event id, a staff action's audit event id), so the unique
+    constraint lets each cause mail once however often it is applied again. The body
+    is rendered when the job sends it, never stored."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    key = models.CharField(max_length=255)
+    state = models.CharField(
+        max_length=10,
+        choices=NotificationState.choices,
+        default=NotificationState.QUEUED,
+        db_default=NotificationState.QUEUED,
+    )
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
+    # The last delivery error (procrastinate keeps none); blanked by erasure.
+    error = models.TextField(blank=True, default="", db_default="")
+    created_at = models.DateTimeField(default=timezone.now, db_default=models.functions.Now())
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "kind", "key"], name="notification_once_per_cause"
+            ),
+        ]
+        indexes = [
+            # The admin index counts failed notifications on every visit.
+            models.Index(
+                fields=["-created_at"],
+                condition=Q(state="failed"),
+                name="notification_failed_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to member #{self.member_id} ({self.state})"

@@ -1,0 +1,177 @@
+"""The real worker (`manage.py procrastinate worker`, a subprocess) on the real test
+database, mailing a real SMTP server on a loopback port. Few and quick: each worker
+start costs about a second."""
+
+import signal
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from dhportal.jobs import OUTSIDE_RETRY, defer
+from members.models import Notification, NotificationKind, NotificationState
+from members.notifications import notification_create
+from members.tasks import retry_stalled_jobs
+from tests.factories import MemberFactory, StaffFactory, logged_in
+from tests.jobs import (
+    SEND_TASK,
+    jobs,
+    run_worker,
+    start_worker,
+    stop_worker,
+    wait_for,
+)
+from tests.jobs.outside import shout
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _notify(member, kind=NotificationKind.ACTIVATED, key="evt_1"):
+    with transaction.atomic():
+        return notification_create(member=member, kind=kind, key=key)
+
+
+def test_it_runs_tasks_from_tasks_py_and_fails_a_task_defined_elsewhere(job_queue, sink):
+    member = MemberFactory()
+    notification_id = _notify(member)
+    # The stray task works in this process, which imported its module...
+    assert shout("hi") == "HI"
+    with transaction.atomic():
+        defer(shout, text="hi")
+
+    run_worker(sink.port)
+
+    # ...and the worker, which finds tasks in each app's tasks.py, does not know it.
+    assert [j["status"] for j in jobs("tests.jobs.outside.shout")] == ["failed"]
+    assert [j["status"] for j in jobs(SEND_TASK)] == ["succeeded"]
+    assert Notification.objects.get(pk=notification_id).state == NotificationState.SENT
+    assert [r.to for r in sink.received] == [[member.email]]
+
+
+def test_it_defers_nothing_when_the_change_rolls_back(job_queue):
+    member = MemberFactory()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _notify(member)
+        raise RuntimeError("the change fails after the notification was queued")
+
+    assert jobs(None) == []
+    assert not Notification.objects.exists()
+
+
+def _age_heartbeats():
+    """The killed worker never beats again; make its silence as old as it would be a
+    few minutes later, when the periodic retry of stalled jobs runs."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '10 minutes'"
+        )
+
+
+def test_it_keeps_a_committed_job_through_a_killed_worker_and_mails_once_after(job_queue, sink):
+    member = MemberFactory()
+    notification_id = _notify(member)
+    sink.mode = "hold"  # the SMTP server takes the mail and has not answered yet
+    worker = start_worker(sink.port)
+    try:
+        assert sink.holding.wait(30), "the worker never reached the mail server"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        log = stop_worker(worker, kill=True)
+    sink.release()
+    sink.mode = "accept"
+
+    # The job outlived its worker, still marked running; the send never committed.
+    assert [j["status"] for j in jobs()] == ["doing"], log
+    assert Notification.objects.get(pk=notification_id).state == NotificationState.QUEUED
+    assert sink.received == []
+
+    _age_heartbeats()
+    with transaction.atomic():
+        defer(retry_stalled_jobs, timestamp=0)  # what the five-minute periodic job does
+    run_worker(sink.port)
+
+    assert [j["status"] for j in jobs()] == ["succeeded"]
+    assert len(sink.to(member.email)) == 1
+    notification = Notification.objects.get(pk=notification_id)
+    assert notification.state == NotificationState.SENT
+    assert notification.sent_at is not None
+
+
+def _bring_retries_forward():
+    """Make the retry that is scheduled later due now (the backoff itself is checked
+    first), so the test does not wait for it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET scheduled_at = now() "
+            "WHERE status = 'todo' AND scheduled_at > now()"
+        )
+
+
+def test_it_retries_while_smtp_is_down_then_fails_then_resends_from_admin(job_queue, sink):
+    member = MemberFactory()
+    notification_id = _notify(member, kind=NotificationKind.LAPSED)
+    sink.stop()  # connection refused
+    worker = start_worker(sink.port, "--fetch-job-polling-interval", "0.1")
+    waits = []
+    try:
+        for attempt in range(OUTSIDE_RETRY.max_attempts + 1):
+            wait_for(
+                lambda attempt=attempt: (
+                    jobs()[0]["attempts"] == attempt + 1 or jobs()[0]["status"] == "failed"
+                ),
+                what=f"attempt {attempt + 1}",
+            )
+            job = jobs()[0]
+            if job["status"] == "failed":
+                break
+            waits.append((job["scheduled_at"] - timezone.now()).total_seconds())
+            _bring_retries_forward()
+    finally:
+        log = stop_worker(worker)
+
+    # Backoff: doubling from 2 s, capped at an hour; then the job stays failed.
+    assert 0 < waits[0] <= 2 and 2 < waits[2] <= 8, waits
+    assert max(waits) <= OUTSIDE_RETRY.max_wait
+    assert len(waits) == OUTSIDE_RETRY.max_attempts, log
+    assert jobs()[0]["status"] == "failed"
+    notification = Notification.objects.get(pk=notification_id)
+    assert notification.state == NotificationState.FAILED
+    assert notification.attempts == OUTSIDE_RETRY.max_attempts + 1
+    assert "ConnectionRefusedError" in notification.error
+
+    sink.start()  # the mail server is back; staff resend from the list
+    admin = logged_in(StaffFactory())
+    response = admin.post(
+        "/admin/members/notification/",
+        {"action": "resend", "_selected_action": [notification_id]},
+    )
+    assert response.status_code == 302
+    run_worker(sink.port)
+
+    assert len(sink.to(member.email)) == 1
+    notification.refresh_from_db()
+    assert notification.state == NotificationState.SENT
+    assert notification.error == ""
+
+
+def test_it_defers_each_periodic_job_once_however_many_workers_run(job_queue):
+    # Two workers start together, each allowed to defer what fell due in the last
+    # day; the database keeps one job per task and period.
+    workers = [start_worker(None, "--one-shot", PERIODIC_MAX_DELAY="90000") for _ in range(2)]
+    for worker in workers:
+        worker.wait(timeout=60)
+    logs = [stop_worker(w) for w in workers]
+
+    names = [j["task_name"] for j in jobs(None)]
+    for task in (
+        "members.tasks.repair_members",
+        "members.tasks.retry_stalled_jobs",
+        "members.tasks.remove_old_jobs",
+    ):
+        assert names.count(task) == 1, (names, logs)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), count(DISTINCT task_name) FROM procrastinate_periodic_defers"
+        )
+        assert cursor.fetchone() == (3, 3)

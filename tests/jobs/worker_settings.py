@@ -1,0 +1,9 @@
+"""Settings of the worker processes tests start: production's (DEBUG off, mail through
+EMAIL_URL), except that a worker started for a few seconds defers no periodic job
+unless the test asks (PERIODIC_MAX_DELAY, seconds a periodic job may be overdue)."""
+
+import os
+
+from dhportal.settings import *  # noqa: F403
+
+PROCRASTINATE_PERIODIC_DEFAULTS = {"max_delay": float(os.environ.get("PERIODIC_MAX_DELAY", "0"))}
