@@ -1,13 +1,26 @@
+import datetime
+
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
-from django.db.models import Model
+from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.contenttypes.views import shortcut
+from django.core.exceptions import BadRequest, FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import models
 from django.db.models.constants import LOOKUP_SEP
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
+from pghistory import core as pghistory_core
 from pghistory.admin import EventsAdmin as PghistoryEventsAdmin
 
 YEAR_TRANSFORMS = {"year", "iso_year"}
 PATTERN_LOOKUPS = {"regex", "iregex"}
+# Lookups whose value is the field's own type (several of them for in and range).
+VALUE_LOOKUPS = {"exact", "iexact", "gt", "gte", "lt", "lte", "in", "range"}
+LIST_LOOKUPS = {"in", "range"}
+# PostgreSQL takes a time zone offset of whole seconds below 16 hours; Python parses
+# up to 23:59:59.999999 ("time zone displacement out of range" inside the database).
+MAX_DB_OFFSET = datetime.timedelta(hours=16)
 
 
 def _are_years(value) -> bool:
@@ -18,13 +31,54 @@ def _are_years(value) -> bool:
         return False
 
 
+def _is_primary_key(model, value) -> bool:
+    """True when `value` is something the model's primary key can hold (a positive
+    number for a numeric key); whether such a row exists is another question."""
+    pk_field = model._meta.pk
+    try:
+        pk = pk_field.to_python(value)
+        pk_field.run_validators(pk)
+    except (ValidationError, TypeError, ValueError, OverflowError):
+        return False
+    return not isinstance(pk, int) or pk > 0
+
+
+def _lookup_field(model, lookup):
+    """The field a list lookup compares and the lookup names after it, following
+    relations (user__date_joined__gte: User.date_joined, ["gte"])."""
+    parts = lookup.split(LOOKUP_SEP)
+    field = None
+    for index, part in enumerate(parts):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return field, parts[index:]
+        if field.is_relation and field.related_model is not None:
+            model = field.related_model
+    return field, []
+
+
+def _db_takes_datetimes(field, rest, value) -> bool:
+    """False when a datetime value would be refused by PostgreSQL only when the query
+    runs (an offset the database cannot hold), which the admin would answer with a 500."""
+    if not isinstance(field, models.DateTimeField) or not set(rest) <= VALUE_LOOKUPS:
+        return True
+    parts = str(value).split(",") if set(rest) & LIST_LOOKUPS else [str(value)]
+    for part in parts:
+        try:
+            parsed = field.to_python(part.strip())
+        except ValidationError:
+            continue  # Django refuses it while building the query: the list's ?e=1 answer
+        offset = parsed.utcoffset() if isinstance(parsed, datetime.datetime) else None
+        if offset is not None and (abs(offset) >= MAX_DB_OFFSET or offset.microseconds):
+            return False
+    return True
+
+
 class SafeActionsMixin:
     """Refuse what Django's admin would answer with a 500: an action whose selection
     holds something that is not a primary key (staff get a message), and list queries
     that fail only inside the database (a 400)."""
-
-    # Set by the ModelAdmin this is mixed into.
-    model: type[Model]
 
     def lookup_allowed(self, lookup, value, request=None):
         # Django allows any lookup on a model's own fields. PostgreSQL refuses a NUL in
@@ -38,11 +92,15 @@ class SafeActionsMixin:
             return False
         if YEAR_TRANSFORMS & set(lookup.split(LOOKUP_SEP)) and not _are_years(value):
             return False
+        # ?date_added__gte=0001-01-01T00:00:00+23:59 parses in Python, then PostgreSQL
+        # refuses the offset.
+        if not _db_takes_datetimes(*_lookup_field(self.model, lookup), value):
+            return False
         return super().lookup_allowed(lookup, value, request)
 
     def response_action(self, request, queryset):
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if not all(self._is_primary_key(value) for value in selected):
+        if not all(_is_primary_key(self.model, value) for value in selected):
             name = self.model._meta.verbose_name
             self.message_user(
                 request,
@@ -52,25 +110,91 @@ class SafeActionsMixin:
             return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset)
 
-    def _is_primary_key(self, value) -> bool:
-        pk_field = self.model._meta.pk
-        try:
-            pk = pk_field.to_python(value)
-            pk_field.run_validators(pk)
-        except (ValidationError, TypeError, ValueError, OverflowError):
-            return False
-        return not isinstance(pk, int) or pk > 0
-
 
 class SafeModelAdmin(SafeActionsMixin, admin.ModelAdmin):
     pass
 
 
+def _model(label):
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        return None
+
+
+def _event_models() -> list:
+    return pghistory_core.event_models()
+
+
+def _event_subjects() -> set:
+    """The models an ?obj= filter can name: those the event models track or point to."""
+    subjects = set()
+    for event_model in _event_models():
+        subjects.add(event_model.pgh_tracked_model._meta.concrete_model)
+        for field in event_model._meta.fields:
+            if field.related_model is not None:
+                subjects.add(field.related_model._meta.concrete_model)
+    return subjects
+
+
 class EventsAdmin(SafeActionsMixin, PghistoryEventsAdmin):
-    """The audit-event admin (settings.PGHISTORY_ADMIN_CLASS)."""
+    """The audit-event admin (settings.PGHISTORY_ADMIN_CLASS).
+
+    pghistory trusts its ?obj=<app.Model>:<pk> and ?event_model= filters and the event
+    id in a change URL: a key the model cannot hold, a row that does not exist or a
+    model that has no events raise inside it. Here they are a 400 or a 404, after the
+    permission check (before it, the answer told anyone on staff whether a row exists)."""
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        self._check_obj_filter(request.GET.get("obj"))
+        # ?event_model= names the event table to list; pghistory queries any model.
+        event_model = request.GET.get("event_model")
+        if event_model and _model(event_model) not in _event_models():
+            raise BadRequest("No such event model.")
+        return super().changelist_view(request, extra_context)
+
+    def _check_obj_filter(self, value):
+        if not value:
+            return  # pghistory ignores an empty filter
+        label, colon, pk = value.partition(":")
+        if not colon:
+            raise BadRequest("The object filter reads <app_label.Model>:<id>.")
+        model = _model(label)
+        if model is None or model._meta.concrete_model not in _event_subjects():
+            raise Http404("No events can be about that model.")
+        if "\x00" in pk or not _is_primary_key(model, pk):
+            raise BadRequest(f"That is not a {model._meta.verbose_name} id.")
+        if not model._base_manager.filter(pk=pk).exists():
+            raise Http404(f"No such {model._meta.verbose_name}.")
 
     def get_object(self, request, object_id, from_field=None):
         # Event ids are text, and PostgreSQL refuses a NUL in text: no such event.
         if "\x00" in object_id:
             return None
+        # An event id is <app_label.EventModel>:<id>; pghistory narrows its query to
+        # whatever model the label names, and any model but an event model raises.
+        model = _model(unquote(object_id).partition(":")[0])
+        if model is not None and model not in _event_models():
+            raise Http404("No such event.")
         return super().get_object(request, object_id, from_field)
+
+
+def view_on_site(request, content_type_id, object_id):
+    """Django's "view on site" redirect (admin/r/<content_type_id>/<object_id>/), for a
+    row of a model that has a page on the site. Django's own view looks the row up
+    first, whatever the model: a model without a table of its own (pghistory's events)
+    or an id its key cannot hold raised there instead of answering 404."""
+    if not _is_primary_key(ContentType, content_type_id):
+        raise Http404("No such content type.")
+    try:
+        content_type = ContentType.objects.get_for_id(content_type_id)
+    except ContentType.DoesNotExist:
+        raise Http404("No such content type.") from None
+    model = content_type.model_class()
+    if model is None or not hasattr(model, "get_absolute_url"):
+        raise Http404("Those rows have no page on the site.")
+    if not _is_primary_key(model, object_id):
+        raise Http404("No such row.")
+    return shortcut(request, content_type_id, object_id)

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from dhportal import views
+from dhportal import adminkit, views
 
 # Staff log in through allauth's login page, so its rate limits apply to admin too.
 # Replacing the bound method is allauth's documented way; the stubs call it a method.
@@ -32,6 +32,13 @@ urlpatterns = [
         name="password_reset_from_key",
     ),
     path("accounts/", include("allauth.urls")),
+    # Django's own "view on site" redirect, answered first: it raised on a model
+    # without a table or an id its key cannot hold instead of answering 404.
+    path(
+        "admin/r/<path:content_type_id>/<path:object_id>/",
+        admin.site.admin_view(adminkit.view_on_site),
+        name="view_on_site",
+    ),
     path("admin/", admin.site.urls),
     path("", include("members.urls")),
     path("", include("signup.urls")),

@@ -11,6 +11,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from importlib import import_module
+from urllib.parse import urlencode
 
 import pytest
 from allauth.account.forms import default_token_generator
@@ -22,12 +23,13 @@ from django.contrib.admin.utils import quote
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
+from pghistory.models import Events
 
 from members.models import Member
 from signup.tokens import make_token
@@ -49,6 +51,21 @@ METHODS = ("GET", "HEAD", "OPTIONS", "POST")
 # PostgreSQL refuses in text, so it must be stopped before any query).
 GARBAGE = ("no-such-thing", "99999999999999999999", "%00")
 
+# Query strings for every admin list, built from its model: a datetime filter whose
+# offset Python parses and PostgreSQL refuses (the database holds offsets below 16 h).
+BAD_OFFSET = "0001-01-01T00:00:00+23:59"
+# pghistory's own filters on the audit history: an object id its model cannot hold (or
+# a row that does not exist), and an "event model" that is none.
+HISTORY_QUERIES = (
+    {"obj": "members.Member:abc"},
+    {"obj": "members.Member:1.5"},
+    {"obj": "members.Member:1:2"},
+    {"obj": "members.Member:99999999999999999999"},
+    {"event_model": "auth.permission"},
+)
+# Event ids name their event model; an id naming another model, per event page.
+EVENT_GARBAGE = (quote("auth.Permission:1"),)
+
 # Patterns no request can reach, by URL name, with why. Each must really be shadowed.
 SHADOWED = {
     "account_email": (
@@ -62,6 +79,10 @@ SHADOWED = {
     "account_reset_password_from_key": (
         "allauth's reset link: dhportal/urls.py answers it first with a view that never "
         "logs out a signed-in visitor"
+    ),
+    "admin:view_on_site": (
+        "Django's view-on-site redirect: dhportal/urls.py answers it first, with a 404 for "
+        "a content type whose rows have no page (or no table) and an id its key cannot hold"
     ),
 }
 
@@ -254,8 +275,16 @@ def _pks(model) -> list[str]:
 
 def real_kwargs(route: Route, world: World) -> list[dict]:
     params = route.params
-    if route.name == "admin:view_on_site":
+    if route.name in ("view_on_site", "admin:view_on_site"):
+        # Every content type, its model registered in admin or not, with a table or not;
+        # pghistory's events (no table) first, so the garbage ids go with it. Real rows
+        # of two models.
+        events = ContentType.objects.get_for_model(Events).pk
+        content_types = ContentType.objects.values_list("pk", flat=True)
         return [
+            {"content_type_id": str(pk), "object_id": "1"}
+            for pk in sorted(content_types, key=lambda pk: (pk != events, pk))
+        ] + [
             {
                 "content_type_id": str(ContentType.objects.get_for_model(model).pk),
                 "object_id": pk,
@@ -291,6 +320,28 @@ class Visit:
     garbage: bool
 
 
+def list_queries(route: Route) -> list[str]:
+    """The garbage query strings for an admin list (none for other pages)."""
+    model_admin = _model_admin(route.callback)
+    if model_admin is None or not (route.name or "").endswith("_changelist"):
+        return []
+    queries = [
+        {f"{field.name}__gte": BAD_OFFSET}
+        for field in model_admin.model._meta.fields
+        if isinstance(field, models.DateTimeField)
+    ][:1]
+    if model_admin.model is Events:
+        queries += HISTORY_QUERIES
+    return ["?" + urlencode(query) for query in queries]
+
+
+def _junk(route: Route, param: str) -> tuple:
+    model_admin = _model_admin(route.callback)
+    if param == "object_id" and model_admin is not None and model_admin.model is Events:
+        return GARBAGE + EVENT_GARBAGE
+    return GARBAGE
+
+
 def crawl_plan(world: World):
     """Every URL to visit, and the problems found building the list."""
     visits, problems, seen = [], [], set()
@@ -305,8 +356,10 @@ def crawl_plan(world: World):
             combos = real_kwargs(route, world)
             urls = [route.url(kwargs) for kwargs in combos]
             for param in route.params:
-                for junk in GARBAGE:
+                for junk in _junk(route, param):
                     add(route.url({**combos[0], param: junk}), route, True)
+            for query in list_queries(route):
+                add(route.url(combos[0]) + query, route, True)
         except Unfillable as why:
             problems.append(f"cannot fill {route.route!r} ({route.name}): {why}")
             continue
@@ -429,7 +482,7 @@ def _client(world, role):
 @pytest.mark.django_db
 def test_it_fills_every_url_pattern_with_real_values(world):
     visits, problems = crawl_plan(world)
-    assert problems == []
+    assert problems == [], "\n".join(problems)
     crawled = {visit.url for visit in visits}
     member = Member.objects.get(user=world.users["member"])
     # The walk reaches the includes, not only the top level.
@@ -442,6 +495,14 @@ def test_it_fills_every_url_pattern_with_real_values(world):
         f"/admin/members/user/{member.user_id}/password/",
         "/admin/members/",
         "/billing/stripe/webhook/",
+        # The shapes staff once got a 500 for.
+        "/admin/members/member/?date_added__gte=0001-01-01T00%3A00%3A00%2B23%3A59",
+        "/admin/pghistory/events/?pgh_created_at__gte=0001-01-01T00%3A00%3A00%2B23%3A59",
+        "/admin/pghistory/events/?obj=members.Member%3Aabc",
+        "/admin/pghistory/events/?obj=members.Member%3A1%3A2",
+        "/admin/pghistory/events/auth.Permission_3A1/change/",
+        f"/admin/r/{ContentType.objects.get_for_model(Events).pk}/1/",
+        f"/admin/r/{ContentType.objects.get_for_model(Events).pk}/no-such-thing/",
     ):
         assert expected in crawled
 
