@@ -61,7 +61,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "pghistory.middleware.HistoryMiddleware",
+    # pghistory's, recording the route with its tokens elided (dhportal/routes.py).
+    "members.audit.HistoryMiddleware",
 ]
 
 ROOT_URLCONF = "dhportal.urls"

@@ -26,14 +26,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# What the tests read from the access log: which worker process answered, and how.
+ACCESS_LOG = "%(p)s %(m)s %(s)s"
+
+
 @contextlib.contextmanager
-def gunicorn(tmp_path, *, workers=2, max_requests=0, **environ):
+def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LOG, **environ):
     """Serve on a free port until the block ends; yields (port, access log path).
 
-    The settings are production's (DEBUG off) with plain static storage; `environ`
-    overrides the environment, DATABASE_URL included. `max_requests` (0: never)
-    replaces a worker process after that many requests. The server's stderr, where
-    the project logs, is kept in tmp_path / "gunicorn.err".
+    The server is configured by the project's gunicorn.conf.py (worker class, threads,
+    the logger that elides tokens), as in production; the flags here only pick the port,
+    the worker count and where and how the access log is written. The settings are
+    production's (DEBUG off) with plain static storage; `environ` overrides the
+    environment, DATABASE_URL included. `max_requests` (0: never) replaces a worker
+    process after that many requests. The server's stderr, where the project logs, is
+    kept in tmp_path / "gunicorn.err".
     """
     port = free_port()
     env = {
@@ -54,7 +61,7 @@ def gunicorn(tmp_path, *, workers=2, max_requests=0, **environ):
             *(sys.executable, "-m", "gunicorn", "dhportal.wsgi", "--workers", str(workers)),
             *("--max-requests", str(max_requests)),
             *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)),
-            *("--access-logformat", "%(p)s %(m)s %(s)s"),
+            *("--access-logformat", access_log_format),
         ],
         cwd=settings.BASE_DIR,
         env=env,
