@@ -15,12 +15,10 @@ one statement that decides the ordering rules under the row's lock, and writes t
 member once: every status key and note of the event in one UPDATE.
 """
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db.models import BigIntegerField, Exists, OuterRef, Subquery
-from django.db.models.expressions import RawSQL
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -44,6 +42,8 @@ class Outcome:
     detail: str = ""
     # Subscriptions whose waiting unmatched events this one applied (checkout).
     settles: list[str] = field(default_factory=list)
+    # The member write, made by the webhook in the statement that records the outcome.
+    changes: "MemberChanges | None" = None
 
 
 class DamagedStatus(Exception):
@@ -176,12 +176,13 @@ def _by_subscription_or_customer(subscription_id: str, customer_id: str):
     if not found:
         return None
     target = found[0] if len(found) == 1 else Coalesce(*found, output_field=BigIntegerField())
-    return Member.objects.filter(pk=target)
+    return Member.objects.alias(target_id=target).filter(pk=F("target_id"))
 
 
 class MemberChanges:
     """What one event writes to its locked member: status keys and notes, kept in
-    memory (so later decisions see them) and written in one UPDATE by save()."""
+    memory (so later decisions see them) and written in one UPDATE at the end, with
+    the event's outcome (billing/rows.py, event_finish)."""
 
     def __init__(self, member: Member):
         self.member = member
@@ -199,27 +200,16 @@ class MemberChanges:
         if unknown:
             raise ValueError(f"not a status key: {sorted(unknown)}")
         self.status.update(values)
-        self.member.status.update(values)  # what the key-level merge below makes of it
+        if isinstance(self.member.status, dict):  # it is: _locked_member checked it
+            self.member.status.update(values)  # what the key-level merge makes of it
 
     def seen(self, sub: SubscriptionRow) -> SubscriptionRow:
         self.subscriptions[sub.stripe_id] = sub.status
         return sub
 
-    def save(self) -> None:
-        """One UPDATE: a key-level merge into status and an append to notes, the same
-        SQL as MemberQuerySet.merge_json and append_note (the row is locked and its
-        status checked to be an object, so nothing else can be lost or damaged)."""
-        columns = {}
-        if self.status:
-            columns["status"] = RawSQL(  # noqa: S611 - constant SQL, values are parameters
-                "COALESCE(status, '{}'::jsonb) || %s::jsonb", (json.dumps(self.status),)
-            )
-        if self.notes:
-            columns["notes"] = RawSQL(  # noqa: S611 - constant SQL, values are parameters
-                "COALESCE(notes, '[]'::jsonb) || %s::jsonb", (json.dumps(self.notes),)
-            )
-        if columns:
-            Member.objects.filter(pk=self.member.pk).update(last_updated_by=None, **columns)
+    @property
+    def empty(self) -> bool:
+        return not (self.status or self.notes)
 
 
 def _is_current_replaceable(changes: MemberChanges) -> bool:
@@ -228,10 +218,11 @@ def _is_current_replaceable(changes: MemberChanges) -> bool:
     current_id = _status(member).stripe_subscription_id or ""
     if not current_id:
         return True
+    status: str | None
     if current_id in changes.subscriptions:
         status = changes.subscriptions[current_id]
     else:
-        status = member.current_subscription_status
+        status = getattr(member, "current_subscription_status", None)  # annotated
     if status is None:
         status = _status(member).subscription_status or ""
     return not rules.is_live(status)
@@ -239,7 +230,7 @@ def _is_current_replaceable(changes: MemberChanges) -> bool:
 
 def _apply(changes: MemberChanges, sub: SubscriptionRow) -> str:
     """Make `sub` the member's current subscription and apply its snapshot."""
-    values = {"stripe_subscription_id": sub.stripe_id}
+    values: dict[str, object] = {"stripe_subscription_id": sub.stripe_id}
     if sub.customer_id:
         values["stripe_customer_id"] = sub.customer_id
     text = f"Stripe: subscription {sub.stripe_id}"
@@ -355,14 +346,13 @@ def checkout_session_completed(event: StripeEvent) -> Outcome:
         changes.merge({"stripe_customer_id": customer_id})
 
     # Subscription events that arrived before this checkout are applied now.
-    if customer_id and member.has_orphans:
+    if customer_id and getattr(member, "has_orphans", False):  # annotated
         for orphan in rows.subscriptions_link_orphans(customer_id, member.pk):
             changes.seen(orphan)
             settles.append(orphan.stripe_id)
             details.append(_apply_or_flag(changes, orphan, newly_linked=True))
-    changes.save()
     detail = " ".join(details) or "Checkout recorded."
-    return Outcome(EventState.PROCESSED, member, detail, settles=settles)
+    return Outcome(EventState.PROCESSED, member, detail, settles=settles, changes=changes)
 
 
 # --- subscriptions -----------------------------------------------------------------------
@@ -409,8 +399,7 @@ def subscription_changed(event: StripeEvent) -> Outcome:
     changes = MemberChanges(member)
     changes.seen(sub)
     detail = _apply_or_flag(changes, sub, newly_linked=sub.previous_member_id is None)
-    changes.save()
-    return Outcome(EventState.PROCESSED, member, detail)
+    return Outcome(EventState.PROCESSED, member, detail, changes=changes)
 
 
 def _product_and_period_end(obj: dict) -> tuple[str, datetime | None]:
@@ -452,8 +441,7 @@ def _noted(member: Member, text: str) -> Outcome:
     # Invoices only add a note: the subscription events carry the status and dates.
     changes = MemberChanges(member)
     changes.note(text)
-    changes.save()
-    return Outcome(EventState.PROCESSED, member, "Noted on the member.")
+    return Outcome(EventState.PROCESSED, member, "Noted on the member.", changes=changes)
 
 
 def invoice_paid(event: StripeEvent) -> Outcome:

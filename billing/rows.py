@@ -9,16 +9,19 @@ what the handler needs to know.
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
 from billing import rules
 from billing.models import DONE_STATES, EventState, Plan, StripeEvent, Subscription
+from members.models import Member
 
 EVENTS = StripeEvent._meta.db_table
 SUBSCRIPTIONS = Subscription._meta.db_table
 PLANS = Plan._meta.db_table
+MEMBERS = Member._meta.db_table
 
 # Constant SQL lists built from constants (no input).
 _DONE = ", ".join(f"'{state}'" for state in sorted(DONE_STATES))
@@ -96,6 +99,32 @@ def event_failed(event: StripeEvent) -> tuple[int, int] | None:
     return (row[0], row[1]) if row else None
 
 
+def event_finish(event: StripeEvent, *, member_id: int, status: dict, notes: list) -> None:
+    """Record the event's outcome and write its member in one statement: a key-level
+    merge into status and an append to notes, the SQL of MemberQuerySet.merge_json and
+    append_note. The member row is locked and its status checked to be an object by
+    the handler, so no concurrent change can be lost and no damaged value grows."""
+    sets: list[str] = []
+    params: list[Any] = []
+    if status:
+        sets.append("status = COALESCE(status, '{}'::jsonb) || %s::jsonb")
+        params.append(json.dumps(status))
+    if notes:
+        sets.append("notes = COALESCE(notes, '[]'::jsonb) || %s::jsonb")
+        params.append(json.dumps(notes))
+    # Webhook writes are made by no user (DESIGN: last_updated_by).
+    sets.append("last_updated_by_id = NULL")
+    sql = (
+        f'WITH member_write AS (UPDATE "{MEMBERS}" SET {", ".join(sets)} WHERE id = %s) '  # noqa: S608
+        f"UPDATE {EVENTS} SET state = %s, detail = %s, error = %s, member_id = %s, "
+        "attempts = %s, processed_at = %s WHERE id = %s"
+    )
+    params += [member_id, event.state, event.detail, event.error, event.member_id]
+    params += [event.attempts, event.processed_at, event.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def events_settle(*, subscription_ids, member_id: int, detail: str, exclude: int) -> None:
     """Mark the unmatched events about these subscriptions processed (their snapshots
     were just applied). Rows a redelivery holds right now are skipped, not waited for:
@@ -107,7 +136,7 @@ def events_settle(*, subscription_ids, member_id: int, detail: str, exclude: int
     )
     params = [EventState.PROCESSED, member_id, detail, EventState.UNMATCHED]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, list(subscription_ids), exclude])
+        cursor.execute(sql, [*params, list(subscription_ids), exclude])  # type: ignore[list-item]
 
 
 @dataclass
@@ -139,6 +168,20 @@ class SubscriptionRow:
     # "final" (the subscription had already ended for good), "linked" (no snapshot)
     verdict: str
     last_event_created: datetime | None = None
+
+
+def _subscription_row(row, **what) -> SubscriptionRow:
+    """A SubscriptionRow from the first seven columns of _RETURNED, and `what`."""
+    return SubscriptionRow(
+        stripe_id=row[0],
+        customer_id=row[1],
+        status=row[2],
+        product_id=row[3],
+        current_period_end=row[4],
+        member_id=row[5],
+        plan_name=row[6],
+        **what,
+    )
 
 
 _PLAN_NAME = f"(SELECT p.name FROM {PLANS} p WHERE p.stripe_product_id = s.product_id)"  # noqa: S608
@@ -175,7 +218,7 @@ def _insert_subscription(stripe_id, customer_id, member_id, snapshot) -> Subscri
     if row is None:
         return None
     verdict = "applied" if s else "linked"
-    return SubscriptionRow(*row, previous_member_id=None, existed=False, verdict=verdict)
+    return _subscription_row(row, previous_member_id=None, existed=False, verdict=verdict)
 
 
 # The row is locked by the sub-select first, which also reads what the handler needs
@@ -231,8 +274,7 @@ def _update_subscription(stripe_id, customer_id, member_id, snapshot) -> Subscri
         row = cursor.fetchone()
     if row is None:
         return None
-    *fields, previous, verdict = row
-    return SubscriptionRow(*fields, previous_member_id=previous, existed=True, verdict=verdict)
+    return _subscription_row(row, previous_member_id=row[7], existed=True, verdict=row[8])
 
 
 def subscription_write(
@@ -259,9 +301,13 @@ def subscription_write(
         else (_update_subscription, _insert_subscription)
     )
     row = first(*args) or second(*args)
-    # Both missed only if another transaction inserted the row between the two; it is
-    # committed by now (the insert waited for it), so the update finds it.
-    return row or _update_subscription(*args)
+    if row is None:
+        # Both missed only if another transaction inserted the row between the two; it
+        # is committed by now (the insert waited for it), so the update finds it.
+        row = _update_subscription(*args)
+    if row is None:
+        raise RuntimeError(f"subscription {stripe_id} could be neither inserted nor updated")
+    return row
 
 
 def subscriptions_link_orphans(customer_id: str, member_id: int) -> list[SubscriptionRow]:
@@ -277,12 +323,8 @@ def subscriptions_link_orphans(customer_id: str, member_id: int) -> list[Subscri
         rows = cursor.fetchall()
     rows.sort(key=lambda r: (r[-2] is None, r[-2] or datetime.min, r[-1]))
     return [
-        SubscriptionRow(
-            *row[:7],
-            previous_member_id=None,
-            existed=True,
-            verdict="linked",
-            last_event_created=row[7],
+        _subscription_row(
+            row, previous_member_id=None, existed=True, verdict="linked", last_event_created=row[7]
         )
         for row in rows
     ]

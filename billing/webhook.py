@@ -197,6 +197,23 @@ def _process(event: StripeEvent) -> None:
     try:
         with audit("webhook"):
             outcome = handler(event)
+            event.state, event.detail, event.error = outcome.state, outcome.detail, ""
+            event.member = outcome.member
+            if outcome.settles and outcome.member is not None:
+                rows.events_settle(
+                    subscription_ids=outcome.settles,
+                    member_id=outcome.member.pk,
+                    detail=f"Applied when checkout event {event.stripe_id} linked the customer.",
+                    exclude=event.pk,
+                )
+            # The member's changes and the event's outcome: one statement.
+            changes = outcome.changes
+            if changes is None or changes.empty or outcome.member is None:
+                event.save(update_fields=_RESULT_FIELDS)
+            else:
+                rows.event_finish(
+                    event, member_id=outcome.member.pk, status=changes.status, notes=changes.notes
+                )
     except Exception as exc:
         if database_unreachable(exc):
             # Nothing can be recorded; the 503 makes Stripe deliver the event again.
@@ -204,16 +221,6 @@ def _process(event: StripeEvent) -> None:
         logger.exception("Stripe event %s (%s) failed", event.stripe_id, event.type)
         event.state, event.error = EventState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
         raise _HandlerFailed(event) from exc
-    event.state, event.detail, event.error = outcome.state, outcome.detail, ""
-    event.member = outcome.member
-    if outcome.settles and outcome.member is not None:
-        rows.events_settle(
-            subscription_ids=outcome.settles,
-            member_id=outcome.member.pk,
-            detail=f"Applied when checkout event {event.stripe_id} linked the customer.",
-            exclude=event.pk,
-        )
-    event.save(update_fields=_RESULT_FIELDS)
 
 
 _RESULT_FIELDS = ["state", "detail", "error", "member", "attempts", "processed_at"]
