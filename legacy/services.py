@@ -121,14 +121,14 @@ def _import(conn, summary, batch_size, report, progress):
     total = _read(source.count_members, conn)
     bar = progress(total) if progress else contextlib.nullcontext()
     with bar as shown:
-        batches = source.member_batches(conn, batch_size)
+        batches = source.member_id_batches(conn, batch_size)
         while True:
-            batch = _read(next, batches, None)
-            if batch is None:
+            ids = _read(next, batches, None)
+            if ids is None:
                 break
-            _import_batch(conn, batch, summary, report)
+            _import_batch(conn, ids, summary, report)
             if shown is not None:
-                shown.update(len(batch))
+                shown.update(len(ids))
 
 
 def _fill_catalog(products, authorizations, report):
@@ -189,34 +189,31 @@ def _holders(rows: list[MappedRow]) -> _Holders:
     )
 
 
-def _import_batch(conn, batch, summary, report):
-    ids = [row["id"] for row in batch]
+def _import_batch(conn, ids, summary, report):
     seen = set(ImportedRow.objects.filter(legacy_id__in=ids).values_list("legacy_id", flat=True))
     summary.already += len(seen)
-    new = [row for row in batch if row["id"] not in seen]
-    if not new:
+    new_ids = [i for i in ids if i not in seen]
+    if not new_ids:
         return
-    checkers = [c for c in map(mapping.checker_ids, new) if c is not None]
+    # Only rows the ledger has not seen are read in full: a rerun reads ids alone.
+    rows = _read(source.members, conn, new_ids)
+    checkers = [c for c in map(mapping.checker_ids, rows) if c is not None]
     identities = _read(source.identities, conn, checkers)
     usernames = {i: mapping.username_of(identity) for i, identity in identities.items()}
-    mapped = []
-    for row in new:
-        try:
-            mapped.append(mapping.map_row(row, usernames=usernames))
-        except RowError as error:
-            summary.failed += 1
-            report(f"legacy id {row['id']}: not imported: {error}")
-        except Exception as error:  # a row no rule foresaw must not stop the others
-            summary.failed += 1
-            report(f"legacy id {row['id']}: not imported: {type(error).__name__}")
     with transaction.atomic():
-        holders = _holders(mapped)
-        member_ids = _next_member_ids(len(mapped))
-        taken_names = _taken_login_names(
-            {r.username for r in mapped if r.username} | {f"member-{i}" for i in member_ids}
-        )
-        for row, member_id in zip(mapped, member_ids, strict=True):
-            _import_row(row, member_id, holders, taken_names, summary, report)
+        member_ids = _next_member_ids(len(rows))
+        # Fast path: the whole batch in four inserts under one savepoint. A row the
+        # database refuses rolls the savepoint back, and the batch is then written
+        # again row by row, a savepoint each, so only that row is left out.
+        try:
+            with transaction.atomic():
+                plans = _plan_batch(rows, member_ids, usernames, report)
+                _write(plans)
+        except DatabaseError:
+            plans = _plan_batch(rows, member_ids, usernames, report, row_by_row=True)
+        for plan in plans:
+            _count(plan, summary)
+    summary.failed += len(rows) - len(plans)
 
 
 def _taken_login_names(names: set[str]) -> set[str]:
@@ -240,26 +237,72 @@ def _next_member_ids(count: int) -> list[int]:
         return [r[0] for r in cursor.fetchall()]
 
 
-def _import_row(row: MappedRow, member_id: int, holders, taken_names, summary, report):
+@dataclass
+class _Plan:
+    """What one row becomes: its login, address, member and ledger row, unsaved."""
+
+    row: MappedRow
+    user: User | None
+    address: EmailAddress | None
+    member: Member | None
+    ledger: ImportedRow
+    duplicate_of: int | None = None
+    dropped: int = 0
+
+
+def _plan_batch(rows, member_ids, usernames, report, *, row_by_row=False):
+    """Map and decide each row against what the database and the batch's earlier rows
+    hold. `row_by_row`: the second pass after the fast path failed; each row is written
+    in its own savepoint as it is decided (a row the database refuses is reported and
+    holds nothing), and what the first pass reported is not reported again."""
+    first = not row_by_row
+    mapped: list[tuple[MappedRow, int]] = []
+    for row, member_id in zip(rows, member_ids, strict=True):
+        try:
+            mapped.append((mapping.map_row(row, usernames=usernames), member_id))
+        except RowError as error:
+            if first:
+                report(f"legacy id {row['id']}: not imported: {error}")
+        except Exception as error:  # a row no rule foresaw must not stop the others
+            if first:
+                report(f"legacy id {row['id']}: not imported: {type(error).__name__}")
+    holders = _holders([m for m, _ in mapped])
+    taken_names = _taken_login_names(
+        {m.username for m, _ in mapped if m.username} | {f"member-{i}" for _, i in mapped}
+    )
+    plans = []
+    for row, member_id in mapped:
+        plan = _plan(row, member_id, holders, taken_names)
+        if plan.member is None and first:
+            report(f"legacy id {row.legacy_id}: not imported: an erased, banned member's email")
+        if row_by_row:
+            try:
+                with transaction.atomic():
+                    _write([plan])
+            except DatabaseError as error:
+                report(f"legacy id {row.legacy_id}: not imported: {_reason(error)}")
+                continue
+        _hold(plan, holders, taken_names)
+        plans.append(plan)
+    return plans
+
+
+def _plan(row: MappedRow, member_id: int, holders, taken_names) -> _Plan:
     if row.email and erased_ban_matches(row.email):
         # An erased, banned person stays out; the ledger keeps their legacy id (and no
         # personal data), so a rerun does not try again.
-        with transaction.atomic():
-            ImportedRow.objects.create(
-                legacy_id=row.legacy_id,
-                outcome=Outcome.ERASED,
-                detail=[{"field": "email", "value": None, "fix": "an erased member's ban"}],
-            )
-        summary.refused += 1
-        report(f"legacy id {row.legacy_id}: not imported: the email of an erased, banned member")
-        return
+        ledger = ImportedRow(
+            legacy_id=row.legacy_id,
+            outcome=Outcome.ERASED,
+            detail=[{"field": "email", "value": None, "fix": "an erased member's ban"}],
+        )
+        return _Plan(row=row, user=None, address=None, member=None, ledger=ledger)
     duplicate_of = None
     email_holder = holders.emails.get(row.email) if row.email else None
     if email_holder is not None:
         row.fix("email", row.email, f"held by member #{email_holder}; left empty", DUPLICATE)
         row.email, duplicate_of = "", email_holder
-    name_key = row.username.lower()
-    name_holder = holders.usernames.get(name_key) if row.username else None
+    name_holder = holders.usernames.get(row.username.lower()) if row.username else None
     if name_holder is not None:
         row.fix("username", row.username, f"held by member #{name_holder}; left empty", DUPLICATE)
         row.username = ""
@@ -270,14 +313,11 @@ def _import_row(row: MappedRow, member_id: int, holders, taken_names, summary, r
         holder = holders.tags.get(tag)
         if holder is not None:
             dropped.append(tag)
-            row.fix(
-                f"access.{mapping.RFID_TAGS}",
-                tag,
-                f"held by member #{holder}; dropped",
-                TAG_CONFLICT,
-            )
+            where = f"access.{mapping.RFID_TAGS}"
+            row.fix(where, tag, f"held by member #{holder}; dropped", TAG_CONFLICT)
     if dropped:
-        access[mapping.RFID_TAGS] = [t for t in row.tags if t not in dropped]
+        row.tags = [t for t in row.tags if t not in dropped]
+        access[mapping.RFID_TAGS] = row.tags
     login = _login_name(row, member_id, holders, taken_names)
     if row.date_added is None:
         row.fix("date_added", None, "not set in Deep Harbor; the import time is used")
@@ -290,56 +330,73 @@ def _import_row(row: MappedRow, member_id: int, holders, taken_names, summary, r
                 mapping.NOTE_TIME: timezone.now().isoformat(),
             }
         )
-    try:
-        with transaction.atomic():
-            user = None
-            if login:
-                user = User(
-                    username=login,
-                    email=row.email,
-                    password=make_password(None),
-                    first_name=_text(row.columns["identity"].get("first_name"))[:150],
-                    last_name=_text(row.columns["identity"].get("last_name"))[:150],
-                )
-                user.save(force_insert=True)
-                EmailAddress.objects.create(
-                    user=user, email=row.email, verified=False, primary=True
-                )
-            member = Member(
-                id=member_id,
-                user=user,
-                email=row.email,
-                username=row.username,
-                legacy_id=row.legacy_id,
-                duplicate_of_id=duplicate_of,
-                date_added=row.date_added or timezone.now(),
-                **row.columns,
-            )
-            member.save(force_insert=True)
-            ImportedRow.objects.create(
-                legacy_id=row.legacy_id,
-                member=member,
-                outcome=Outcome.IMPORTED,
-                detail=[f.as_json() for f in row.fixes],
-            )
-    except DatabaseError as error:
-        summary.failed += 1
-        report(f"legacy id {row.legacy_id}: not imported: {_reason(error)}")
+    user = address = None
+    if login:
+        identity = row.columns["identity"]
+        user = User(
+            username=login,
+            email=row.email,
+            password=make_password(None),
+            first_name=_text(identity.get("first_name"))[:150],
+            last_name=_text(identity.get("last_name"))[:150],
+        )
+        address = EmailAddress(email=row.email, verified=False, primary=True)
+    member = Member(
+        id=member_id,
+        email=row.email,
+        username=row.username,
+        legacy_id=row.legacy_id,
+        duplicate_of_id=duplicate_of,
+        date_added=row.date_added or timezone.now(),
+        **row.columns,
+    )
+    ledger = ImportedRow(
+        legacy_id=row.legacy_id,
+        member_id=member_id,
+        outcome=Outcome.IMPORTED,
+        detail=[f.as_json() for f in row.fixes],
+    )
+    return _Plan(row, user, address, member, ledger, duplicate_of, len(dropped))
+
+
+def _write(plans: list[_Plan]) -> None:
+    """The plans' rows in four inserts (the audit triggers record each member)."""
+    with_login = [p for p in plans if p.user is not None]
+    User.objects.bulk_create([p.user for p in with_login])
+    for plan in with_login:
+        plan.address.user_id = plan.user.pk
+        plan.member.user_id = plan.user.pk
+    EmailAddress.objects.bulk_create([p.address for p in with_login])
+    Member.objects.bulk_create([p.member for p in plans if p.member is not None])
+    ImportedRow.objects.bulk_create([p.ledger for p in plans])
+
+
+def _hold(plan: _Plan, holders, taken_names) -> None:
+    """The batch's later rows see what this one now holds."""
+    if plan.member is None:
         return
+    member_id, row = plan.member.pk, plan.row
     if row.email:
         holders.emails[row.email] = member_id
     if row.username:
-        holders.usernames[name_key] = member_id
-    for tag in access[mapping.RFID_TAGS] if isinstance(access, dict) and row.tags else ():
+        holders.usernames[row.username.lower()] = member_id
+    for tag in row.tags:
         holders.tags[tag] = member_id
-    if login:
-        taken_names.add(login.lower())
+    if plan.user is not None:
+        taken_names.add(plan.user.username.lower())
         holders.login_emails.add(row.email)
+
+
+def _count(plan: _Plan, summary: ImportSummary) -> None:
+    if plan.member is None:
+        summary.refused += 1
+        return
+    row = plan.row
     summary.imported += 1
     summary.partial += mapping.partial(row.columns)
-    summary.duplicates += duplicate_of is not None
+    summary.duplicates += plan.duplicate_of is not None
     summary.fixed += sum(f.kind in (VALUE, LOGIN) for f in row.fixes)
-    summary.tag_conflicts += len(dropped)
+    summary.tag_conflicts += plan.dropped
 
 
 def _login_name(row: MappedRow, member_id: int, holders, taken_names) -> str:

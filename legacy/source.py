@@ -94,15 +94,23 @@ def count_members(conn: psycopg.Connection) -> int:
     return conn.execute("SELECT count(*) AS n FROM member").fetchone()["n"]
 
 
-def member_batches(conn: psycopg.Connection, size: int) -> Iterator[list[dict]]:
-    """Every member row, lowest id first, `size` at a time from a server-side cursor:
-    memory does not grow with the table."""
-    columns = ", ".join(MEMBER_COLUMNS)
-    with conn.cursor(name="deepharbor_members") as cursor:
+def member_id_batches(conn: psycopg.Connection, size: int) -> Iterator[list[int]]:
+    """Every member id, lowest first, `size` at a time from a server-side cursor: memory
+    does not grow with the table."""
+    with conn.cursor(name="deepharbor_member_ids", row_factory=psycopg.rows.tuple_row) as cursor:
         cursor.itersize = size
-        cursor.execute(f"SELECT {columns} FROM member ORDER BY id")  # noqa: S608 - constants
+        cursor.execute("SELECT id FROM member ORDER BY id")
         while rows := cursor.fetchmany(size):
-            yield rows
+            yield [row[0] for row in rows]
+
+
+def members(conn: psycopg.Connection, ids: list[int]) -> list[dict]:
+    """The member rows with these ids, lowest id first."""
+    columns = ", ".join(MEMBER_COLUMNS)
+    return conn.execute(
+        f"SELECT {columns} FROM member WHERE id = ANY(%s) ORDER BY id",  # noqa: S608
+        [ids],
+    ).fetchall()
 
 
 def identities(conn: psycopg.Connection, ids: list[int]) -> dict[int, dict]:
