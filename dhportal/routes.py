@@ -1,6 +1,7 @@
 """Request routes with their tokens elided, for everything that keeps a URL: the audit
 history (members.audit.HistoryMiddleware), the server's access log
-(dhportal.accesslog.Logger) and the migration that scrubs old history rows.
+(dhportal.accesslog.Logger), Django's own log lines (ElideTokensFilter, in LOGGING) and
+the migration that scrubs old history rows.
 
 A signup continue link is kept as `/signup/continue/…/`, a password-reset link as
 `/accounts/password/reset/key/…/`. Which parts are tokens is decided by the URL pattern
@@ -12,6 +13,7 @@ Imports only django.urls, lazily usable: gunicorn imports the access logger in i
 master process, before Django is set up.
 """
 
+import logging
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 ELLIPSIS = "…"
@@ -45,6 +47,20 @@ def elide_url(url: str) -> str:
         return url
     path = ELLIPSIS.join(quote(piece, safe=_PATH_SAFE) for piece in pieces)
     return urlunsplit(parts._replace(path=path))
+
+
+class ElideTokensFilter(logging.Filter):
+    """A logging filter (settings.LOGGING) for Django's own request lines, which name the
+    path: "Service Unavailable: /signup/continue/<token>/", "Forbidden (CSRF cookie not
+    set.): ...". Any argument that is a path is elided; the record is always kept."""
+
+    def filter(self, record):
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                elide_tokens(arg) if isinstance(arg, str) and arg.startswith("/") else arg
+                for arg in record.args
+            )
+        return True
 
 
 def _split(path: str) -> list[str] | None:

@@ -235,7 +235,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Django's own lines name the request's path: tokens elided there too (dhportal/routes.py).
+    "filters": {"elide_tokens": {"()": "dhportal.routes.ElideTokensFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["elide_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "dhportal": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},

@@ -150,14 +150,15 @@ EVERYTHING = '"%(r)s" %(U)s %({raw_uri}e)s "%(f)s" "%({referer}i)s" %({location}
 
 
 @pytest.mark.django_db
-def test_it_keeps_continue_and_reset_tokens_out_of_the_access_log(tmp_path):
+def test_it_keeps_continue_and_reset_tokens_out_of_the_server_logs(tmp_path):
     token = make_token(EMAIL)
     key = f"zz-{secrets.token_hex(16)}"
     continue_link = f"/signup/continue/{token}/"
     # The server signs with the test's key, so the continue link is a working one.
-    with gunicorn(
-        tmp_path, access_log_format=EVERYTHING, SECRET_KEY=settings.SECRET_KEY
-    ) as (port, access_log):
+    with gunicorn(tmp_path, access_log_format=EVERYTHING, SECRET_KEY=settings.SECRET_KEY) as (
+        port,
+        access_log,
+    ):
         visitor = Visitor(port)
         assert visitor.get(continue_link).status == 200
         # A page opened from the link names it as the referer of what it loads.
@@ -167,11 +168,16 @@ def test_it_keeps_continue_and_reset_tokens_out_of_the_access_log(tmp_path):
         # A link cut short of its slash is redirected, its Location naming the token.
         assert visitor.get(continue_link.rstrip("/")).status == 301
         assert visitor.get(f"/accounts/password/reset/key/{key}/").status == 200
+        # Refused, so Django logs the path itself, on stderr.
+        assert visitor.request("POST", continue_link).status == 403
     log = access_log.read_text()
+    errors = (tmp_path / "gunicorn.err").read_text()
+    assert "Forbidden (CSRF token missing.): /signup/continue/…/" in errors
+    assert token not in errors
 
     assert token not in log and key not in log and key.split("-")[1] not in log
     lines = log.splitlines()
-    assert len(lines) >= 5  # the startup probe and the four requests
+    assert len(lines) >= 6  # the startup probe and the five requests
     assert '"GET /signup/continue/…/ HTTP/1.1" /signup/continue/…/ /signup/continue/…/' in log
     assert '"http://127.0.0.1/signup/continue/…/" "http://127.0.0.1/signup/continue/…/"' in log
     assert '"GET /signup/continue/… HTTP/1.1"' in log
