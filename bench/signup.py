@@ -5,7 +5,9 @@ Prints:
     password-hash time (Django's default hasher, as in production);
   * signups per second with 20 concurrent clients (each signup = GET the details form,
     POST it), each client with its own X-Forwarded-For and TRUSTED_PROXY_COUNT=1;
-  * for 15 concurrent submits of one continue link: the total wall time and the rows.
+  * for 15 concurrent submits of one continue link: the total wall time and the rows;
+  * step-1 (/signup/ POST) latency, median for new emails and for emails already held by
+    the sequential signups' members, measured alternately in the same run.
 
 The server is what `make serve` runs (migrate, collectstatic, gunicorn with 2 workers,
 DEBUG off, HTTPS=false) on 127.0.0.1:8101, against its own database: BENCH_DATABASE_URL,
@@ -39,6 +41,7 @@ DATABASE_URL = os.environ.get(
 REDIS_URL = "redis://127.0.0.1:6379/12"
 PASSWORD = "harbour-Lights-4471"
 SEQUENTIAL, CONCURRENT_CLIENTS, CONCURRENT_SIGNUPS, SAME_LINK = 200, 20, 200, 15
+STEP_ONE = 100  # of each kind, new and existing; at most SEQUENTIAL
 
 
 def server_environ() -> dict:
@@ -136,6 +139,31 @@ class Visitor:
         return status
 
 
+def step_one(email: str, address: str) -> float:
+    """GET the step-1 form (not timed), then the seconds its POST takes."""
+    status, headers, body = request("GET", "/signup/", address=address)
+    if status != 200:
+        raise RuntimeError(f"GET /signup/: {status}")
+    cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
+    form = urlencode({"csrfmiddlewaretoken": token.decode(), "email": email})
+    start = time.perf_counter()
+    status, headers, _ = request(
+        "POST",
+        "/signup/",
+        address=address,
+        body=form,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={cookie}",
+        },
+    )
+    elapsed = time.perf_counter() - start
+    if status != 302 or headers["Location"] != "/signup/sent/":
+        raise RuntimeError(f"POST /signup/: {status}")
+    return elapsed
+
+
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -175,6 +203,14 @@ def main() -> None:
             status = visitor.submit(f"s{run}{n}")
             latencies.append(time.perf_counter() - start)
             assert status == 302, status
+
+        # Alternating, so that a drift in the machine's load weighs on both alike. Every
+        # POST comes from an address of its own: the per-address limit never trips.
+        new_times, existing_times = [], []
+        for n in range(STEP_ONE):
+            host = f"{n // 250}.{n % 250 + 1}"
+            new_times.append(step_one(f"new{n}-{run}@example.org", f"10.4.{host}"))
+            existing_times.append(step_one(f"seq{n}-{run}@example.org", f"10.5.{host}"))
 
         counter = iter(range(CONCURRENT_SIGNUPS))
         lock = threading.Lock()
@@ -233,6 +269,11 @@ def main() -> None:
     print(
         f"{SAME_LINK} concurrent submits of one continue link: {same_wall * ms:.0f} ms in total, "
         f"answers {answers}, rows: {users} user, {members} member"
+    )
+    print(
+        f"step-1 latency over {STEP_ONE} new and {STEP_ONE} existing emails: "
+        f"new median {statistics.median(new_times) * ms:.1f} ms, "
+        f"existing median {statistics.median(existing_times) * ms:.1f} ms"
     )
 
 
