@@ -28,13 +28,14 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# gunicorn with production settings (DEBUG off). HTTPS defaults to false here so the
-# site works on plain http locally; a real deployment sets its own environment.
+# gunicorn with production settings (DEBUG off); the server's own settings (threads,
+# access log) come from gunicorn.conf.py. HTTPS defaults to false here so the site
+# works on plain http locally; a real deployment sets its own environment.
 serve: setup
 	$(WITH_ENV) export DEBUG=off HTTPS=$${HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-localhost,127.0.0.1} && \
 		$(PY) manage.py migrate --noinput && \
 		$(PY) manage.py collectstatic --noinput -v 0 && \
-		$(VENV)/bin/gunicorn dhportal.wsgi -w $(WORKERS) -b $(HOST):$(PORT) --access-logfile -
+		$(VENV)/bin/gunicorn dhportal.wsgi -w $(WORKERS) -b $(HOST):$(PORT)
 
 migrate: setup
 	$(WITH_ENV) $(PY) manage.py migrate --noinput

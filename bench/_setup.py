@@ -41,6 +41,8 @@ def prepare_server(env: dict) -> None:
 
 
 def gunicorn_argv(host: str, port: int, workers: int = 2) -> list[str]:
-    """`make serve`'s gunicorn command line, from this virtualenv."""
+    """`make serve`'s gunicorn command line, from this virtualenv. Run it from ROOT:
+    gunicorn reads the rest of its settings (gthread, threads, the access logger) from
+    the project's gunicorn.conf.py there."""
     gunicorn = Path(sys.executable).with_name("gunicorn")
     return [str(gunicorn), "dhportal.wsgi", "-w", str(workers), "-b", f"{host}:{port}"]
