@@ -124,6 +124,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # django-allauth: login by email; its own signup is closed (the signup app is the way in).
 ACCOUNT_ADAPTER = "members.adapters.AccountAdapter"
+# Login and password reset take the typed email in its canonical form (members/emails.py).
+ACCOUNT_FORMS = {
+    "login": "members.adapters.LoginForm",
+    "reset_password": "members.adapters.ResetPasswordForm",
+}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"

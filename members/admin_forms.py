@@ -18,6 +18,7 @@ from members.models import (
     User,
     normalize_email,
     rfid_tag_form,
+    stored_email,
     username_validator,
 )
 from members.scaffolding import NULLABLE_COLUMNS
@@ -265,7 +266,13 @@ class MemberAdminForm(forms.ModelForm):
         return super()._get_validation_exclusions() | {"email", "username"}
 
     def clean_email(self):
-        return normalize_email(self.cleaned_data.get("email"))
+        email = self.cleaned_data.get("email") or ""
+        # An edited address must have a canonical form (members/emails.py); one left as
+        # it was keeps its stored text, so a legacy address email-validator refuses does
+        # not stop staff editing the rest of the record.
+        if email and "email" in self.changed_data:
+            return normalize_email(email)
+        return stored_email(email)
 
     def clean_access(self):
         access = self.cleaned_data.get("access")
@@ -309,7 +316,7 @@ class MemberAdminForm(forms.ModelForm):
                 for e in identity.get("emails") or []
                 if isinstance(e, dict) and e.get("type") == "primary"
             ]
-            if primary and normalize_email(primary[0]) != email:
+            if primary and stored_email(primary[0]) != email:
                 self.add_error(
                     "identity",
                     "The primary address in identity follows the email field; "

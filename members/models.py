@@ -15,12 +15,15 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.encoding import punycode
 
+# The canonical email (DESIGN §2) is computed in members/emails.py; importers of
+# members.models keep finding normalize_email here.
+from members.emails import (  # noqa: F401 - re-exported for importers of members.models
+    canonical_email,
+    normalize_email,
+    stored_email,
+)
+from members.lookups import ci_equals
 from members.scaffolding import NULLABLE_COLUMNS
-
-
-def normalize_email(value: str | None) -> str:
-    """Every email in the project is stored and compared trimmed and lower-cased."""
-    return (value or "").strip().lower()
 
 
 def validate_mailable(email: str) -> None:
@@ -78,9 +81,18 @@ class MemberStatus(models.TextChoices):
 PAYING_SUBSCRIPTION_STATUSES = frozenset({"active", "trialing"})
 
 
-class PortalUserManager(UserManager):
+class UserQuerySet(models.QuerySet):
+    # Written as user_email_ci_unique and user_username_ci_unique are (members/lookups.py).
+    def with_email(self, email):
+        return self.filter(ci_equals("email", email))
+
+    def with_username(self, username):
+        return self.filter(ci_equals("username", username))
+
+
+class PortalUserManager(UserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
     def get_by_natural_key(self, username):
-        return self.get(username__iexact=username)
+        return self.get(ci_equals("username", username))
 
 
 class User(AbstractUser):
@@ -95,7 +107,7 @@ class User(AbstractUser):
         ]
 
     def save(self, *args, **kwargs):
-        self.email = normalize_email(self.email)
+        self.email = stored_email(self.email)
         super().save(*args, **kwargs)
 
 
@@ -179,11 +191,19 @@ class MemberQuerySet(models.QuerySet):
             return None
         return self.filter(billing_ref=ref).first()
 
+    # Written as member_email_ci_unique and member_username_ci_unique are
+    # (members/lookups.py).
+    def with_email(self, email):
+        return self.filter(ci_equals("email", email))
+
+    def with_username(self, username):
+        return self.filter(ci_equals("username", username))
+
     def by_email(self, email):
-        email = normalize_email(email)
-        if not email:
-            return None
-        return self.filter(email__iexact=email).first()
+        """The member with this address, or None. Never raises: an address with no
+        canonical form is looked up as given, so a legacy row that kept its text
+        (members/emails.py) is still found by it."""
+        return self.with_email(stored_email(email).strip()).first()
 
     def append_note(self, note: str, *, author: str, user=None) -> int:
         """Append a note to every member in the queryset in one SQL statement, so
@@ -376,7 +396,7 @@ class Member(models.Model):
         return f"#{self.pk} {self.display_name}"
 
     def save(self, *args, **kwargs):
-        self.email = normalize_email(self.email)
+        self.email = stored_email(self.email)
         super().save(*args, **kwargs)
 
     # Readers tolerate a NULL column, a missing key and a NULL value.

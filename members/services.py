@@ -8,7 +8,8 @@ from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 
 from members import scaffolding
-from members.models import Member, MemberStatus, User, normalize_email, violated_field
+from members.lookups import ci_equals, email_addresses_with
+from members.models import Member, MemberStatus, User, stored_email, violated_field
 
 _CLASH_MESSAGES = {
     "email": "Another member or login already uses this email.",
@@ -32,27 +33,23 @@ def login_clashes(*, member, email: str, username: str) -> dict[str, str]:
     A cheap check for a friendly form error; the unique indexes stay the real guard.
     """
     errors = {}
-    email = normalize_email(email)
+    email = stored_email(email)
     others = Member.objects.exclude(pk=member.pk)
     user_id = member.user_id
     if email:
-        other = others.filter(email__iexact=email).values_list("pk", flat=True).first()
+        other = others.with_email(email).values_list("pk", flat=True).first()
         if other is not None:
             errors["email"] = f"Member #{other} already uses this email."
         elif user_id and (
-            User.objects.exclude(pk=user_id).filter(email__iexact=email).exists()
-            or EmailAddress.objects.exclude(user_id=user_id)
-            .filter(email__iexact=email, verified=True)
-            .exists()
+            User.objects.with_email(email).exclude(pk=user_id).exists()
+            or email_addresses_with(email).exclude(user_id=user_id).filter(verified=True).exists()
         ):
             errors["email"] = "Another login already uses this email."
     if username:
-        other = others.filter(username__iexact=username).values_list("pk", flat=True).first()
+        other = others.with_username(username).values_list("pk", flat=True).first()
         if other is not None:
             errors["username"] = f"Member #{other} already uses this username."
-        elif (
-            user_id and User.objects.exclude(pk=user_id).filter(username__iexact=username).exists()
-        ):
+        elif user_id and User.objects.with_username(username).exclude(pk=user_id).exists():
             errors["username"] = "Another login already uses this username."
     return errors
 
@@ -77,7 +74,7 @@ def member_change_login(*, member, email: str, username: str, by=None, fields=()
 
     Raises MemberClash when a unique index refuses the write; nothing is written then.
     """
-    email = normalize_email(email)
+    email = stored_email(email)
     with transaction.atomic():
         before = Member.objects.select_for_update().values("email", "username").get(pk=member.pk)
         update_fields = set(fields) | {"last_updated_by"}
@@ -117,7 +114,7 @@ def _user_change_login(user_id: int, *, email: str, username: str) -> None:
     addresses = EmailAddress.objects.filter(user_id=user_id)
     # The member's email is the login's primary address; staff enter it from the
     # member in person, the same trust as the ID check.
-    addresses.filter(email__iexact=email, primary=False).delete()
+    addresses.filter(ci_equals("email", email), primary=False).delete()
     primary = addresses.filter(primary=True).first()
     if primary is None:
         EmailAddress.objects.create(user_id=user_id, email=email, verified=True, primary=True)

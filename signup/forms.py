@@ -6,7 +6,8 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from members.models import User, normalize_email, username_validator, validate_mailable
+from members.emails import EmailField
+from members.models import User, username_validator
 
 PHONE_RE = re.compile(r"^[0-9() .+-]{1,20}$")
 # Far beyond any real password, but small enough that hashing it costs nothing extra.
@@ -14,13 +15,11 @@ PASSWORD_MAX_LENGTH = 1024
 
 
 class EmailForm(forms.Form):
-    email = forms.EmailField(max_length=254)
-
-    def clean_email(self):
-        email = normalize_email(self.cleaned_data["email"])
-        # Now, rather than leaving the visitor to wait for a link that never comes.
-        validate_mailable(email)
-        return email
+    # Cleans to the canonical address (members/emails.py), so every spelling of an
+    # existing member's address finds that member; an address that has no canonical
+    # form is refused now, with the reason, rather than leaving the visitor to wait
+    # for a link that never comes.
+    email = EmailField()
 
 
 def years_between(born: datetime.date, today: datetime.date) -> int:

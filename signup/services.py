@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from members import scaffolding
 from members.audit import audit
-from members.models import Member, User, normalize_email, violated_field
+from members.lookups import email_addresses_with
+from members.models import Member, User, normalize_email, stored_email, violated_field
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +35,34 @@ def email_registered(email: str) -> bool:
     # One query that probes all three tables whatever the answer: stopping at the first
     # hit made a held address measurably faster to refuse than a new one, which told
     # step 1's visitors who is a member.
-    email = normalize_email(email)
-    users = User.objects.filter(email__iexact=email).values_list("pk")
-    members = Member.objects.filter(email__iexact=email).values_list("pk")
-    addresses = EmailAddress.objects.filter(email__iexact=email).values_list("pk")
+    users, members, addresses = email_holders(email)
     return bool(list(users.union(members, addresses, all=True)))
 
 
-def username_taken(username: str) -> bool:
+def email_holders(email: str) -> tuple:
+    """The rows holding this address, one queryset per table (User, Member, allauth's
+    addresses), each looked up through its lower(email) index. Callers pass the
+    canonical form; anything else is looked up as given, never raising."""
+    email = stored_email(email)
     return (
-        User.objects.filter(username__iexact=username).exists()
-        or Member.objects.filter(username__iexact=username).exists()
+        User.objects.with_email(email).values_list("pk"),
+        Member.objects.with_email(email).values_list("pk"),
+        email_addresses_with(email).values_list("pk"),
     )
+
+
+def username_holders(username: str) -> tuple:
+    """The rows holding this username ignoring case (User, Member), through the
+    lower(username) indexes."""
+    return (
+        User.objects.with_username(username).values_list("pk"),
+        Member.objects.with_username(username).values_list("pk"),
+    )
+
+
+def username_taken(username: str) -> bool:
+    users, members = username_holders(username)
+    return bool(list(users.union(members, all=True)[:1]))
 
 
 def _refusal_for(error: IntegrityError, *, email: str, username: str) -> SignupRefused | None:

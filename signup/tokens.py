@@ -7,7 +7,7 @@ one the visitor proved they own; step 2 never reads an email from the form.
 from django.conf import settings
 from django.core import signing
 
-from members.models import normalize_email
+from members.emails import canonical_email, normalize_email
 
 SALT = "signup.continue"
 
@@ -17,6 +17,8 @@ class BadToken(Exception):
 
 
 def make_token(email: str) -> str:
+    """A continue link's token for this address (its canonical form; ValidationError
+    for an address that has none, which step 1's form has already refused)."""
     return signing.dumps({"email": normalize_email(email)}, salt=SALT)
 
 
@@ -31,7 +33,8 @@ def read_token(token) -> str:
     # Only this site can sign a token, but one signed by another part of it (same key
     # and salt, another shape) must still be a bad link, not a 500.
     raw = data.get("email") if isinstance(data, dict) else None
-    email = normalize_email(raw) if isinstance(raw, str) else ""
-    if not email or "@" not in email:
+    # Tokens signed before the canonical form carry the old lower-cased spelling.
+    email = canonical_email(raw)
+    if not email:
         raise BadToken
     return email

@@ -203,3 +203,76 @@ def test_it_counts_failed_logins_across_two_gunicorn_workers_sharing_redis(tmp_p
     assert allowed.status == 302
     workers = {line.split()[0] for line in access_log.read_text().splitlines() if " POST " in line}
     assert len(workers) >= 3, "several processes must have answered for the test to mean anything"
+
+
+# Canonical email (DESIGN §2): login and password reset put the typed address through
+# the canonical form before allauth looks it up or mails it.
+
+LOGIN_SPELLINGS = [
+    ("Bo@ＥＸＡＭＰＬＥ.org", "bo@example.org"),
+    ("  BO@example.ORG ", "bo@example.org"),
+    ("Ｂｏ＠example.org", "bo@example.org"),
+    ("bo@exämple.org", "bo@xn--exmple-cua.org"),
+    ("bo@xn--EXMPLE-cua.org", "bo@xn--exmple-cua.org"),
+]
+REFUSED_SPELLINGS = [
+    ("bo@example.org\u200b", "ZERO WIDTH SPACE"),
+    ('"bo"@example.org', "Quoting"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("typed", "held"), LOGIN_SPELLINGS)
+def test_it_logs_in_under_any_spelling_of_the_address(client, typed, held):
+    member = MemberFactory(user__email=held)
+    response = _log_in(client, typed)
+    assert response.status_code == 302
+    assert int(client.session["_auth_user_id"]) == member.user_id
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("typed", "reason"), REFUSED_SPELLINGS)
+def test_it_refuses_a_login_address_without_a_canonical_form_with_the_reason(client, typed, reason):
+    MemberFactory(user__email="bo@example.org")
+    response = _log_in(client, typed)
+    assert response.status_code == 200
+    assert reason in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_it_counts_failed_logins_per_email_across_spellings(client, settings):
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "login_failed": "3/5m/key"}
+    member = MemberFactory(user__email="bo@example.org")
+    for typed in ("bo@example.org", "BO@ＥＸＡＭＰＬＥ.org", " Bo@Example.Org "):
+        assert _log_in(client, typed, "wrong").status_code == 200
+    assert_refused_as_too_many(_log_in(client, "ｂｏ@example.org"))
+    assert member.user.last_login is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("typed", "held"), LOGIN_SPELLINGS)
+def test_it_mails_a_password_reset_to_the_canonical_address_not_the_typed_one(client, typed, held):
+    MemberFactory(user__email=held)
+    response = client.post("/accounts/password/reset/", {"email": typed})
+    assert response.status_code == 302
+    [sent] = mail.outbox
+    assert sent.to == [held]
+    assert "/accounts/password/reset/key/" in sent.body
+
+
+@pytest.mark.django_db
+def test_it_mails_an_unknown_address_in_its_canonical_form_too(client):
+    client.post("/accounts/password/reset/", {"email": "Nobody@ＥＸÄＭＰＬＥ.org"})
+    [sent] = mail.outbox
+    assert sent.to == ["nobody@xn--exmple-cua.org"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("typed", "reason"), REFUSED_SPELLINGS)
+def test_it_refuses_a_password_reset_for_an_address_without_a_canonical_form(client, typed, reason):
+    MemberFactory(user__email="bo@example.org")
+    response = client.post("/accounts/password/reset/", {"email": typed})
+    assert response.status_code == 200
+    assert reason in response.content.decode()
+    assert mail.outbox == []

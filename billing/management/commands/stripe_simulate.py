@@ -78,7 +78,7 @@ class Command(BaseCommand):
     def _member(self, ref: str) -> Member:
         members = Member.objects
         found = members.filter(pk=int(ref)).first() if ref.isdigit() else None
-        found = found or members.by_email(ref) or members.filter(username__iexact=ref).first()
+        found = found or members.by_email(ref) or members.with_username(ref).first()
         if found is None:
             raise CommandError(f"No member with id, email or username {ref!r}.")
         return found
