@@ -234,7 +234,8 @@ def world(db):
         authorizations=None,
         extras=None,
     )
-    MemberFactory(user=None, email="legacy@example.org", username="legacy", status=None)
+    legacy = MemberFactory(user=None, email="legacy@example.org", username="legacy", status=None)
+    legacy.imported_rows.create(legacy_id=7, detail=[{"field": "username", "fix": "kept"}])
     MemberFactory(membership="banned")
     UserFactory()
     Group.objects.create(name="door stewards")
