@@ -7,6 +7,7 @@ what "all" is for its endpoint.
 """
 
 import contextlib
+import datetime
 import json
 import re
 import string
@@ -155,6 +156,29 @@ nasty_text = st.one_of(*[_small_nasty] * 7, huge_text)
 # query values get long text rather than a megabyte.
 long_text = st.builds(lambda c, n: c * n, st.sampled_from("aé😀%"), st.integers(1_000, 8_000))
 query_text = st.one_of(*[_small_nasty] * 7, long_text)
+
+
+# Datetimes as ISO text, as a filter or a form takes them: naive, UTC ("Z") or with any
+# offset Python parses (below 24 h, to the microsecond), though PostgreSQL holds only
+# whole seconds below 16 h; most offsets are whole minutes, as real zones are.
+_DAY = datetime.timedelta(hours=24)
+_offsets = st.one_of(
+    st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: datetime.timedelta(minutes=m)),
+    st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: datetime.timedelta(minutes=m)),
+    st.timedeltas(
+        -_DAY + datetime.timedelta(microseconds=1), _DAY - datetime.timedelta(microseconds=1)
+    ),
+)
+datetime_text = st.one_of(
+    st.builds(
+        lambda moment, offset, sep: moment.replace(tzinfo=datetime.timezone(offset)).isoformat(sep),
+        st.datetimes(),
+        _offsets,
+        st.sampled_from("T "),
+    ),
+    st.datetimes().map(datetime.datetime.isoformat),
+    st.datetimes().map(lambda moment: moment.isoformat() + "Z"),
+)
 
 
 def just_over(limit: int):
