@@ -276,6 +276,6 @@ SITE_URL = env.str("SITE_URL", default=f"{'https' if HTTPS else 'http'}://{_FIRS
 SITE_URL = SITE_URL.rstrip("/")
 
 # Background jobs (procrastinate, on this database; `manage.py procrastinate worker`).
-# Workers delete nothing themselves: the periodic prune in members/tasks.py keeps failed
-# jobs for staff and removes succeeded ones after a week.
-PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "never"}
+# Four jobs at once per worker (mail jobs mostly wait on the SMTP server). Workers delete
+# nothing themselves: the periodic prune in members/tasks.py does (failed jobs kept longer).
+PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "never", "concurrency": 4}

@@ -13,8 +13,10 @@ Jobs carry ids only: never an address, a link or a mail body.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
+import threading
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -76,7 +78,7 @@ def _context(notification: Notification) -> dict:
     return context
 
 
-def notification_message(notification: Notification, connection=None) -> EmailMultiAlternatives:
+def notification_message(notification: Notification) -> EmailMultiAlternatives:
     """The mail for a notification, rendered now (bodies are never stored)."""
     member = notification.member
     if not member.email:
@@ -90,7 +92,6 @@ def notification_message(notification: Notification, connection=None) -> EmailMu
         body=render_to_string(f"{template}.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[member.email],
-        connection=connection,
     )
     message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
     return message
@@ -106,6 +107,49 @@ def error_text(error: BaseException) -> str:
     else:
         text = f"{type(error).__name__}: {error}"
     return text[:1000]
+
+
+_smtp = threading.local()
+
+
+def _mail_settings() -> tuple:
+    return (settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT)
+
+
+def _usable(backend) -> bool:
+    """Whether a kept SMTP connection still answers (servers drop idle ones)."""
+    smtp = getattr(backend, "connection", None)
+    if smtp is None:  # not SMTP, or not open: it opens on use
+        return True
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
+def mail_send(message: EmailMultiAlternatives) -> None:
+    """Send through this thread's kept mail connection, opening one if it has none or
+    the server dropped it. One connection per worker thread serves many jobs: opening
+    one costs four round trips to the server, a NOOP one."""
+    backend = getattr(_smtp, "backend", None)
+    if backend is not None and (_smtp.settings != _mail_settings() or not _usable(backend)):
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            backend.close()
+        backend = None
+    if backend is None:
+        timeout = getattr(settings, "EMAIL_TIMEOUT", None) or SMTP_TIMEOUT
+        backend = get_connection(timeout=timeout)
+        _smtp.settings = _mail_settings()
+    _smtp.backend = None  # kept again only once this send went through
+    message.connection = backend
+    try:
+        backend.open()
+        message.send()
+    except BaseException:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            backend.close()
+        raise
+    _smtp.backend = backend
 
 
 def notification_send(notification_id: int) -> str:
@@ -124,9 +168,7 @@ def notification_send(notification_id: int) -> str:
             return "gone"
         if notification.state == NotificationState.SENT:
             return "already sent"
-        timeout = getattr(settings, "EMAIL_TIMEOUT", None) or SMTP_TIMEOUT
-        connection = get_connection(timeout=timeout)
-        notification_message(notification, connection).send()
+        mail_send(notification_message(notification))
         notification.state = NotificationState.SENT
         notification.attempts += 1
         notification.error = ""

@@ -133,18 +133,34 @@ def _argv(*options: str) -> list[str]:
     return [sys.executable, "manage.py", "procrastinate", "worker", *options]
 
 
+def _due_jobs() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
+            " AND (scheduled_at IS NULL OR scheduled_at <= now())"
+        )
+        return cursor.fetchone()[0]
+
+
 def run_worker(smtp_port: int | None = None, *, timeout: float = 60, **environ) -> str:
-    """Run one real worker until no job is due (`--one-shot`); return its log."""
-    result = subprocess.run(
-        _argv("--one-shot"),
-        cwd=settings.BASE_DIR,
-        env=worker_env(smtp_port, **environ),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result.stderr
+    """Run the real worker until no job is due; return its log. A `--one-shot` worker
+    stops when it finds no job to start, which can be while a running job (a retry of
+    stalled jobs) is still making one due, so it runs again while any is."""
+    logs = []
+    for _ in range(5):
+        result = subprocess.run(
+            _argv("--one-shot"),
+            cwd=settings.BASE_DIR,
+            env=worker_env(smtp_port, **environ),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        logs.append(result.stderr)
+        assert result.returncode == 0, result.stderr[-4000:]
+        if not _due_jobs():
+            break
+    return "\n".join(logs)
 
 
 def start_worker(smtp_port: int | None = None, *options: str, **environ) -> subprocess.Popen:

@@ -1,0 +1,232 @@
+"""Benchmark: lifecycle mails through the real worker (`manage.py procrastinate
+worker`, DEBUG off) to a loopback SMTP server (aiosmtpd, in this process).
+
+1,000 members each get a transition (their notification queued with its job, one
+transaction each, as the webhook does) as fast as this process can make them, while
+one worker delivers; then the same with 2 workers. Prints mails/s (first transition
+to last SMTP acceptance), p50/p99 latency from a transition's commit to the SMTP
+server's acceptance of its mail, and duplicates and lost mails (both must be 0; it
+exits 1 otherwise).
+
+    .venv/bin/python bench/notifications.py [--count 1000] [--workers 1 2]
+
+Uses BENCH_DATABASE_URL, or postgres://postgres@127.0.0.1:5432/dh_bench_notifications,
+dropped and created afresh.
+"""
+
+import argparse
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from _setup import recreate_database
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/dh_bench_notifications"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Sink:
+    """An SMTP server that accepts everything and notes when each mail arrived."""
+
+    def __init__(self):
+        self.accepted: list[tuple[float, str]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        now = time.time()
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.accepted.append((now, rcpt))
+        return "250 2.0.0 OK"
+
+
+def configure_env(smtp_port: int) -> None:
+    # Never the DATABASE_URL of the environment: a benchmark must not write to real data.
+    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="dhportal.settings",
+        DEBUG="off",
+        HTTPS="false",
+        SECRET_KEY="bench-" + secrets.token_urlsafe(32),
+        ALLOWED_HOSTS="127.0.0.1",
+        SITE_URL="http://127.0.0.1:8000",
+        EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}",
+        LOG_LEVEL="WARNING",
+        CONN_MAX_AGE="60",
+    )
+
+
+def make_members(count: int) -> list[int]:
+    from members import scaffolding
+    from members.models import Member
+
+    members = []
+    for i in range(count):
+        values = {c: scaffolding.default(c) for c in scaffolding.NULLABLE_COLUMNS}
+        values["status"]["membership_status"] = "active"
+        members.append(Member(email=f"bench-{i}@example.org", username=f"bench{i}", **values))
+    return [m.pk for m in Member.objects.bulk_create(members)]
+
+
+def transitions(member_ids: list[int], run: str, threads: int = 4) -> dict[str, float]:
+    """One transaction per member, as the webhook's: lock the row, queue the mail; from
+    a few threads, so transitions come faster than one worker delivers. Returns the
+    commit time of each member's transition, by address."""
+    from django.db import connection, transaction
+
+    from members.models import Member, NotificationKind
+    from members.notifications import notification_create
+
+    committed = {}
+
+    def make(ids):
+        for member_id in ids:
+            with transaction.atomic():
+                member = Member.objects.select_for_update().only("email").get(pk=member_id)
+                key = f"{run}-{member_id}"
+                notification_create(member=member, kind=NotificationKind.LAPSED, key=key)
+            committed[member.email] = time.time()
+        connection.close()
+
+    workers = [
+        threading.Thread(target=make, args=(member_ids[i::threads],)) for i in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return committed
+
+
+def start_workers(count: int) -> list[subprocess.Popen]:
+    argv = [sys.executable, "manage.py", "procrastinate", "worker"]
+    return [
+        subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ), stderr=subprocess.DEVNULL)
+        for _ in range(count)
+    ]
+
+
+def wait_ready(count: int, timeout: float = 60) -> None:
+    """Until `count` workers have registered in the database."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM procrastinate_workers")
+            if cursor.fetchone()[0] >= count:
+                return
+        time.sleep(0.2)
+    raise SystemExit("the workers did not start")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run(sink: Sink, member_ids: list[int], workers: int, timeout: float) -> bool:
+    from django.db import connection
+
+    from members.models import Notification
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_workers,"
+            " procrastinate_periodic_defers"
+        )
+    Notification.objects.all().delete()
+    with sink.lock:
+        sink.accepted.clear()
+
+    processes = start_workers(workers)
+    try:
+        wait_ready(workers)
+        started = time.time()
+        committed = transitions(member_ids, run=f"run{workers}")
+        produced = time.time()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with sink.lock:
+                if len(sink.accepted) >= len(member_ids):
+                    break
+            time.sleep(0.1)
+        time.sleep(1)  # anything sent twice would arrive now
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+    with sink.lock:
+        accepted = list(sink.accepted)
+    per_address = Counter(address for _, address in accepted)
+    duplicates = sum(n - 1 for n in per_address.values() if n > 1)
+    lost = sum(1 for address in committed if per_address[address] == 0)
+    first = {}
+    for at, address in sorted(accepted):
+        first.setdefault(address, at)
+    latencies = [(first[a] - committed[a]) * 1000 for a in committed if a in first]
+    elapsed = (max(first.values()) - started) if first else float("nan")
+    states = Counter(Notification.objects.values_list("state", flat=True))
+    print(
+        f"{workers} worker{'s' if workers > 1 else ''}: {len(first)} mails in {elapsed:.1f} s = "
+        f"{len(first) / elapsed:.1f} mails/s; transition -> SMTP acceptance "
+        f"p50 {statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 99):.0f} ms; "
+        f"duplicates {duplicates}, lost {lost}; transitions made at "
+        f"{len(member_ids) / (produced - started):.0f}/s; notifications {dict(states)}"
+    )
+    return duplicates == 0 and lost == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+
+    from aiosmtpd.controller import Controller
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    configure_env(controller.port)
+    recreate_database(os.environ["DATABASE_URL"])
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True
+    )
+
+    import django
+
+    django.setup()
+    member_ids = make_members(args.count)
+    print(
+        f"{args.count} members; each transition queues one notification and its job; "
+        f"workers mail 127.0.0.1:{controller.port} (aiosmtpd)"
+    )
+    ok = True
+    try:
+        for workers in args.workers:
+            ok &= run(sink, member_ids, workers, args.timeout)
+    finally:
+        controller.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
