@@ -35,7 +35,7 @@ serve: setup
 	$(WITH_ENV) export DEBUG=off HTTPS=$${HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-localhost,127.0.0.1} && \
 		$(PY) manage.py migrate --noinput && \
 		$(PY) manage.py collectstatic --noinput -v 0 && \
-		$(VENV)/bin/gunicorn dhportal.wsgi -w $(WORKERS) -b $(HOST):$(PORT)
+		$(PY) -m dhportal.devserver $(VENV)/bin/gunicorn dhportal.wsgi -w $(WORKERS) -b $(HOST):$(PORT)
 
 migrate: setup
 	$(WITH_ENV) $(PY) manage.py migrate --noinput

@@ -1,0 +1,69 @@
+"""`make run` and `make serve` start the web server and one worker through
+dhportal/devserver.py; Ctrl-C stops both."""
+
+import signal
+import subprocess
+import sys
+import time
+from urllib.request import urlopen
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.jobs import wait_for, worker_env
+from tests.server import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _workers() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM procrastinate_workers")
+        return cursor.fetchone()[0]
+
+
+def _healthy(port) -> bool:
+    try:
+        with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _alive(pid) -> bool:
+    return subprocess.run(["ps", "-o", "pid=", "-g", str(pid)], capture_output=True).stdout != b""
+
+
+def test_it_serves_with_one_worker_and_stops_both_on_ctrl_c(job_queue):
+    port = free_port()
+    gunicorn = [sys.executable, "-m", "gunicorn", "dhportal.wsgi", "-w", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dhportal.devserver", *gunicorn, "-b", f"127.0.0.1:{port}"],
+        cwd=settings.BASE_DIR,
+        env=worker_env(
+            ALLOWED_HOSTS="127.0.0.1", DJANGO_SETTINGS_MODULE="tests.signup.server_settings"
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: _healthy(port) and _workers() == 1, timeout=60, what="site and worker")
+        children = [
+            int(pid)
+            for pid in subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", str(process.pid)], capture_output=True, text=True
+            ).stdout.split()
+        ]
+        assert len(children) == 2
+
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert process.wait(timeout=30) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    time.sleep(0.2)
+    assert not any(_alive(pid) for pid in children)  # web server, its workers, the worker
+    assert not _healthy(port)
+    assert _workers() == 0  # the worker stopped cleanly and unregistered
