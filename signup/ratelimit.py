@@ -7,7 +7,8 @@ part-way through a burst at a clock boundary.
 
 allauth's public limiter is not used: it never limits GET requests (the username
 check is a GET) and is marked in allauth for deprecation. Both use the same client
-address (members.net.client_ip, through the account adapter).
+address (members.net.client_ip, through the account adapter), and both count an IPv6
+client by its /64 (members.net.rate_limit_key).
 """
 
 import hashlib
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.shortcuts import render
 
-from members.net import client_ip
+from members.net import client_ip, rate_limit_key
 
 
 def _rate(action: str) -> tuple[int, int]:
@@ -39,7 +40,7 @@ def hit(action: str, key: str) -> bool:
 
 
 def hit_ip(request, action: str) -> bool:
-    return hit(action, client_ip(request))
+    return hit(action, rate_limit_key(client_ip(request)))
 
 
 def too_many_requests(request):

@@ -213,9 +213,12 @@ def test_it_counts_the_rate_limit_across_two_gunicorn_workers_sharing_redis(tmp_
         SIGNUP_RATE_LIMIT_IP="6/3600",
         SIGNUP_RATE_LIMIT_EMAIL="100/3600",
     ) as (port, access_log):
-        # An address from a documentation range, fresh for every run of the test.
-        address = f"2001:db8::{run[:4]}:{run[4:]}"
-        script, other = Visitor(port, address), Visitor(port, f"2001:db8::1:{run[:4]}")
+        # Addresses from a documentation range, each in a /64 of its own (an IPv6 client
+        # counts by its /64), fresh for every run of the test.
+        network, next_network = int(run[4:], 16), (int(run[4:], 16) + 1) % 0x10000
+        address = f"2001:db8:{run[:4]}:{network:x}::1"
+        script = Visitor(port, address)
+        other = Visitor(port, f"2001:db8:{run[:4]}:{next_network:x}::1")
         tokens = {script: script.form_token("/signup/"), other: other.form_token("/signup/")}
 
         def signup(visitor, email):
