@@ -16,10 +16,18 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from dhportal.adminkit import SafeActionsMixin, SafeModelAdmin
 from members import services
-from members.admin_forms import JSON_COLUMNS, ActivateForm, MemberAdminForm, json_preview
+from members.admin_forms import (
+    JSON_COLUMNS,
+    LOST_RACE,
+    ActivateForm,
+    MemberAdminForm,
+    json_preview,
+)
 from members.audit import audit
-from members.models import Member, MemberStatus, RfidTag, User, missing_q, rfid_tag_form
-from members.scaffolding import NULLABLE_COLUMNS, missing_columns
+from members.models import Member, MemberStatus, RfidTag, User, missing_q
+from members.rfid import rfid_tag_form
+from members.scaffolding import missing_columns
+from members.shapes import NULLABLE_COLUMNS
 
 
 class ScaffoldingFilter(admin.SimpleListFilter):
@@ -133,7 +141,11 @@ class MemberAdmin(SafeModelAdmin):
 
     @admin.display(description="membership status")
     def membership(self, member):
-        return member.membership_status or "—"
+        if member.membership_status is not None:
+            return member.membership_status
+        # Not a status the shapes know: staff see what is on record, to fix it.
+        stored = member.status.get("membership_status") if isinstance(member.status, dict) else None
+        return stored.strip().lower() or "—" if isinstance(stored, str) else "—"
 
     @admin.display(description="import fixes")
     def legacy_fixes(self, member):
@@ -182,19 +194,18 @@ class MemberAdmin(SafeModelAdmin):
         extra_context = {**partial_notice(request), **(extra_context or {})}
         return super().changelist_view(request, extra_context)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change, **kwargs)
-        form.clash_errors = getattr(request, "_member_clash_errors", {})
-        return form
-
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except services.MemberClash as clash:
             # A unique index refused the save (another write won a race since the
-            # form was checked): show the form again with the error, nothing saved.
-            request._member_clash_errors = {clash.field: clash.message}
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            # form was checked; the atomic view rolled it back): show the form again
+            # with the error, so nothing is saved.
+            token = LOST_RACE.set({clash.field: clash.message})
+            try:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            finally:
+                LOST_RACE.reset(token)
 
     def save_model(self, request, obj, form, change):
         fields = [f for f in form.changed_data if f in JSON_COLUMNS]
@@ -233,10 +244,7 @@ class MemberAdmin(SafeModelAdmin):
                     "orientation_completed_on": today,
                 }
             )
-        rows = [
-            (m, m.membership_status is None or m.membership_status in services.ACTIVATABLE)
-            for m in members
-        ]
+        rows = [(m, self.membership(m), _activatable(m)) for m in members]
         context = {
             **self.admin_site.each_context(request),
             "title": "Activate after onboarding",
@@ -250,10 +258,10 @@ class MemberAdmin(SafeModelAdmin):
 
     def _activate(self, request, members, data):
         outcome = {}
-        with audit("staff", request.user):
-            for member in members:
-                result = services.member_activate(member_id=member.pk, by=request.user, **data)
-                outcome.setdefault(result, []).append(member)
+        # member_activate records each activation as a staff write by this user.
+        for member in members:
+            result = services.member_activate(member_id=member.pk, by=request.user, **data)
+            outcome.setdefault(result, []).append(member)
 
         def names(result):
             return ", ".join(str(m) for m in outcome.get(result, []))
@@ -307,6 +315,14 @@ class MemberAdmin(SafeModelAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/members/member/history.html", context)
+
+
+def _activatable(member) -> bool:
+    """As services.member_activate decides: no status yet, or one it may change."""
+    status = member.read("status")
+    if status is not None and "membership_status" in status.unreadable:
+        return False
+    return member.membership_status is None or member.membership_status in services.ACTIVATABLE
 
 
 def _is_member_number(value: str) -> bool:

@@ -1,12 +1,14 @@
-"""Dashboard forms. Each form names the JSON keys it edits, so a save can write only
-those keys (see views._changed)."""
+"""Dashboard forms. Each form's fields are the keyword arguments of its service
+function (members/services.py), which knows the JSON key each one is stored in and
+writes only the keys that changed."""
 
 import re
 
 from django import forms
 from django.core.validators import URLValidator
 
-from members.models import rfid_tag_form
+from members.rfid import rfid_tag_form
+from members.services import FLOOF_KEYS, PROFILE_KEYS
 
 RFID_INPUT_RE = re.compile(r"^[0-9]{1,10}$")
 
@@ -24,14 +26,8 @@ class ProfileForm(forms.Form):
     pronouns = _text(50)
     discord_username = _text(50, label="Discord username")
 
-    # form field -> (column, key)
-    KEYS = {
-        "first_name": ("identity", "first_name"),
-        "last_name": ("identity", "last_name"),
-        "nickname": ("identity", "nickname"),
-        "pronouns": ("identity", "pronouns"),
-        "discord_username": ("connections", "discord_username"),
-    }
+    # form field -> (column, key) it is stored in
+    KEYS = PROFILE_KEYS
 
 
 class FloofForm(forms.Form):
@@ -55,12 +51,7 @@ class FloofForm(forms.Form):
         help_text="Whole seconds, 1 to 30.",
     )
 
-    KEYS = {
-        "nametag_subtitle": ("identity", "nametag_subtitle"),
-        "pronouns": ("identity", "pronouns"),
-        "theme_song_url": ("identity", "theme_song_url"),
-        "theme_song_duration": ("identity", "theme_song_duration"),
-    }
+    KEYS = FLOOF_KEYS
 
     def clean(self):
         cleaned = super().clean()

@@ -1,12 +1,10 @@
 import json
-import re
 import secrets
 
 import pghistory
 import pgtrigger
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
 from django.db import IntegrityError, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
@@ -14,6 +12,8 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.encoding import punycode
+
+from members import shapes
 
 # The canonical email (DESIGN §2) is computed in members/emails.py; importers of
 # members.models keep finding normalize_email here.
@@ -23,7 +23,21 @@ from members.emails import (  # noqa: F401 - re-exported for importers of member
     stored_email,
 )
 from members.lookups import ci_equals
-from members.scaffolding import NULLABLE_COLUMNS
+from members.rfid import (  # noqa: F401 - re-exported for importers of members.models
+    _SYNC_RFID_TAGS,
+    RFID_APPEND,
+    RFID_DROP,
+    RFID_HOLDS,
+    RFID_WRITABLE,
+    check_rfid_tag,
+    rfid_tag_form,
+)
+from members.shapes import NULLABLE_COLUMNS, MemberStatus
+from members.validators import (  # noqa: F401 - re-exported for importers of members.models
+    BILLING_REF_RE,
+    USERNAME_RE,
+    username_validator,
+)
 
 
 def validate_mailable(email: str) -> None:
@@ -34,16 +48,6 @@ def validate_mailable(email: str) -> None:
         punycode(email.rpartition("@")[2])
     except UnicodeError:
         raise ValidationError("Enter a valid email address.", code="invalid") from None
-
-
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
-username_validator = RegexValidator(
-    USERNAME_RE, "Use 1 to 16 letters, digits, underscores or hyphens."
-)
-
-# The member reference the payment page hands Stripe as client-reference-id and the
-# webhook reads back. Random, so it reveals nothing and cannot be guessed from an id.
-BILLING_REF_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def new_billing_ref() -> str:
@@ -67,14 +71,6 @@ def violated_field(error: IntegrityError) -> str | None:
     """ "email", "username" or "access" for a unique violation on one of ours, else None."""
     constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
     return UNIQUE_FIELD_BY_CONSTRAINT.get(constraint)
-
-
-class MemberStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    ACTIVE = "active", "Active"
-    LAPSED = "lapsed", "Lapsed"
-    SUSPENDED = "suspended", "Suspended"
-    BANNED = "banned", "Banned"
 
 
 # Stripe subscription statuses under which a member is paying.
@@ -133,39 +129,6 @@ def missing_q(label: str) -> Q:
     if label not in NULLABLE_COLUMNS:
         raise ValueError(label)
     return Q(**{f"{label}__isnull": True})
-
-
-def rfid_tag_form(tag: str) -> str:
-    """A tag as the database compares it: digits zero-padded to 10 (other text trimmed)."""
-    tag = tag.strip()
-    return tag.zfill(10) if tag.isascii() and tag.isdigit() else tag
-
-
-def _padded_tag_sql(expr: str) -> str:
-    """rfid_tag_form() in SQL."""
-    return (
-        f"(CASE WHEN length(btrim({expr})) < 10 THEN lpad(btrim({expr}), 10, '0')"
-        f" ELSE btrim({expr}) END)"
-    )
-
-
-def _tag_array_sql(access: str) -> str:
-    """access.rfid_tags as a JSON array, whatever the row holds."""
-    return (
-        f"(CASE WHEN jsonb_typeof({access} -> 'rfid_tags') = 'array'"
-        f" THEN {access} -> 'rfid_tags' ELSE '[]'::jsonb END)"
-    )
-
-
-# Mirrors a member's tags into RfidTag, whose unique index then refuses a tag held by
-# another member whatever path wrote it (save, update(), raw SQL, admin).
-_SYNC_RFID_TAGS = f"""
-    INSERT INTO members_rfidtag (tag, member_id)
-    SELECT DISTINCT {_padded_tag_sql("t")}, NEW.id
-    FROM jsonb_array_elements_text({_tag_array_sql("NEW.access")}) AS t
-    WHERE btrim(t) <> '';
-    RETURN NULL;
-"""  # noqa: S608 - constant SQL fragments, no input
 
 
 class MemberQuerySet(models.QuerySet):
@@ -244,68 +207,32 @@ class MemberQuerySet(models.QuerySet):
             last_updated_by=user,
         )
 
-    # Tags are compared in their 10-digit form (legacy rows may hold unpadded tags),
-    # and access.rfid_tags is read as an array whatever the row holds.
-    _RFID_HOLDS = f"""
-        EXISTS (
-            SELECT 1 FROM jsonb_array_elements_text({_tag_array_sql("access")}) AS t
-            WHERE {_padded_tag_sql("t")} = %s
-        )
-    """  # noqa: S608 - constant SQL fragments; the tag is a parameter
-    _RFID_APPEND = f"""
-        jsonb_set(
-            COALESCE(access, '{{}}'::jsonb),
-            '{{rfid_tags}}',
-            {_tag_array_sql("access")} || to_jsonb(%s::text)
-        )
-    """
-    _RFID_DROP = f"""
-        jsonb_set(
-            access,
-            '{{rfid_tags}}',
-            (SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
-             FROM jsonb_array_elements(access -> 'rfid_tags') WITH ORDINALITY AS x(e, i)
-             WHERE {_padded_tag_sql("(e #>> '{}')")} <> %s)
-        )
-    """  # noqa: S608 - constant SQL fragments; the tag is a parameter
-
-    @staticmethod
-    def _check_rfid_tag(tag):
-        if not isinstance(tag, str) or not re.fullmatch(r"[0-9]{10}", tag):
-            raise ValueError("an RFID tag is 10 digits")
-
-    # Where a tag can be appended without replacing a damaged value staff should see.
-    _RFID_WRITABLE = """
-        (access IS NULL OR (jsonb_typeof(access) = 'object'
-            AND COALESCE(jsonb_typeof(access -> 'rfid_tags'), 'null') IN ('array', 'null')))
-    """
-
     def add_rfid_tag(self, tag: str, *, user=None) -> int:
         """Append a 10-digit tag to access.rfid_tags in one SQL statement. Rows that
         already hold it, or whose access is not an object with a tag list, are not
         written; a tag held by another member raises IntegrityError (the RfidTag
         unique index)."""
-        self._check_rfid_tag(tag)
+        check_rfid_tag(tag)
         # Constant SQL; the tag is a parameter.
         can_add = RawSQL(  # noqa: S611
-            f"{self._RFID_WRITABLE} AND NOT {self._RFID_HOLDS}",
+            f"{RFID_WRITABLE} AND NOT {RFID_HOLDS}",
             (tag,),
             output_field=models.BooleanField(),
         )
-        append = RawSQL(self._RFID_APPEND, (tag,))  # noqa: S611
+        append = RawSQL(RFID_APPEND, (tag,))  # noqa: S611
         return self.filter(can_add).update(access=append, last_updated_by=user)
 
     def remove_rfid_tag(self, tag: str, *, user=None) -> int:
         """Remove a 10-digit tag (in any stored form) from access.rfid_tags in one SQL
         statement, keeping the other tags in order. Rows without it are not written."""
-        self._check_rfid_tag(tag)
+        check_rfid_tag(tag)
         # Constant SQL; the tag is a parameter.
         holds = RawSQL(  # noqa: S611
-            f"jsonb_typeof(access) = 'object' AND {self._RFID_HOLDS}",
+            f"jsonb_typeof(access) = 'object' AND {RFID_HOLDS}",
             (tag,),
             output_field=models.BooleanField(),
         )
-        drop = RawSQL(self._RFID_DROP, (tag,))  # noqa: S611
+        drop = RawSQL(RFID_DROP, (tag,))  # noqa: S611
         return self.filter(holds).update(access=drop, last_updated_by=user)
 
 
@@ -399,23 +326,25 @@ class Member(models.Model):
         self.email = stored_email(self.email)
         super().save(*args, **kwargs)
 
-    # Readers tolerate a NULL column, a missing key and a NULL value.
-    def _get(self, column, key, default=None):
-        data = getattr(self, column)
-        if isinstance(data, dict):
-            value = data.get(key)
-            return default if value is None else value
-        return default
+    def read(self, column: str):
+        """A tolerant, typed reading of one JSON column (members/shapes.py), or None
+        when the column is NULL or damaged. For showing and deciding only: writes are
+        key-level merges, never a reading written back."""
+        return shapes.read(column, getattr(self, column))
+
+    def _get(self, column: str, key: str):
+        """One key's typed value, or None when missing, null or of the wrong type."""
+        reading = self.read(column)
+        return getattr(reading, key) if reading is not None else None
 
     @property
-    def membership_status(self) -> str | None:
-        value = self._get("status", "membership_status")
-        return value.strip().lower() if isinstance(value, str) else None
+    def membership_status(self) -> MemberStatus | None:
+        return self._get("status", "membership_status")
 
     @property
     def subscription_status(self) -> str:
         value = self._get("status", "subscription_status")
-        return value.strip().lower() if isinstance(value, str) else ""
+        return value.strip().lower() if value is not None else ""
 
     @property
     def awaiting_activation(self) -> bool:
@@ -425,11 +354,25 @@ class Member(models.Model):
             and self.subscription_status in PAYING_SUBSCRIPTION_STATUSES
         )
 
+    def payment_state(self, *, stripe_configured: bool) -> str:
+        """What the payment page offers: "paid" (pending, paid, awaiting activation),
+        "pay" (pending or lapsed; "not_configured" when Stripe is not set up) or
+        "settled" (nothing to pay for). A member with no status yet counts as pending."""
+        status = self.membership_status or MemberStatus.PENDING
+        if status == MemberStatus.PENDING and (
+            self.subscription_status in PAYING_SUBSCRIPTION_STATUSES
+        ):
+            return "paid"
+        if status in (MemberStatus.PENDING, MemberStatus.LAPSED):
+            return "pay" if stripe_configured else "not_configured"
+        return "settled"
+
     @property
     def full_name(self) -> str:
-        first = self._get("identity", "first_name", "")
-        last = self._get("identity", "last_name", "")
-        return f"{first} {last}".strip()
+        identity = self.read("identity")
+        if identity is None:
+            return ""
+        return f"{identity.first_name or ''} {identity.last_name or ''}".strip()
 
     @property
     def display_name(self) -> str:

@@ -4,65 +4,25 @@ Signup calls `complete_member` once per scaffolding step; the admin repair actio
 `repair_members` call it for everything missing. Nothing else writes defaults.
 """
 
-import copy
 import json
 
 from django.db import connection, transaction
+
+from members import shapes
+from members.models import Member
+from members.shapes import NULLABLE_COLUMNS, MemberStatus
 
 # The order is the order signup runs its after-commit steps in.
 SCAFFOLDING_COLUMNS = ("notes", "access", "authorizations", "extras")
 # Written by signup's critical transaction; NULL only on legacy or damaged rows.
 CRITICAL_COLUMNS = ("status", "connections", "forms")
-NULLABLE_COLUMNS = CRITICAL_COLUMNS + SCAFFOLDING_COLUMNS
 
-PENDING = "pending"
-
-_DEFAULTS = {
-    "identity": {
-        "first_name": "",
-        "last_name": "",
-        "nickname": "",
-        "pronouns": "",
-        "birthday": None,
-        "emails": [],
-        "active_directory_username": "",
-        "nametag_subtitle": "",
-        "theme_song_url": "",
-        "theme_song_duration": None,
-    },
-    "status": {
-        "membership_status": PENDING,
-        "membership_level": "New Member",
-        "member_since": None,
-        "renewal_date": None,
-        "waiver_signed": False,
-        "stripe_customer_id": "",
-        "stripe_subscription_id": "",
-        "stripe_product_id": "",
-        "subscription_status": "",
-        "payment_problem": False,
-    },
-    "connections": {"phone": "", "discord_username": ""},
-    "forms": {
-        "waiver_signed_date": None,
-        "id_check_1": "",
-        "id_check_2": "",
-        "terms_of_use_accepted": False,
-        "terms_accepted_at": None,
-        "orientation_completed_date": None,
-        "essentials_form": "",
-        "is_21_or_older": False,
-    },
-    "notes": [],
-    "access": {"rfid_tags": []},
-    "authorizations": {"authorizations": [], "computer_authorizations": []},
-    "extras": {"storage_id": None, "storage_area": None},
-}
+PENDING = MemberStatus.PENDING.value
 
 
 def default(column: str):
-    """A fresh copy of the canonical default for a JSON column."""
-    return copy.deepcopy(_DEFAULTS[column])
+    """A fresh copy of the canonical default for a JSON column (from the shapes)."""
+    return shapes.default(column)
 
 
 def missing_columns(member) -> list[str]:
@@ -107,8 +67,6 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
     if unknown:
         raise ValueError(f"not a scaffolding column: {sorted(unknown)}")
     values = values or {}
-
-    from members.models import Member
 
     table = Member._meta.db_table
     with transaction.atomic():

@@ -1,5 +1,8 @@
-"""Member flows that touch more than the member row: login details kept in step with
-the User and allauth's address, staff activation after onboarding, and repair."""
+"""Member writes: login details kept in step with the User and allauth's address,
+staff activation after onboarding, repair, and the member's own dashboard edits.
+
+The functions that write set their audit source and own their transaction, so no
+caller can forget either."""
 
 import datetime
 from dataclasses import dataclass
@@ -8,6 +11,7 @@ from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 
 from members import scaffolding
+from members.audit import audit
 from members.lookups import ci_equals, email_addresses_with
 from members.models import Member, MemberStatus, User, stored_email, violated_field
 
@@ -141,12 +145,13 @@ def member_activate(
     orientation_completed_on: datetime.date,
 ) -> str:
     """Activate a pending, lapsed or suspended member after onboarding: record the ID
-    check (date in `forms.id_check_1`, checker's username in `forms.id_check_2`), the
-    waiver and orientation dates, set the status active and add a note naming `by`.
+    check (`forms.id_check_date`, and the checker's username in `forms.id_check_by`;
+    `id_check_1`/`id_check_2` keep the ID document's issuer and number), the waiver and
+    orientation dates, set the status active and add a note naming `by`.
 
-    Banned members are refused; callers wrap this in `audit("staff", by)`.
+    Banned members are refused. Recorded as a staff write by `by`.
     """
-    with transaction.atomic():
+    with audit("staff", by), transaction.atomic():
         member = (
             Member.objects.select_for_update().filter(pk=member_id).only("status", "forms").first()
         )
@@ -156,6 +161,10 @@ def member_activate(
         if not all(isinstance(v, dict | None) for v in (member.status, member.forms)):
             return REFUSED
         current = member.membership_status
+        status = member.read("status")
+        if status is not None and "membership_status" in status.unreadable:
+            # A status the shapes do not know is for staff to correct first.
+            return REFUSED
         if current == MemberStatus.ACTIVE:
             return ALREADY_ACTIVE
         # A member with no status yet is completed (as pending) first, like everywhere.
@@ -166,8 +175,8 @@ def member_activate(
         rows.merge_json_columns(
             {
                 "forms": {
-                    "id_check_1": id_checked_on.isoformat(),
-                    "id_check_2": id_checked_by.get_username(),
+                    "id_check_date": id_checked_on.isoformat(),
+                    "id_check_by": id_checked_by.get_username(),
                     "waiver_signed_date": waiver_signed_on.isoformat(),
                     "orientation_completed_date": orientation_completed_on.isoformat(),
                 },
@@ -218,3 +227,148 @@ def members_repair(*, queryset) -> RepairResult:
         elif queryset.partial().filter(pk=member_id).exists():
             damaged += 1
     return RepairResult(repaired, filled, total - repaired - damaged, damaged)
+
+
+# What the dashboard's edits report.
+SAVED = "saved"
+UNCHANGED = "unchanged"
+# REFUSED (above): the record needs staff before it can be edited (a damaged column).
+
+# Dashboard form field -> (column, key) it edits; the forms prefill from the same map.
+PROFILE_KEYS = {
+    "first_name": ("identity", "first_name"),
+    "last_name": ("identity", "last_name"),
+    "nickname": ("identity", "nickname"),
+    "pronouns": ("identity", "pronouns"),
+    "discord_username": ("connections", "discord_username"),
+}
+FLOOF_KEYS = {
+    "nametag_subtitle": ("identity", "nametag_subtitle"),
+    "pronouns": ("identity", "pronouns"),
+    "theme_song_url": ("identity", "theme_song_url"),
+    "theme_song_duration": ("identity", "theme_song_duration"),
+}
+
+
+def _keys_changed(member, keys: dict, values: dict) -> dict[str, dict]:
+    """The keys whose new value differs from the stored one, by column. Blank and
+    missing mean the same ("not set"), so re-saving an untouched form is a no-op."""
+    changes: dict[str, dict] = {}
+    for field, (column, key) in keys.items():
+        new = values[field]
+        data = getattr(member, column)
+        old = data.get(key) if isinstance(data, dict) else None
+        if (old or None) != (new or None):
+            changes.setdefault(column, {})[key] = new
+    return changes
+
+
+def _member_keys_update(*, member, by, keys: dict, values: dict) -> str:
+    changes = _keys_changed(member, keys, values)
+    if not changes:
+        return UNCHANGED
+    # Only the changed keys are written (a key-level merge), so a value the member did
+    # not touch stays as stored, whatever its type.
+    with audit("member", by), transaction.atomic():
+        written = Member.objects.filter(pk=member.pk).merge_json_columns(changes, user=by)
+    return SAVED if written else REFUSED
+
+
+def member_profile_update(
+    *,
+    member,
+    by,
+    first_name: str,
+    last_name: str,
+    nickname: str = "",
+    pronouns: str = "",
+    discord_username: str = "",
+) -> str:
+    """The member's own profile edit: SAVED, UNCHANGED or REFUSED (a damaged column
+    staff must fix first; nothing written). Recorded as a member write by `by`."""
+    values = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "nickname": nickname,
+        "pronouns": pronouns,
+        "discord_username": discord_username,
+    }
+    return _member_keys_update(member=member, by=by, keys=PROFILE_KEYS, values=values)
+
+
+def member_floof_update(
+    *,
+    member,
+    by,
+    nametag_subtitle: str = "",
+    pronouns: str = "",
+    theme_song_url: str = "",
+    theme_song_duration: int | None = None,
+) -> str:
+    """The member's nametag and theme song edit; outcomes as member_profile_update."""
+    values = {
+        "nametag_subtitle": nametag_subtitle,
+        "pronouns": pronouns,
+        "theme_song_url": theme_song_url,
+        "theme_song_duration": theme_song_duration,
+    }
+    return _member_keys_update(member=member, by=by, keys=FLOOF_KEYS, values=values)
+
+
+# What the RFID tag edits report.
+TAG_ADDED = "added"
+TAG_REMOVED = "removed"
+TAG_PRESENT = "already present"
+TAG_ABSENT = "not present"
+TAG_HELD = "held by another member"
+NOT_ACTIVE = "not active"
+
+
+def _own_active(member):
+    # The status is checked again in the UPDATE itself, in case it changed since.
+    return Member.objects.filter(pk=member.pk, status__membership_status__iexact="active")
+
+
+def _tags_now(member_id: int) -> tuple[bool, list[str]]:
+    """(active, tags) as stored now, read tolerantly."""
+    fresh = Member.objects.filter(pk=member_id).only("status", "access").first()
+    if fresh is None:
+        return False, []
+    access = fresh.read("access")
+    tags = (access.rfid_tags if access is not None else None) or []
+    return fresh.membership_status == MemberStatus.ACTIVE, tags
+
+
+def member_rfid_tag_add(*, member, by, tag: str) -> str:
+    """Add a 10-digit tag to an active member's own keys: TAG_ADDED, TAG_PRESENT,
+    TAG_HELD (another member has it), NOT_ACTIVE or REFUSED (a damaged `access`).
+    Recorded as a member write by `by`."""
+    if member.membership_status != MemberStatus.ACTIVE:
+        return NOT_ACTIVE
+    try:
+        # A savepoint, so a refused tag leaves the caller's connection usable.
+        with audit("member", by), transaction.atomic():
+            added = _own_active(member).add_rfid_tag(tag, user=by)
+    except IntegrityError as error:
+        if violated_field(error) != "access":
+            raise
+        return TAG_HELD
+    if added:
+        return TAG_ADDED
+    active, tags = _tags_now(member.pk)
+    if not active:
+        return NOT_ACTIVE
+    return TAG_PRESENT if tag in tags else REFUSED
+
+
+def member_rfid_tag_remove(*, member, by, tag: str) -> str:
+    """Remove a 10-digit tag from an active member's own keys: TAG_REMOVED, TAG_ABSENT
+    or NOT_ACTIVE. Recorded as a member write by `by`."""
+    if member.membership_status != MemberStatus.ACTIVE:
+        return NOT_ACTIVE
+    with audit("member", by), transaction.atomic():
+        removed = _own_active(member).remove_rfid_tag(tag, user=by)
+    if removed:
+        return TAG_REMOVED
+    active, _tags = _tags_now(member.pk)
+    return TAG_ABSENT if active else NOT_ACTIVE

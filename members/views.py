@@ -1,6 +1,7 @@
 """The member dashboard (DESIGN §6). Every page is the logged-in member's own: no URL
-takes a member id. Pages read the record defensively, since legacy and damaged rows
-may have NULL columns, missing keys and values of the wrong type."""
+takes a member id. Pages read the record through the shapes' tolerant readers
+(members/shapes.py), since legacy and damaged rows may have NULL columns, missing keys
+and values of the wrong type; writes go through one service function each."""
 
 import datetime
 import functools
@@ -8,14 +9,13 @@ import functools
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
 from django.shortcuts import redirect, render
 from django.utils import dateformat
 from django.views.decorators.http import require_http_methods, require_safe
 
-from members.audit import audit
+from members import services
 from members.forms import FloofForm, ProfileForm, RfidAddForm, RfidRemoveForm
-from members.models import Member, MemberStatus, rfid_tag_form
+from members.models import Member, MemberStatus
 
 UNKNOWN = "unknown, please contact staff"
 require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
@@ -36,53 +36,36 @@ def member_page(view):
     return wrapper
 
 
-# Readers: None stands for "the record cannot say", shown as UNKNOWN.
+# What a page shows for one key of a reading: None stands for "the record cannot say"
+# (a NULL or damaged column, or a value of the wrong type), shown as UNKNOWN; `blank`
+# is what a missing, null or empty value says.
 
 
-def _column(member, column):
-    value = getattr(member, column, None) if member is not None else None
-    return value if isinstance(value, dict) else None
+def _read(member, column):
+    return member.read(column) if member is not None else None
 
 
-def _text(data, key, blank=""):
-    if data is None:
+def _shown(reading, key, blank=""):
+    if reading is None or key in reading.unreadable:
         return None
-    value = data.get(key)
+    value = getattr(reading, key)
     if value is None or value == "":
         return blank
-    return value if isinstance(value, str | int | float) else None
+    if isinstance(value, datetime.date):
+        # Dates read the same way on every page: "15 January 2026".
+        return dateformat.format(value, "j F Y")
+    return value
 
 
-def _date(data, key, blank):
-    """A stored "YYYY-MM-DD" (or ISO timestamp) as "15 January 2026"."""
-    if data is None:
+def _yes_no(reading, key):
+    if reading is None or key in reading.unreadable:
         return None
-    value = data.get(key)
-    if value is None or value == "":
-        return blank
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return dateformat.format(parsed, "j F Y")
-
-
-def _list(data, key):
-    if data is None:
-        return None
-    value = data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        return None
-    return [item if isinstance(item, str) else str(item) for item in value]
+    return "yes" if getattr(reading, key) else "no"
 
 
 def _status_label(member):
     status = member.membership_status if member is not None else None
-    return MemberStatus(status).label if status in MemberStatus.values else None
+    return status.label if status is not None else None
 
 
 def _notice(member):
@@ -100,87 +83,96 @@ def _notice(member):
 def dashboard(request, member):
     context = {"member": member}
     if member is not None:
-        status = _column(member, "status")
+        status = member.read("status")
         context.update(
             status_label=_status_label(member),
-            level=_text(status, "membership_level", blank=None),
-            renewal=_date(status, "renewal_date", blank="not set yet"),
+            level=_shown(status, "membership_level", blank=None),
+            renewal=_shown(status, "renewal_date", blank="not set yet"),
             notice=_notice(member),
-            payment_problem=bool(status and status.get("payment_problem") is True),
+            payment_problem=status is not None and status.payment_problem is True,
             portal_url=settings.STRIPE_CUSTOMER_PORTAL_URL,
         )
     return render(request, "members/dashboard.html", context)
 
 
-def _initial(form_class, member):
+def _initial(keys, member):
+    """The edit form's values: what the record holds, and for a value of the wrong type
+    the stored text itself, so the member sees what is on record (a reading is never
+    written back: only the keys the member changes are saved)."""
     initial = {}
-    for field, (column, key) in form_class.KEYS.items():
-        value = _text(_column(member, column), key)
+    for field, (column, key) in keys.items():
+        reading = member.read(column)
+        value = getattr(reading, key) if reading is not None else None
+        if reading is not None and key in reading.unreadable:
+            stored = getattr(member, column).get(key)
+            is_text = isinstance(stored, str | int | float) and not isinstance(stored, bool)
+            value = stored if is_text else None
         initial[field] = "" if value is None else value
     return initial
 
 
-def _changed(form, member):
-    """The keys whose submitted value differs from the stored one, by column. Blank
-    and missing mean the same ("not set"), so re-saving an untouched form is a no-op."""
-    changes = {}
-    for field, (column, key) in form.KEYS.items():
-        new = form.cleaned_data[field]
-        data = getattr(member, column)
-        old = data.get(key) if isinstance(data, dict) else None
-        if (old or None) != (new or None):
-            changes.setdefault(column, {})[key] = new
-    return changes
+_SAVED_MESSAGES = {
+    services.SAVED: (messages.SUCCESS, "Saved."),
+    services.UNCHANGED: (messages.INFO, "Nothing to save: no field changed."),
+    services.REFUSED: (
+        messages.ERROR,
+        "Your record needs a hand from staff before it can be edited here; "
+        "nothing was saved. Please contact staff.",
+    ),
+}
 
 
-def _edit_page(request, member, form_class, template):
+def _edit_page(request, member, form_class, keys, update, template):
     if member is None:
         return render(request, template, {"member": None})
     if request.method == "POST":
         form = form_class(request.POST)
         if form.is_valid():
-            changes = _changed(form, member)
-            if not changes:
-                messages.info(request, "Nothing to save: no field changed.")
-            else:
-                with audit("member", request.user):
-                    written = Member.objects.filter(pk=member.pk).merge_json_columns(
-                        changes, user=request.user
-                    )
-                if written:
-                    messages.success(request, "Saved.")
-                else:
-                    messages.error(
-                        request,
-                        "Your record needs a hand from staff before it can be edited here; "
-                        "nothing was saved. Please contact staff.",
-                    )
+            outcome = update(member=member, by=request.user, **form.cleaned_data)
+            messages.add_message(request, *_SAVED_MESSAGES[outcome])
             return redirect(request.path)
     else:
-        form = form_class(initial=_initial(form_class, member))
+        form = form_class(initial=_initial(keys, member))
     return render(request, template, {"member": member, "form": form})
 
 
 @require_get_or_post
 @member_page
 def profile(request, member):
-    return _edit_page(request, member, ProfileForm, "members/profile.html")
+    return _edit_page(
+        request,
+        member,
+        ProfileForm,
+        services.PROFILE_KEYS,
+        services.member_profile_update,
+        "members/profile.html",
+    )
 
 
 @require_get_or_post
 @member_page
 def floof(request, member):
-    return _edit_page(request, member, FloofForm, "members/floof.html")
+    return _edit_page(
+        request,
+        member,
+        FloofForm,
+        services.FLOOF_KEYS,
+        services.member_floof_update,
+        "members/floof.html",
+    )
 
 
 def _keys_page(request, member, form=None, status=200):
-    access = _column(member, "access")
-    tags = _list(access, "rfid_tags")
+    access = _read(member, "access")
+    tags = None
+    if access is not None and "rfid_tags" not in access.unreadable:
+        tags = access.rfid_tags or []
+    membership = member.membership_status if member is not None else None
     context = {
         "member": member,
-        "tags": [rfid_tag_form(t) for t in tags] if tags is not None else None,
-        "membership": member.membership_status if member is not None else None,
-        "can_change": member is not None and member.membership_status == MemberStatus.ACTIVE,
+        "tags": tags,
+        "membership": membership,
+        "can_change": membership == MemberStatus.ACTIVE,
         "form": form or RfidAddForm(),
     }
     return render(request, "members/keys.html", context, status=status)
@@ -194,61 +186,59 @@ def keys(request, member):
     if member is None or member.membership_status != MemberStatus.ACTIVE:
         messages.error(request, "Only active members can change their keys.")
         return _keys_page(request, member, status=403)
-    # The status is checked again in the UPDATE itself, in case it changed since.
-    own_active = Member.objects.filter(pk=member.pk, status__membership_status__iexact="active")
     if request.POST.get("action") == "remove":
-        return _remove_key(request, member, own_active)
+        return _remove_key(request, member)
     form = RfidAddForm(request.POST)
     if not form.is_valid():
         return _keys_page(request, member, form)
     tag = form.cleaned_data["tag"]
-    try:
-        # A savepoint, so a refused tag leaves the request's connection usable.
-        with audit("member", request.user), transaction.atomic():
-            added = own_active.add_rfid_tag(tag, user=request.user)
-    except IntegrityError:
+    outcome = services.member_rfid_tag_add(member=member, by=request.user, tag=tag)
+    if outcome == services.TAG_HELD:
         form.add_error("tag", f"Tag {tag} is registered to another member; staff can help.")
         return _keys_page(request, member, form)
-    if added:
+    if outcome == services.TAG_ADDED:
         messages.success(request, f"Tag {tag} added.")
-    elif tag in [rfid_tag_form(t) for t in _list(_column(member, "access"), "rfid_tags") or []]:
+    elif outcome == services.TAG_PRESENT:
         messages.info(request, f"Tag {tag} is already on your account.")
+    elif outcome == services.NOT_ACTIVE:
+        messages.error(request, "Only active members can change their keys.")
     else:
         messages.error(request, "Your keys could not be changed. Please contact staff.")
     return redirect("dashboard_keys")
 
 
-def _remove_key(request, member, own_active):
+def _remove_key(request, member):
     form = RfidRemoveForm(request.POST)
     if not form.is_valid():
         messages.error(request, "That is not a tag number.")
         return redirect("dashboard_keys")
     tag = form.cleaned_data["tag"]
-    with audit("member", request.user), transaction.atomic():
-        removed = own_active.remove_rfid_tag(tag, user=request.user)
-    if removed:
+    outcome = services.member_rfid_tag_remove(member=member, by=request.user, tag=tag)
+    if outcome == services.TAG_REMOVED:
         messages.success(request, f"Tag {tag} removed.")
+    elif outcome == services.NOT_ACTIVE:
+        messages.error(request, "Only active members can change their keys.")
     else:
         messages.info(request, f"Tag {tag} is not on your account.")
     return redirect("dashboard_keys")
 
 
+def _names(reading, key):
+    if reading is None or key in reading.unreadable:
+        return None
+    return getattr(reading, key) or []
+
+
 @require_safe
 @member_page
 def auths(request, member):
-    data = _column(member, "authorizations")
+    data = _read(member, "authorizations")
     context = {
         "member": member,
-        "physical": _list(data, "authorizations"),
-        "computer": _list(data, "computer_authorizations"),
+        "physical": _names(data, "authorizations"),
+        "computer": _names(data, "computer_authorizations"),
     }
     return render(request, "members/auths.html", context)
-
-
-def _yes_no(value):
-    if value is None:
-        return "no"
-    return {True: "yes", False: "no"}.get(value)
 
 
 @require_safe
@@ -256,19 +246,21 @@ def _yes_no(value):
 def storage(request, member):
     context = {"member": member}
     if member is not None:
-        status = _column(member, "status")
-        extras = _column(member, "extras")
-        forms = _column(member, "forms")
+        status = member.read("status")
+        extras = member.read("extras")
+        forms = member.read("forms")
         context.update(
-            member_since=_date(status, "member_since", blank=None),
-            storage_id=_text(extras, "storage_id", blank="none assigned"),
-            storage_area=_text(extras, "storage_area", blank="none assigned"),
-            id_check_1=_text(forms, "id_check_1", blank="not yet"),
-            id_check_2=_text(forms, "id_check_2", blank="not yet"),
-            terms=_yes_no(forms.get("terms_of_use_accepted")) if forms is not None else None,
-            terms_at=_date(forms, "terms_accepted_at", blank=""),
-            orientation=_date(forms, "orientation_completed_date", blank="not yet"),
-            waiver=_date(forms, "waiver_signed_date", blank="not yet"),
+            member_since=_shown(status, "member_since", blank=None),
+            storage_id=_shown(extras, "storage_id", blank="none assigned"),
+            storage_area=_shown(extras, "storage_area", blank="none assigned"),
+            id_check_1=_shown(forms, "id_check_1", blank="not yet"),
+            id_check_2=_shown(forms, "id_check_2", blank="not yet"),
+            id_check_date=_shown(forms, "id_check_date", blank="not yet"),
+            id_check_by=_shown(forms, "id_check_by", blank="not yet"),
+            terms=_yes_no(forms, "terms_of_use_accepted"),
+            terms_at=_shown(forms, "terms_accepted_at", blank=""),
+            orientation=_shown(forms, "orientation_completed_date", blank="not yet"),
+            waiver=_shown(forms, "waiver_signed_date", blank="not yet"),
         )
     return render(request, "members/storage.html", context)
 

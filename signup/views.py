@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
-from members.models import PAYING_SUBSCRIPTION_STATUSES, Member
+from members.models import Member
 from signup import ratelimit, services
 from signup.forms import DetailsForm, EmailForm, UsernameCheckForm
 from signup.tokens import BadToken, make_token, read_token
@@ -181,12 +181,7 @@ def payment(request):
         messages.info(request, "There is no membership for this login.")
         return redirect("dashboard")
     status = member.membership_status or "pending"
-    if status == "pending" and member.subscription_status in PAYING_SUBSCRIPTION_STATUSES:
-        state = "paid"
-    elif status in ("pending", "lapsed"):
-        state = "pay" if _stripe_configured() else "not_configured"
-    else:
-        state = "settled"
+    state = member.payment_state(stripe_configured=_stripe_configured())
     return render(
         request,
         "signup/payment.html",

@@ -5,6 +5,7 @@ import datetime
 
 import pytest
 
+from members import shapes
 from members.models import Member
 from tests.admin.conftest import XSS, XSS_ESCAPED, messages_of
 from tests.factories import MemberFactory, StaffFactory
@@ -54,12 +55,20 @@ def test_it_activates_pending_lapsed_and_suspended_members(as_superuser, superus
 
 @pytest.mark.django_db
 def test_it_records_the_onboarding_in_forms_and_keeps_other_keys(as_superuser, superuser):
-    member = MemberFactory(membership="pending")
+    forms = {
+        **shapes.default("forms"),
+        "terms_of_use_accepted": True,
+        "id_check_1": "IL",
+        "id_check_2": "DL-1234",
+    }
+    member = MemberFactory(membership="pending", forms=forms)
     checker = StaffFactory(username="checker")
     _confirm(as_superuser, [member], checker)
     member.refresh_from_db()
-    assert member.forms["id_check_1"] == "2026-11-20"
-    assert member.forms["id_check_2"] == "checker"
+    assert member.forms["id_check_date"] == "2026-11-20"
+    assert member.forms["id_check_by"] == "checker"
+    # The ID document's issuer and number stay as they were.
+    assert (member.forms["id_check_1"], member.forms["id_check_2"]) == ("IL", "DL-1234")
     assert member.forms["waiver_signed_date"] == "2026-11-21"
     assert member.forms["orientation_completed_date"] == "2026-11-22"
     assert member.forms["terms_of_use_accepted"] is True
@@ -106,7 +115,8 @@ def test_it_completes_a_member_without_status_before_activating(as_superuser, su
     member.refresh_from_db()
     assert member.membership_status == "active"
     assert member.status["membership_level"] == "New Member"
-    assert member.forms["id_check_1"] == "2026-11-20"
+    assert member.forms["id_check_date"] == "2026-11-20"
+    assert member.forms["id_check_1"] == ""
 
 
 @pytest.mark.django_db

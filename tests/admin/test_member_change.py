@@ -45,6 +45,14 @@ def test_it_saves_an_edit_and_names_the_staff_user(as_superuser, superuser):
 
 
 @pytest.mark.django_db
+def test_it_shows_the_stored_email_and_username_in_their_fields(as_superuser):
+    member = MemberFactory(email="ada@example.org", username="countess")
+    form = as_superuser.get(_url(member)).context["adminform"].form
+    assert form["email"].value() == "ada@example.org"
+    assert form["username"].value() == "countess"
+
+
+@pytest.mark.django_db
 def test_it_fills_a_null_column_from_the_form(as_superuser):
     member = MemberFactory(extras=None)
     response = _post(as_superuser, member, extras={"storage_id": 12, "storage_area": "B"})
