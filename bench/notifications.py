@@ -2,11 +2,11 @@
 worker`, DEBUG off) to a loopback SMTP server (aiosmtpd, in this process).
 
 1,000 members each get a transition (their notification queued with its job, one
-transaction each, as the webhook does) as fast as this process can make them, while
-one worker delivers; then the same with 2 workers. Prints mails/s (first transition
-to last SMTP acceptance), p50/p99 latency from a transition's commit to the SMTP
-server's acceptance of its mail, and duplicates and lost mails (both must be 0; it
-exits 1 otherwise).
+transaction each, as the webhook does), made at a steady --rate (25/s) while one worker
+delivers: p50/p99 latency from a transition's commit to the SMTP server's acceptance of
+its mail. Then 1,000 notifications queued first and
+delivered by a worker started afterwards: mails/s alone. Then both with 2 workers.
+Duplicates and lost mails must be 0 (it exits 1 otherwise).
 
     .venv/bin/python bench/notifications.py [--count 1000] [--workers 1 2]
 
@@ -82,33 +82,27 @@ def make_members(count: int) -> list[int]:
     return [m.pk for m in Member.objects.bulk_create(members)]
 
 
-def transitions(member_ids: list[int], run: str, threads: int = 4) -> dict[str, float]:
-    """One transaction per member, as the webhook's: lock the row, queue the mail; from
-    a few threads, so transitions come faster than one worker delivers. Returns the
-    commit time of each member's transition, by address."""
-    from django.db import connection, transaction
+def transitions(member_ids: list[int], run: str, rate: float = 0) -> dict[str, float]:
+    """One transaction per member, as the webhook's: lock the row, queue the mail; at
+    `rate` per second (0: as fast as possible). Returns the commit time of each
+    member's transition, by address."""
+    from django.db import transaction
 
     from members.models import Member, NotificationKind
     from members.notifications import notification_create
 
     committed = {}
-
-    def make(ids):
-        for member_id in ids:
-            with transaction.atomic():
-                member = Member.objects.select_for_update().only("email").get(pk=member_id)
-                key = f"{run}-{member_id}"
-                notification_create(member=member, kind=NotificationKind.LAPSED, key=key)
-            committed[member.email] = time.time()
-        connection.close()
-
-    workers = [
-        threading.Thread(target=make, args=(member_ids[i::threads],)) for i in range(threads)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    start = time.monotonic()
+    for n, member_id in enumerate(member_ids):
+        if rate:
+            pause = start + n / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        with transaction.atomic():
+            member = Member.objects.select_for_update().only("email").get(pk=member_id)
+            key = f"{run}-{member_id}"
+            notification_create(member=member, kind=NotificationKind.LAPSED, key=key)
+        committed[member.email] = time.time()
     return committed
 
 
@@ -139,7 +133,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def run(sink: Sink, member_ids: list[int], workers: int, timeout: float) -> bool:
+def _reset(sink: Sink) -> None:
     from django.db import connection
 
     from members.models import Notification
@@ -153,44 +147,80 @@ def run(sink: Sink, member_ids: list[int], workers: int, timeout: float) -> bool
     with sink.lock:
         sink.accepted.clear()
 
+
+def _wait_delivered(sink: Sink, count: int, timeout: float) -> list[tuple[float, str]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sink.lock:
+            if len(sink.accepted) >= count:
+                break
+        time.sleep(0.1)
+    time.sleep(1)  # anything sent twice would arrive now
+    with sink.lock:
+        return list(sink.accepted)
+
+
+def _stop(processes) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+
+
+def _check(accepted, committed) -> tuple[int, int, dict[str, float]]:
+    per_address = Counter(address for _, address in accepted)
+    duplicates = sum(n - 1 for n in per_address.values() if n > 1)
+    lost = sum(1 for address in committed if per_address[address] == 0)
+    first: dict[str, float] = {}
+    for at, address in sorted(accepted):
+        first.setdefault(address, at)
+    return duplicates, lost, first
+
+
+def run(sink: Sink, member_ids: list[int], workers: int, timeout: float, rate: float) -> bool:
+    """Two passes: transitions made at `rate` while the workers run (latency), then a
+    backlog of queued notifications for workers started afterwards (delivery rate)."""
+    from members.models import Notification
+
+    label = f"{workers} worker{'s' if workers > 1 else ''}"
+    _reset(sink)
     processes = start_workers(workers)
     try:
         wait_ready(workers)
         started = time.time()
-        committed = transitions(member_ids, run=f"run{workers}")
+        committed = transitions(member_ids, run=f"live{workers}", rate=rate)
         produced = time.time()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with sink.lock:
-                if len(sink.accepted) >= len(member_ids):
-                    break
-            time.sleep(0.1)
-        time.sleep(1)  # anything sent twice would arrive now
+        accepted = _wait_delivered(sink, len(member_ids), timeout)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-
-    with sink.lock:
-        accepted = list(sink.accepted)
-    per_address = Counter(address for _, address in accepted)
-    duplicates = sum(n - 1 for n in per_address.values() if n > 1)
-    lost = sum(1 for address in committed if per_address[address] == 0)
-    first = {}
-    for at, address in sorted(accepted):
-        first.setdefault(address, at)
+        _stop(processes)
+    live_dup, live_lost, first = _check(accepted, committed)
     latencies = [(first[a] - committed[a]) * 1000 for a in committed if a in first]
-    elapsed = (max(first.values()) - started) if first else float("nan")
+    elapsed = max(first.values()) - started
+    print(
+        f"{label}, live: {len(first)} mails in {elapsed:.1f} s = {len(first) / elapsed:.1f}"
+        f" mails/s while transitions came at {len(member_ids) / (produced - started):.0f}/s;"
+        f" transition -> SMTP acceptance p50 {statistics.median(latencies):.0f} ms,"
+        f" p99 {percentile(latencies, 99):.0f} ms; duplicates {live_dup}, lost {live_lost}"
+    )
+    live_sent = Notification.objects.filter(state="sent").count()
+
+    _reset(sink)
+    committed = transitions(member_ids, run=f"backlog{workers}")
+    processes = start_workers(workers)
+    try:
+        wait_ready(workers)
+        accepted = _wait_delivered(sink, len(member_ids), timeout)
+    finally:
+        _stop(processes)
+    dup, lost, first = _check(accepted, committed)
+    span = max(first.values()) - min(first.values())
     states = Counter(Notification.objects.values_list("state", flat=True))
     print(
-        f"{workers} worker{'s' if workers > 1 else ''}: {len(first)} mails in {elapsed:.1f} s = "
-        f"{len(first) / elapsed:.1f} mails/s; transition -> SMTP acceptance "
-        f"p50 {statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 99):.0f} ms; "
-        f"duplicates {duplicates}, lost {lost}; transitions made at "
-        f"{len(member_ids) / (produced - started):.0f}/s; notifications {dict(states)}"
+        f"{label}, backlog: {len(first)} queued mails delivered in {span:.1f} s ="
+        f" {len(first) / span:.1f} mails/s (first to last acceptance); duplicates {dup},"
+        f" lost {lost}; notifications {dict(states)}"
     )
-    return duplicates == 0 and lost == 0
+    return live_dup == live_lost == dup == lost == 0 and live_sent == len(member_ids)
 
 
 def main() -> int:
@@ -198,6 +228,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--rate", type=float, default=25, help="live transitions per second")
     args = parser.parse_args()
 
     from aiosmtpd.controller import Controller
@@ -222,7 +253,7 @@ def main() -> int:
     ok = True
     try:
         for workers in args.workers:
-            ok &= run(sink, member_ids, workers, args.timeout)
+            ok &= run(sink, member_ids, workers, args.timeout, args.rate)
     finally:
         controller.stop()
     return 0 if ok else 1

@@ -59,7 +59,7 @@ class CappedRetryStrategy(RetryStrategy):
 
 
 # Jobs that talk to the outside world: 2 s, 4 s, 8 s ... doubling up to an hour between
-# attempts; 16 retries span about eight hours, then the job stays failed for staff.
+# attempts; 16 retries span about six hours, then the job stays failed for staff.
 OUTSIDE_RETRY = CappedRetryStrategy(max_attempts=16, exponential_wait=2, max_wait=3600)
 
 
