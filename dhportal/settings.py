@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "signup",
     "billing",
     "legacy",
+    "integrations",
 ]
 
 MIDDLEWARE = [

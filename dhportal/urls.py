@@ -43,4 +43,5 @@ urlpatterns = [
     path("", include("members.urls")),
     path("", include("signup.urls")),
     path("", include("billing.urls")),
+    path("", include("integrations.urls")),
 ]

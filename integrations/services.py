@@ -1,0 +1,273 @@
+"""The feed's service functions: pump events into deliveries, send one delivery, replay
+dead ones, send every current snapshot to an endpoint, and the access keys.
+
+Ordering (DESIGN §12): per member and endpoint, an older snapshot is never delivered
+after a newer one. A delivery is sent under a transaction-scoped advisory lock on its
+(endpoint, member) pair, so two deliveries of one pair are never on the wire at once;
+it is not sent when a newer one of the pair was delivered (it is `superseded`), and
+once it is delivered every older pending or dead one of the pair is superseded. Nothing
+waits for an older delivery: a receiver that refuses one snapshot for a day still gets
+the next, and a dead delivery never blocks the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from integrations import outbound
+from integrations.models import AccessKey, Delivery, DeliveryState, Endpoint, FeedEvent
+from integrations.snapshot import backfill_sql, payload
+
+logger = logging.getLogger(__name__)
+
+# How long a receiver has to answer (connect, send, answer), in seconds.
+DEFAULT_TIMEOUT = 10
+PUMP_BATCH = 500
+KEY_PREFIX = "dhak_"
+
+
+def delivery_timeout() -> float:
+    return float(getattr(settings, "INTEGRATIONS_DELIVERY_TIMEOUT", DEFAULT_TIMEOUT))
+
+
+# --- the pump ----------------------------------------------------------------------
+
+
+def _defer_sends(delivery_ids: list[int]) -> None:
+    """Queue one send job per delivery, in this transaction (one statement)."""
+    if not delivery_ids:
+        return
+    from procrastinate import manager
+    from procrastinate.contrib.django.django_connector import DjangoConnector
+
+    from integrations.tasks import send_delivery
+
+    deferrer = send_delivery.configure()
+    jobs = [deferrer.make_new_job(delivery_id=pk) for pk in delivery_ids]
+    manager.JobManager(connector=DjangoConnector(alias="default")).batch_defer_jobs(jobs=jobs)
+
+
+def feed_pump(*, batch: int = PUMP_BATCH) -> int:
+    """Turn committed events not yet pumped into deliveries (one per enabled endpoint
+    that wants the event) and their send jobs; return the number of events pumped.
+    Each batch is one transaction: its deliveries, jobs and `pumped` marks commit
+    together. SKIP LOCKED lets a second pump (another worker) take other events."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            events = list(
+                FeedEvent.objects.filter(pumped=False)
+                .order_by("id")
+                .select_for_update(skip_locked=True)
+                .only("id", "member_id", "sequence", "changed")[:batch]
+            )
+            if not events:
+                return total
+            endpoints = list(Endpoint.objects.filter(enabled=True))
+            deliveries = [
+                Delivery(
+                    endpoint=endpoint,
+                    event=event,
+                    member_id=event.member_id,
+                    sequence=event.sequence,
+                )
+                for event in events
+                for endpoint in endpoints
+                if endpoint.wants(event.changed)
+            ]
+            made = Delivery.objects.bulk_create(deliveries, ignore_conflicts=False)
+            _defer_sends([d.pk for d in made])
+            FeedEvent.objects.filter(pk__in=[e.pk for e in events]).update(pumped=True)
+            total += len(events)
+        if len(events) < batch:
+            return total
+
+
+# --- sending -----------------------------------------------------------------------
+
+
+def _lock_pair(endpoint_id: int, member_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"integrations.delivery:{endpoint_id}:{member_id}"],
+        )
+
+
+def _newer_delivered(delivery: Delivery) -> bool:
+    return Delivery.objects.filter(
+        endpoint_id=delivery.endpoint_id,
+        member_id=delivery.member_id,
+        sequence__gt=delivery.sequence,
+        state=DeliveryState.DELIVERED,
+    ).exists()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: str  # delivered, failed, superseded, not pending, gone, disabled
+    answer: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed"
+
+
+def delivery_send(delivery_id: int) -> SendResult:
+    """Send one delivery unless it is no longer pending or a newer snapshot of its
+    member already reached the endpoint. Records the attempt and the answer; on a 2xx
+    marks it delivered and supersedes the older ones of its pair. A failed attempt
+    leaves it pending (the caller decides whether it is dead)."""
+    with transaction.atomic():
+        found = Delivery.objects.filter(pk=delivery_id).values("endpoint_id", "member_id").first()
+        if found is None:
+            return SendResult("gone")
+        _lock_pair(found["endpoint_id"], found["member_id"])
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("endpoint", "event")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return SendResult("gone")
+        if delivery.state != DeliveryState.PENDING:
+            return SendResult("not pending")
+        if _newer_delivered(delivery):
+            delivery.state = DeliveryState.SUPERSEDED
+            delivery.save(update_fields=["state"])
+            return SendResult("superseded")
+        endpoint = delivery.endpoint
+        if not endpoint.enabled:
+            # Kept pending: re-enabling the endpoint and replaying sends it.
+            return SendResult("disabled", "The endpoint is disabled.")
+        body = outbound.body_of(payload(delivery.event.snapshot, endpoint.fields))
+        answer = outbound.post(
+            endpoint.url, body=body, secret=endpoint.secret, timeout=delivery_timeout()
+        )
+        now = timezone.now()
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.last_answer = answer.text
+        fields = ["attempts", "last_attempt_at", "last_answer"]
+        if not answer.ok:
+            delivery.save(update_fields=fields)
+            return SendResult("failed", answer.text)
+        delivery.state = DeliveryState.DELIVERED
+        delivery.delivered_at = now
+        delivery.save(update_fields=[*fields, "state", "delivered_at"])
+        Delivery.objects.filter(
+            endpoint_id=delivery.endpoint_id,
+            member_id=delivery.member_id,
+            sequence__lt=delivery.sequence,
+            state__in=(DeliveryState.PENDING, DeliveryState.DEAD),
+        ).update(state=DeliveryState.SUPERSEDED)
+    return SendResult("delivered", answer.text)
+
+
+def delivery_kill(delivery_id: int) -> None:
+    """No retry follows: the delivery is dead, for staff to replay."""
+    Delivery.objects.filter(pk=delivery_id, state=DeliveryState.PENDING).update(
+        state=DeliveryState.DEAD
+    )
+
+
+def deliveries_replay(*, queryset) -> int:
+    """Send dead (or stuck pending) deliveries again, each with a fresh day of
+    retries; returns how many were queued. A delivery whose member has since had a
+    newer snapshot delivered is superseded when its job runs, never sent."""
+    with transaction.atomic():
+        ids = list(
+            queryset.filter(state__in=(DeliveryState.DEAD, DeliveryState.PENDING))
+            .order_by("sequence", "id")
+            .values_list("pk", flat=True)
+        )
+        Delivery.objects.filter(pk__in=ids).update(state=DeliveryState.PENDING)
+        _defer_sends(ids)
+    return len(ids)
+
+
+def endpoint_resync(*, endpoint_id: int) -> int:
+    """Send every member's current snapshot (their latest event) to the endpoint; for
+    a new endpoint. Events it already has a delivery for are not sent twice. Returns
+    the number of deliveries queued."""
+    with transaction.atomic():
+        endpoint = Endpoint.objects.filter(pk=endpoint_id).first()
+        if endpoint is None:
+            return 0
+        with connection.cursor() as cursor:
+            cursor.execute(backfill_sql())
+        latest = FeedEvent.objects.filter(member_id=OuterRef("member_id")).order_by("-sequence")
+        events = (
+            FeedEvent.objects.filter(pk=Subquery(latest.values("pk")[:1]))
+            .exclude(deliveries__endpoint=endpoint)
+            .values_list("pk", "member_id", "sequence")
+        )
+        made = Delivery.objects.bulk_create(
+            [
+                Delivery(endpoint=endpoint, event_id=pk, member_id=member_id, sequence=sequence)
+                for pk, member_id, sequence in events
+            ],
+            batch_size=1000,
+        )
+        _defer_sends([d.pk for d in made])
+    return len(made)
+
+
+# --- access keys -------------------------------------------------------------------
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_access_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class AccessKeyError(ValueError):
+    pass
+
+
+def _clean_name(name) -> str:
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name:
+        raise AccessKeyError("A key needs a name.")
+    if len(name) > 100 or not name.isprintable():
+        raise AccessKeyError("A key's name is at most 100 printable characters.")
+    return name
+
+
+def access_key_create(*, name: str) -> tuple[AccessKey, str]:
+    """A new key: (the row, the key itself, to be shown once and never kept)."""
+    name = _clean_name(name)
+    key = new_access_key()
+    with transaction.atomic():
+        if AccessKey.objects.filter(name=name).exists():
+            raise AccessKeyError(f'A key named "{name}" already exists.')
+        row = AccessKey.objects.create(name=name, key_hash=key_hash(key))
+    return row, key
+
+
+def access_key_revoke(*, name: str) -> AccessKey:
+    name = _clean_name(name)
+    with transaction.atomic():
+        row = AccessKey.objects.select_for_update().filter(name=name).first()
+        if row is None:
+            raise AccessKeyError(f'No key is named "{name}".')
+        if row.revoked_at is None:
+            row.revoked_at = timezone.now()
+            row.save(update_fields=["revoked_at"])
+    return row
+
+
+def access_keys_revoke(*, queryset) -> int:
+    return queryset.filter(revoked_at=None).update(revoked_at=timezone.now())

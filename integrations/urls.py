@@ -1,0 +1,9 @@
+from django.urls import path
+
+from integrations import views
+
+app_name = "integrations"
+
+urlpatterns = [
+    path("api/v1/access/", views.access_list, name="access_list"),
+]
