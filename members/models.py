@@ -4,14 +4,12 @@ import secrets
 import pghistory
 import pgtrigger
 from django.contrib.auth.models import AbstractUser, UserManager
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.encoding import punycode
 
 from members import shapes
 
@@ -37,17 +35,8 @@ from members.validators import (  # noqa: F401 - re-exported for importers of me
     BILLING_REF_RE,
     USERNAME_RE,
     username_validator,
+    validate_mailable,
 )
-
-
-def validate_mailable(email: str) -> None:
-    """Django's validator accepts some non-ASCII domains that cannot be written in IDNA
-    (too long once encoded, or holding a character IDNA forbids). No mail can be sent
-    to them, and sending one raises: refuse them as invalid where they are typed."""
-    try:
-        punycode(email.rpartition("@")[2])
-    except UnicodeError:
-        raise ValidationError("Enter a valid email address.", code="invalid") from None
 
 
 def new_billing_ref() -> str:

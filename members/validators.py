@@ -3,7 +3,9 @@ from the models so forms, shapes and other apps use them without importing model
 
 import re
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.utils.encoding import punycode
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 username_validator = RegexValidator(
@@ -13,3 +15,13 @@ username_validator = RegexValidator(
 # The member reference the payment page hands Stripe as client-reference-id and the
 # webhook reads back. Random, so it reveals nothing and cannot be guessed from an id.
 BILLING_REF_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def validate_mailable(email: str) -> None:
+    """Django's validator accepts some non-ASCII domains that cannot be written in IDNA
+    (too long once encoded, or holding a character IDNA forbids). No mail can be sent
+    to them, and sending one raises: refuse them as invalid where they are typed."""
+    try:
+        punycode(email.rpartition("@")[2])
+    except UnicodeError:
+        raise ValidationError("Enter a valid email address.", code="invalid") from None
