@@ -3,7 +3,14 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from billing import webhook
-from billing.models import DONE_STATES, Plan, StripeEvent, Subscription
+from billing.models import (
+    DONE_STATES,
+    Plan,
+    ReconcileFinding,
+    ReconcileRun,
+    StripeEvent,
+    Subscription,
+)
 from dhportal.adminkit import SafeModelAdmin
 
 
@@ -99,3 +106,54 @@ class SubscriptionAdmin(StripeRecordAdmin):
 class PlanAdmin(SafeModelAdmin):
     list_display = ("name", "stripe_product_id")
     search_fields = ("name", "stripe_product_id")
+
+
+class FindingState(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("fixed", "Fixed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.open()
+        if self.value() == "fixed":
+            return queryset.filter(fixed__isnull=False)
+        return queryset
+
+
+@admin.register(ReconcileFinding)
+class ReconcileFindingAdmin(StripeRecordAdmin):
+    """What reconciliation found (billing/reconcile.py); a later run updates each row
+    and marks it fixed when it repaired it or no longer finds it."""
+
+    list_display = ("kind", "stripe_object", "member_link", "short_detail", "last_seen", "fixed")
+    list_filter = (FindingState, "kind", "last_seen")
+    search_fields = ("stripe_object", "detail", "member__email")
+    readonly_fields = [f.name for f in ReconcileFinding._meta.fields if f.name != "member"] + [
+        "member_link"
+    ]
+
+    @admin.display(description="detail")
+    def short_detail(self, obj):
+        return obj.detail[:120] + ("..." if len(obj.detail) > 120 else "")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(SafeModelAdmin):
+    list_display = ("started", "finished", "dry_run", "summary", "error", "watermark")
+    list_filter = ("dry_run", "started")
+    readonly_fields = [f.name for f in ReconcileRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

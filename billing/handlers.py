@@ -44,6 +44,8 @@ class Outcome:
     settles: list[str] = field(default_factory=list)
     # The member write, made by the webhook in the statement that records the outcome.
     changes: "MemberChanges | None" = None
+    # Subscription snapshots: what the row write decided (SubscriptionRow.verdict).
+    verdict: str = ""
 
 
 class DamagedStatus(Exception):
@@ -359,17 +361,27 @@ def checkout_session_completed(event: StripeEvent) -> Outcome:
 
 
 def subscription_changed(event: StripeEvent) -> Outcome:
-    obj = _dict(event.payload["data"]["object"])
+    return subscription_snapshot(
+        _dict(event.payload["data"]["object"]),
+        created=event.created,
+        is_created_event=event.type == SUBSCRIPTION_CREATED,
+    )
+
+
+def subscription_snapshot(obj: dict, *, created: datetime, is_created_event: bool) -> Outcome:
+    """Apply a subscription object as it stood at `created`: an event's object at the
+    event's `created`, or (billing/reconcile.py) one read from Stripe's API at the time
+    of the response, under the same ordering rules, so whichever is newer wins."""
     subscription_id = stripe_id(obj.get("id"))
     if not subscription_id:
         raise ValueError("subscription event without a subscription id")
     customer_id = stripe_id(obj.get("customer"))
     member = _locked_member(_by_subscription_or_customer(subscription_id, customer_id))
     status = obj.get("status")
-    product_id, period_end = _product_and_period_end(obj)
+    product_id, period_end = product_and_period_end(obj)
     snapshot = Snapshot(
-        created=event.created,
-        is_created_event=event.type == SUBSCRIPTION_CREATED,
+        created=created,
+        is_created_event=is_created_event,
         status=status[:20] if isinstance(status, str) else "",
         product_id=product_id,
         current_period_end=period_end,
@@ -383,26 +395,34 @@ def subscription_changed(event: StripeEvent) -> Outcome:
     )
     if member is not None and sub.previous_member_id not in (None, member.pk):
         raise LinkedElsewhere(f"{subscription_id} was linked to member #{sub.previous_member_id}")
-    if sub.verdict == "older":
+    verdict = sub.verdict
+    if verdict == "older":
         return Outcome(
-            EventState.PROCESSED, member, "Older than the last snapshot applied; not applied."
+            EventState.PROCESSED,
+            member,
+            "Older than the last snapshot applied; not applied.",
+            verdict=verdict,
         )
-    if sub.verdict == "final":
+    if verdict == "final":
         return Outcome(
-            EventState.PROCESSED, member, f"Subscription already {sub.status}; not applied."
+            EventState.PROCESSED,
+            member,
+            f"Subscription already {sub.status}; not applied.",
+            verdict=verdict,
         )
     if member is None:
         return Outcome(
             EventState.UNMATCHED,
             detail=f"Stored; applied when a checkout links customer {customer_id or '?'}.",
+            verdict=verdict,
         )
     changes = MemberChanges(member)
     changes.seen(sub)
     detail = _apply_or_flag(changes, sub, newly_linked=sub.previous_member_id is None)
-    return Outcome(EventState.PROCESSED, member, detail, changes=changes)
+    return Outcome(EventState.PROCESSED, member, detail, changes=changes, verdict=verdict)
 
 
-def _product_and_period_end(obj: dict) -> tuple[str, datetime | None]:
+def product_and_period_end(obj: dict) -> tuple[str, datetime | None]:
     """The product and latest period end the items name ("" and None when none)."""
     product, period_end = "", None
     for item in _list(_dict(obj.get("items")).get("data")):

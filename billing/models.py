@@ -110,3 +110,99 @@ class Plan(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.stripe_product_id})"
+
+
+class FindingKind(models.TextChoices):
+    ENDPOINT_MISSING = "endpoint_missing", "Webhook endpoint missing"
+    ENDPOINT_DISABLED = "endpoint_disabled", "Webhook endpoint disabled"
+    ENDPOINT_EVENTS = "endpoint_events", "Webhook endpoint lacks event types"
+    ENDPOINT_VERSION = "endpoint_version", "Webhook endpoint in another API version"
+    EVENT_VERSION = "event_version", "Events in another API version"
+    MISSED_EVENT = "missed_event", "Event the webhook never got"
+    SUBSCRIPTION = "subscription", "Subscription differs from Stripe"
+    CUSTOMER = "customer", "Subscription's customer differs from Stripe"
+
+
+# The kinds that make a run report "endpoint problem".
+ENDPOINT_KINDS = (
+    FindingKind.ENDPOINT_MISSING,
+    FindingKind.ENDPOINT_DISABLED,
+    FindingKind.ENDPOINT_EVENTS,
+    FindingKind.ENDPOINT_VERSION,
+    FindingKind.EVENT_VERSION,
+)
+
+
+class ReconcileFindingQuerySet(models.QuerySet):
+    def open(self) -> "ReconcileFindingQuerySet":
+        """Findings no run has seen fixed yet: what staff still have to look at."""
+        return self.filter(fixed__isnull=True)
+
+
+class ReconcileFinding(models.Model):
+    """A difference between Stripe and the portal that a reconciliation run found
+    (billing/reconcile.py). One row per (kind, Stripe object): later runs update it."""
+
+    kind = models.CharField(max_length=20, choices=FindingKind.choices)
+    stripe_object = models.CharField(
+        "Stripe object",
+        max_length=255,
+        help_text="The endpoint, event or subscription id (or URL, or API version).",
+    )
+    member = models.ForeignKey(
+        "members.Member",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reconcile_findings",
+    )
+    detail = models.TextField(blank=True, default="")
+    found = models.DateTimeField(help_text="The run that first found it.")
+    last_seen = models.DateTimeField(help_text="The last run that found it.")
+    fixed = models.DateTimeField(
+        null=True, blank=True, help_text="Repaired by a run, or seen gone; empty while open."
+    )
+
+    objects = ReconcileFindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "stripe_object"], name="reconcile_finding_kind_object_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=FindingKind.values), name="reconcile_finding_kind_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["-last_seen"],
+                condition=Q(fixed__isnull=True),
+                name="reconcile_finding_open_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.stripe_object}"
+
+
+class ReconcileRun(models.Model):
+    """One reconciliation run. The watermark of the last complete run is where the
+    next one starts listing events (less a margin)."""
+
+    started = models.DateTimeField()
+    finished = models.DateTimeField(null=True, blank=True)
+    dry_run = models.BooleanField(default=False)
+    since = models.DateTimeField(null=True, blank=True, help_text="Events listed from.")
+    # Stripe's clock (the Date of the first events page) when the listing began; set
+    # only on a complete run that is not a dry run and covered since the last one.
+    watermark = models.DateTimeField(null=True, blank=True)
+    summary = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="", help_text="Why Stripe could not be read.")
+
+    class Meta:
+        ordering = ["-started", "-id"]
+
+    def __str__(self):
+        return f"reconciliation {self.started:%Y-%m-%d %H:%M}"

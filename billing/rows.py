@@ -99,11 +99,11 @@ def event_failed(event: StripeEvent) -> tuple[int, int] | None:
     return (row[0], row[1]) if row else None
 
 
-def event_finish(event: StripeEvent, *, member_id: int, status: dict, notes: list) -> None:
-    """Record the event's outcome and write its member in one statement: a key-level
-    merge into status and an append to notes, the SQL of MemberQuerySet.merge_json and
-    append_note. The member row is locked and its status checked to be an object by
-    the handler, so no concurrent change can be lost and no damaged value grows."""
+def _member_update(member_id: int, status: dict, notes: list) -> tuple[str, list[Any]]:
+    """A key-level merge into status and an append to notes, the SQL of
+    MemberQuerySet.merge_json and append_note. The member row is locked and its status
+    checked to be an object by the handler, so no concurrent change can be lost and no
+    damaged value grows."""
     sets: list[str] = []
     params: list[Any] = []
     if status:
@@ -112,15 +112,29 @@ def event_finish(event: StripeEvent, *, member_id: int, status: dict, notes: lis
     if notes:
         sets.append("notes = COALESCE(notes, '[]'::jsonb) || %s::jsonb")
         params.append(json.dumps(notes))
-    # Webhook writes are made by no user (DESIGN: last_updated_by).
+    # Stripe's writes are made by no user (DESIGN: last_updated_by).
     sets.append("last_updated_by_id = NULL")
+    return f'UPDATE "{MEMBERS}" SET {", ".join(sets)} WHERE id = %s', [*params, member_id]  # noqa: S608
+
+
+def event_finish(event: StripeEvent, *, member_id: int, status: dict, notes: list) -> None:
+    """Record the event's outcome and write its member in one statement."""
+    member_sql, params = _member_update(member_id, status, notes)
     sql = (
-        f'WITH member_write AS (UPDATE "{MEMBERS}" SET {", ".join(sets)} WHERE id = %s) '  # noqa: S608
+        f"WITH member_write AS ({member_sql}) "  # noqa: S608
         f"UPDATE {EVENTS} SET state = %s, detail = %s, error = %s, member_id = %s, "
         "attempts = %s, processed_at = %s WHERE id = %s"
     )
-    params += [member_id, event.state, event.detail, event.error, event.member_id]
+    params += [event.state, event.detail, event.error, event.member_id]
     params += [event.attempts, event.processed_at, event.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def member_write(*, member_id: int, status: dict, notes: list) -> None:
+    """Write a handler's changes to its member with no event to record (a snapshot
+    read from Stripe's API by billing/reconcile.py)."""
+    sql, params = _member_update(member_id, status, notes)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -111,8 +111,10 @@ class _HandlerFailed(Exception):
         self.event = event
 
 
-def deliver(payload: dict) -> Delivery:
-    """Store a verified event once and process it unless that is already done."""
+def deliver(payload: dict, *, source: str = "webhook") -> Delivery:
+    """Store a verified event once and process it unless that is already done.
+    `source` labels the member's history: "reconcile" for an event billing/reconcile.py
+    listed from Stripe's API because the webhook never got it."""
     try:
         with transaction.atomic():
             event, claimed = _claim(payload)
@@ -122,7 +124,7 @@ def deliver(payload: dict) -> Delivery:
                 _lock_customer(event)
             if claimed and event.state == EventState.IGNORED:
                 return Delivery(event, duplicate=False)
-            _process(event)
+            _process(event, source=source)
     except _HandlerFailed as failed:
         return Delivery(_record_failure(failed.event), duplicate=False)
     return Delivery(event, duplicate=False)
@@ -186,7 +188,7 @@ def _lock_customer(event: StripeEvent) -> None:
         rows.lock(key)
 
 
-def _process(event: StripeEvent) -> None:
+def _process(event: StripeEvent, *, source: str = "webhook") -> None:
     event.attempts += 1
     event.processed_at = timezone.now()
     handler = HANDLERS.get(event.type)
@@ -195,7 +197,7 @@ def _process(event: StripeEvent) -> None:
         event.save(update_fields=_RESULT_FIELDS)
         return
     try:
-        with audit("webhook"):
+        with audit(source):
             outcome = handler(event)
             event.state, event.detail, event.error = outcome.state, outcome.detail, ""
             event.member = outcome.member

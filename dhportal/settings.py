@@ -191,6 +191,11 @@ STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_PRICING_TABLE_ID = env.str("STRIPE_PRICING_TABLE_ID", default="")
 STRIPE_CUSTOMER_PORTAL_URL = env.str("STRIPE_CUSTOMER_PORTAL_URL", default="")
+# Reconciliation only (billing/reconcile.py): a restricted key that can only read webhook
+# endpoints, events, subscriptions and customers. Unset: reconciliation does not run.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# Tests and benchmarks point this at a loopback fake of the Stripe API.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
 
 # Signup continue links are signed and expire after this many seconds.
 SIGNUP_TOKEN_MAX_AGE = env.int("SIGNUP_TOKEN_MAX_AGE", default=24 * 60 * 60)
