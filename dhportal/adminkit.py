@@ -115,6 +115,22 @@ class SafeModelAdmin(SafeActionsMixin, admin.ModelAdmin):
     pass
 
 
+def make_every_admin_safe(site) -> None:
+    """Give the admins other apps register (procrastinate's jobs, allauth's addresses,
+    Django's groups) the same refusals as the project's own: their lists take the same
+    query strings. Call once, after autodiscovery (dhportal/urls.py)."""
+    for model in apps.get_models():
+        if not site.is_registered(model):
+            continue
+        model_admin = site.get_model_admin(model)
+        if isinstance(model_admin, SafeActionsMixin):
+            continue
+        cls = type(model_admin)
+        safe = type(cls.__name__, (SafeActionsMixin, cls), {"__module__": cls.__module__})
+        site.unregister(model)
+        site.register(model, safe)
+
+
 def _model(label):
     try:
         return apps.get_model(label)

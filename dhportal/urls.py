@@ -9,6 +9,9 @@ from dhportal import adminkit, views
 # Replacing the bound method is allauth's documented way; the stubs call it a method.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
+# Every admin, other apps' included, refuses lookups the database would fail on.
+adminkit.make_every_admin_safe(admin.site)
+
 handler400 = "dhportal.views.bad_request"
 handler403 = "dhportal.views.permission_denied"
 handler404 = "dhportal.views.page_not_found"

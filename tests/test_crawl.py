@@ -32,6 +32,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from pghistory.models import Events
 
 from members.models import Member
+from members.notifications import notification_create
 from signup.tokens import make_token
 from tests.factories import (
     DEFAULT_PASSWORD,
@@ -243,6 +244,8 @@ def world(db):
     SubscriptionFactory(member=member)
     StripeEventFactory(member=member)
     StripeEventFactory(member=None, state="unmatched", error="")
+    # A queued lifecycle mail: a notification row and its send job (procrastinate's).
+    notification_create(member=member, kind="activated", key="crawl")
 
     # A verified address's confirmation link is dead; an old unverified one's is live.
     addresses = [

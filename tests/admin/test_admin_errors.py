@@ -190,3 +190,12 @@ def test_it_answers_view_on_site_for_a_content_type_id_that_is_no_number_with_a_
     as_viewer, content_type_id
 ):
     assert as_viewer.get(f"/admin/r/{content_type_id}/1/").status_code == 404
+
+
+def test_it_refuses_such_an_offset_in_another_apps_admin_list_too(as_superuser):
+    # procrastinate registers its job admin itself; every registered admin gets the
+    # project's refusals.
+    query = {"scheduled_at__gte": "0001-01-01T00:00:00+23:59"}
+    assert as_superuser.get("/admin/procrastinate/procrastinatejob/", query).status_code == 400
+    allowed = as_superuser.get("/admin/procrastinate/procrastinatejob/", {"id__gte": "1"})
+    assert allowed.status_code == 200
