@@ -1,0 +1,285 @@
+"""Staff tooling for duplicates (DESIGN §10): the "possible duplicates" list filter, the
+link from a duplicate's page to its holder, the action "Merge the two selected
+members", and the side-by-side merge page. The merge itself is members/merge.py;
+MemberAdmin (members/admin.py) hooks these in."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from members.admin_forms import json_preview
+from members.merge import (
+    CHOOSABLE,
+    MERGED_AWAY_Q,
+    MergeRefused,
+    default_choices,
+    is_merged_away,
+    member_merge,
+    merge_refusal,
+    merged_into,
+)
+from members.models import Member
+
+# Shown on the page below the chosen columns: what a merge unites, whoever stays.
+UNITED_COLUMNS = ("notes", "access", "authorizations")
+_LABELS = {"date_added": "date added"}
+
+# Duplicates still to be looked at: duplicate_of set, not merged away.
+POSSIBLE_DUPLICATE_Q = Q(duplicate_of__isnull=False) & ~MERGED_AWAY_Q
+
+
+class PossibleDuplicatesFilter(admin.SimpleListFilter):
+    """Members whose email or username another member already held at import or at
+    the canonical-email migration (`duplicate_of` set), with their holders."""
+
+    title = "possible duplicates"
+    parameter_name = "duplicates"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "duplicates and their holders"), ("only", "duplicates only")]
+
+    def queryset(self, request, queryset):
+        duplicates = Member.objects.filter(POSSIBLE_DUPLICATE_Q)
+        if self.value() == "only":
+            return queryset.filter(POSSIBLE_DUPLICATE_Q)
+        if self.value() == "yes":
+            holders = duplicates.values("duplicate_of_id")
+            return queryset.filter(POSSIBLE_DUPLICATE_Q | Q(pk__in=holders))
+        return queryset
+
+
+def _change_url(pk) -> str:
+    return reverse("admin:members_member_change", args=[pk])
+
+
+def merge_url(member_id, other_id) -> str:
+    return reverse("admin:members_member_merge", args=[member_id]) + f"?with={other_id}"
+
+
+@admin.display(description="duplicates")
+def duplicate_holder(model_admin, member):
+    """The change page's link: a duplicate's holder and "Merge with #N"; a record merged
+    away, the member it went into; a survivor, the records merged into it."""
+    if member is None or member.pk is None:
+        return "—"
+    if member.duplicate_of_id is not None:
+        holder = format_html(
+            '<a href="{}">#{}</a>', _change_url(member.duplicate_of_id), member.duplicate_of_id
+        )
+        if is_merged_away(member):
+            return format_html("Merged into member {}; this record is no longer used.", holder)
+        return format_html(
+            'Possible duplicate of member {}. <a class="button" href="{}">Merge with #{}</a>',
+            holder,
+            merge_url(member.pk, member.duplicate_of_id),
+            member.duplicate_of_id,
+        )
+    merged = merged_into(member)
+    if merged:
+        links = format_html_join(
+            ", ",
+            '<a href="{}">#{}</a> (<a href="{}">history</a>)',
+            (
+                (_change_url(m.pk), m.pk, reverse("admin:members_member_history", args=[m.pk]))
+                for m in merged
+            ),
+        )
+        return format_html("Merged into this member: {}", links)
+    return "—"
+
+
+@admin.action(description="Merge the two selected members", permissions=["change"])
+def merge_two_members(model_admin, request, queryset):
+    members = sorted(queryset.values_list("pk", "duplicate_of_id")[:3])
+    if len(members) != 2:
+        model_admin.message_user(request, "Select exactly two members to merge.", messages.WARNING)
+        return None
+    (first, first_holder), (second, _) = members
+    # The page opens with the holder staying when one is the other's duplicate.
+    if first_holder == second:
+        first, second = second, first
+    return HttpResponseRedirect(merge_url(second, first))
+
+
+def merge_urls(model_admin, urls: list) -> list:
+    """MemberAdmin's URLs (its get_urls) with the merge page added and the history page
+    answered with the records merged into the member."""
+    site = model_admin.admin_site
+
+    def wrap(view):
+        wrapper = site.admin_view(view)
+        # As ModelAdmin.get_urls marks its own views.
+        wrapper.model_admin = model_admin
+        return wrapper
+
+    def merge(request, object_id):
+        return merge_view(model_admin, request, object_id)
+
+    def history(request, object_id):
+        extra_context = _history_context(object_id)
+        return model_admin.history_view(request, object_id, extra_context=extra_context)
+
+    history_name = "members_member_history"
+    return [
+        path("<path:object_id>/merge/", wrap(merge), name="members_member_merge"),
+        path("<path:object_id>/history/", wrap(history), name=history_name),
+        *(url for url in urls if getattr(url, "name", None) != history_name),
+    ]
+
+
+def _history_context(object_id) -> dict:
+    member = _member(object_id)
+    return {"merged_members": merged_into(member)} if member is not None else {}
+
+
+def _member(value):
+    try:
+        pk = int(unquote(str(value)))
+    except (TypeError, ValueError):
+        return None
+    if not 0 < pk < 2**63:
+        return None
+    return Member.objects.select_related("user").filter(pk=pk).first()
+
+
+def _pk(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _shown(field, value) -> str:
+    if field == "date_added":
+        return value.isoformat(sep=" ", timespec="seconds")
+    if field in ("email", "username"):
+        return value or "(none)"
+    return json_preview(value)
+
+
+def _rows(first, second, chosen):
+    return [
+        {
+            "field": field,
+            "label": _LABELS.get(field, field),
+            "values": [
+                {
+                    "member": member,
+                    "text": _shown(field, getattr(member, field)),
+                    "chosen": chosen.get(field) == member.pk,
+                }
+                for member in (first, second)
+            ],
+        }
+        for field in CHOOSABLE
+    ]
+
+
+def _united(first, second):
+    rows = [
+        {"field": column, "values": [json_preview(getattr(m, column)) for m in (first, second)]}
+        for column in UNITED_COLUMNS
+    ]
+    rows.append(
+        {
+            "field": "identity.emails",
+            "values": [
+                json_preview(m.identity.get("emails") if isinstance(m.identity, dict) else None)
+                for m in (first, second)
+            ],
+        }
+    )
+    return rows
+
+
+def _login(member) -> str:
+    user = member.user
+    if user is None:
+        return "no login"
+    used = "logged in" if user.last_login else "never logged in"
+    return f"{user.get_username()} ({used})"
+
+
+def merge_view(model_admin, request, object_id):
+    """GET: both members side by side, a radio per column for whose value wins and a
+    choice of the member that stays. POST: the merge (change permission)."""
+    first = _member(object_id)
+    second = _member(request.POST.get("with") or request.GET.get("with"))
+    if first is None:
+        return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)
+    if not model_admin.has_view_or_change_permission(request, first):
+        raise PermissionDenied
+    if second is None or second.pk == first.pk:
+        model_admin.message_user(
+            request, "Choose another member to merge with this one.", messages.WARNING
+        )
+        return redirect(_change_url(first.pk))
+    can_change = model_admin.has_change_permission(request, first)
+    # The holder stays unless staff choose otherwise.
+    stays = second if first.duplicate_of_id == second.pk else first
+    other = second if stays is first else first
+    chosen = default_choices(stays, other)
+    error = None
+    if request.method == "POST":
+        if not can_change:
+            raise PermissionDenied
+        survivor_pk = _pk(request.POST.get("survivor"))
+        pair = {first.pk: first, second.pk: second}
+        for field in CHOOSABLE:
+            pk = _pk(request.POST.get(f"choice_{field}"))
+            if pk in pair:
+                chosen[field] = pk
+        if survivor_pk in pair:
+            survivor = pair[survivor_pk]
+            merged = second if survivor is first else first
+            try:
+                result = member_merge(
+                    survivor=survivor, merged=merged, choices=chosen, by=request.user
+                )
+            except MergeRefused as refused:
+                error = str(refused)
+            else:
+                model_admin.message_user(request, result.summary(), messages.SUCCESS)
+                return redirect(_change_url(survivor.pk))
+            stays = survivor
+        else:
+            error = "Choose the member that stays."
+        if error:
+            model_admin.message_user(request, f"Not merged: {error}", messages.ERROR)
+    refusal = merge_refusal(stays, second if stays is first else first)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Merge members #{first.pk} and #{second.pk}",
+        "subtitle": None,
+        "opts": model_admin.opts,
+        "members": [first, second],
+        "logins": [_login(first), _login(second)],
+        "stays": stays.pk,
+        "rows": _rows(first, second, chosen),
+        "united": _united(first, second),
+        "refusal": refusal,
+        "can_change": can_change,
+        "with": second.pk,
+    }
+    return TemplateResponse(
+        request,
+        "admin/members/member/merge.html",
+        context,
+        status=200,
+    )
+
+
+__all__ = [
+    "POSSIBLE_DUPLICATE_Q",
+    "PossibleDuplicatesFilter",
+    "duplicate_holder",
+    "merge_two_members",
+    "merge_urls",
+    "merge_view",
+]
