@@ -109,10 +109,16 @@ def _text_sql(value: str) -> str:
 
 
 def _text_list_sql(value: str) -> str:
+    # The common case, a list of text, is taken as it is (no per-element subquery).
+    clean = (
+        f"jsonb_typeof({value}) = 'array' AND NOT jsonb_path_exists(({value}),"
+        " 'strict $[*] ? (@.type() != \"string\")')"
+    )
     return (
-        "(SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)"  # noqa: S608 - fixed names
+        f"(CASE WHEN {clean} THEN ({value}) ELSE "  # noqa: S608 - constant SQL, fixed names
+        "(SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)"
         f" FROM jsonb_array_elements({_array(value)}) WITH ORDINALITY AS x(e, i)"
-        " WHERE jsonb_typeof(e) = 'string')"
+        " WHERE jsonb_typeof(e) = 'string') END)"
     )
 
 
@@ -120,13 +126,20 @@ _ELEMENT_TEXT = "(e #>> '{}')"
 
 
 def _tag_list_sql(value: str) -> str:
+    # The common case, no tag or one in its 10-digit form, is taken as it is.
+    clean = (
+        f"jsonb_typeof({value}) = 'array' AND jsonb_array_length({value}) <= 1"
+        f" AND NOT jsonb_path_exists(({value}),"
+        ' \'strict $[*] ? (!(@.type() == "string" && @ like_regex "^[0-9]{10}$"))\')'
+    )
     return (
-        "(SELECT COALESCE(jsonb_agg(tag ORDER BY first), '[]'::jsonb) FROM ("  # noqa: S608
+        f"(CASE WHEN {clean} THEN ({value}) ELSE "  # noqa: S608 - constant SQL, fixed names
+        "(SELECT COALESCE(jsonb_agg(tag ORDER BY first), '[]'::jsonb) FROM ("
         f"SELECT {_pad(_ELEMENT_TEXT)} AS tag, min(i) AS first"
         f" FROM jsonb_array_elements({_array(value)}) WITH ORDINALITY AS x(e, i)"
         # Numbers too: the RfidTag mirror (members/rfid.py) holds them as tags.
         " WHERE jsonb_typeof(e) IN ('string', 'number') GROUP BY 1) AS tags"
-        " WHERE tag ~ '^[0-9]{10}$')"
+        " WHERE tag ~ '^[0-9]{10}$') END)"
     )
 
 
@@ -161,6 +174,13 @@ def _field_sql(key: str, row: str, sources) -> str:
     if key == TAGS_KEY:
         return _tag_list_sql(value)
     return _text_list_sql(value) if is_list else _text_sql(value)
+
+
+def field_sql(key: str, row: str) -> str:
+    """One snapshot field of the member in `row` as an SQL expression, the same the
+    snapshot function computes (inline, for queries over many members: PostgreSQL
+    does not inline a function taking a row)."""
+    return _field_sql(key, row, json_sources())
 
 
 def read_columns() -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from integrations import ratelimit
 from integrations.models import AccessKey
 from integrations.services import key_hash
-from integrations.snapshot import FUNCTION, MEMBER_TABLE, active_sql
+from integrations.snapshot import MEMBER_TABLE, active_sql, field_sql
 
 # What the list gives of each member: nothing else, whatever the snapshot holds.
 ACCESS_KEYS = ("member_id", "username", "rfid_tags", "authorizations", "computer_authorizations")
@@ -32,12 +32,14 @@ TOUCH_EVERY = datetime.timedelta(seconds=60)
 
 
 def _members_sql() -> str:
-    pairs = ", ".join(f"'{k}', s.snapshot -> '{k}'" for k in ACCESS_KEYS)
+    pairs = ", ".join(
+        "'member_id', m.id" if k == "member_id" else f"'{k}', {field_sql(k, 'm')}"
+        for k in ACCESS_KEYS
+    )
     return f"""
         SELECT COALESCE(json_agg(json_build_object({pairs}) ORDER BY m.id), '[]'::json)::text
         FROM {MEMBER_TABLE} AS m
-        CROSS JOIN LATERAL (SELECT {FUNCTION}(m) AS snapshot) AS s
-        WHERE {active_sql("m")} AND (s.snapshot -> 'may_enter') = 'true'::jsonb
+        WHERE {active_sql("m")} AND {field_sql("may_enter", "m")}
     """  # noqa: S608 - constant SQL built from fixed names
 
 
