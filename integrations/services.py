@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from integrations import outbound
@@ -94,21 +94,30 @@ def feed_pump(*, batch: int = PUMP_BATCH) -> int:
 # --- sending -----------------------------------------------------------------------
 
 
-def _lock_pair(endpoint_id: int, member_id: int) -> None:
+_LOCK_PAIR = """
+    SELECT pg_advisory_xact_lock(
+        hashtextextended('integrations.delivery:' || endpoint_id || ':' || member_id, 0))
+    FROM integrations_delivery WHERE id = %s
+"""
+
+
+def _lock_pair(delivery_id: int) -> bool:
+    """Take the (endpoint, member) pair's lock for this transaction, found from the
+    delivery in the same statement; False when the delivery is gone."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            [f"integrations.delivery:{endpoint_id}:{member_id}"],
+        cursor.execute(_LOCK_PAIR, [delivery_id])
+        return cursor.fetchone() is not None
+
+
+def _newer_delivered():
+    return Exists(
+        Delivery.objects.filter(
+            endpoint_id=OuterRef("endpoint_id"),
+            member_id=OuterRef("member_id"),
+            sequence__gt=OuterRef("sequence"),
+            state=DeliveryState.DELIVERED,
         )
-
-
-def _newer_delivered(delivery: Delivery) -> bool:
-    return Delivery.objects.filter(
-        endpoint_id=delivery.endpoint_id,
-        member_id=delivery.member_id,
-        sequence__gt=delivery.sequence,
-        state=DeliveryState.DELIVERED,
-    ).exists()
+    )
 
 
 @dataclass(frozen=True)
@@ -127,13 +136,12 @@ def delivery_send(delivery_id: int) -> SendResult:
     marks it delivered and supersedes the older ones of its pair. A failed attempt
     leaves it pending (the caller decides whether it is dead)."""
     with transaction.atomic():
-        found = Delivery.objects.filter(pk=delivery_id).values("endpoint_id", "member_id").first()
-        if found is None:
+        if not _lock_pair(delivery_id):
             return SendResult("gone")
-        _lock_pair(found["endpoint_id"], found["member_id"])
         delivery = (
             Delivery.objects.select_for_update(of=("self",))
             .select_related("endpoint", "event")
+            .annotate(newer_delivered=_newer_delivered())
             .filter(pk=delivery_id)
             .first()
         )
@@ -141,7 +149,7 @@ def delivery_send(delivery_id: int) -> SendResult:
             return SendResult("gone")
         if delivery.state != DeliveryState.PENDING:
             return SendResult("not pending")
-        if _newer_delivered(delivery):
+        if delivery.newer_delivered:
             delivery.state = DeliveryState.SUPERSEDED
             delivery.save(update_fields=["state"])
             return SendResult("superseded")
