@@ -7,7 +7,7 @@ one the visitor proved they own; step 2 never reads an email from the form.
 from django.conf import settings
 from django.core import signing
 
-from members.emails import canonical_email, normalize_email
+from members.emails import canonical_email, stored_email
 
 SALT = "signup.continue"
 
@@ -17,9 +17,9 @@ class BadToken(Exception):
 
 
 def make_token(email: str) -> str:
-    """A continue link's token for this address (its canonical form; ValidationError
-    for an address that has none, which step 1's form has already refused)."""
-    return signing.dumps({"email": normalize_email(email)}, salt=SALT)
+    """A continue link's token for this address, in its canonical form. An address
+    without one (step 1's form refuses it) makes a token read_token refuses."""
+    return signing.dumps({"email": stored_email(email)}, salt=SALT)
 
 
 def read_token(token) -> str:

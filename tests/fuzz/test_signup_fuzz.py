@@ -10,7 +10,7 @@ from django.core import mail, signing
 from django.test import override_settings
 from hypothesis import strategies as st
 
-from members.models import Member, User, normalize_email
+from members.models import Member, User, normalize_email, stored_email
 from signup.tokens import SALT, make_token
 from tests.factories import MemberFactory
 from tests.fuzz.fuzzing import (
@@ -217,7 +217,7 @@ def test_it_writes_a_whole_signup_or_nothing_for_any_step_two_post(client, exist
     def check(example):
         nonlocal successes
         email, body = example
-        email = normalize_email(email)
+        email = stored_email(email)  # the regex makes some addresses without one
         fresh(client)
         before = counts()
         response = post(client, f"/signup/continue/{make_token(email)}/", body)
