@@ -15,6 +15,7 @@ one statement that decides the ordering rules under the row's lock, and writes t
 member once: every status key and note of the event in one UPDATE.
 """
 
+import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -188,6 +189,8 @@ class MemberChanges:
 
     def __init__(self, member: Member):
         self.member = member
+        # The status as locked, before this event: what lifecycle mails compare with.
+        self.before = copy.deepcopy(member.status)
         self.status: dict = {}
         self.notes: list[dict] = []
         # The status of every subscription row this event wrote, by Stripe id.

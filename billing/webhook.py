@@ -26,6 +26,7 @@ from billing.models import DONE_STATES, EventState, StripeEvent
 from dhportal.db import database_unreachable
 from members.audit import audit
 from members.jsonb import unstorable
+from members.notifications import notify_transition
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,15 @@ def _process(event: StripeEvent, *, source: str = "webhook") -> None:
             else:
                 rows.event_finish(
                     event, member_id=outcome.member.pk, status=changes.status, notes=changes.notes
+                )
+                # The mail a flip is due (payment received, payment problem, lapsed,
+                # reactivated), once per event, under the member lock taken above.
+                notify_transition(
+                    member=outcome.member,
+                    before=changes.before,
+                    after=outcome.member.status,
+                    key=event.stripe_id,
+                    through_stripe=True,
                 )
     except Exception as exc:
         if database_unreachable(exc):

@@ -158,7 +158,9 @@ def notification_create(*, member, kind: str, key: str) -> int | None:
     kind = Kind(kind).value  # a plain str for the driver (ValueError if unknown)
     key = str(key)[:255]
     member_id = member if isinstance(member, int) else member.pk
-    with transaction.atomic():
+    # No savepoint of its own: inside the caller's transaction the row and the job
+    # commit or roll back with the change; alone, they form one transaction.
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute(_INSERT, [kind, key, member_id, sorted(NEVER_MAILED)])
             row = cursor.fetchone()

@@ -7,13 +7,22 @@ caller can forget either."""
 import datetime
 from dataclasses import dataclass
 
+import pghistory
 from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 
 from members import scaffolding
 from members.audit import audit
 from members.lookups import ci_equals, email_addresses_with
-from members.models import Member, MemberStatus, User, stored_email, violated_field
+from members.models import (
+    Member,
+    MemberStatus,
+    NotificationKind,
+    User,
+    stored_email,
+    violated_field,
+)
+from members.notifications import kind_for, notification_create
 
 _CLASH_MESSAGES = {
     "email": "Another member or login already uses this email.",
@@ -80,7 +89,11 @@ def member_change_login(*, member, email: str, username: str, by=None, fields=()
     """
     email = stored_email(email)
     with transaction.atomic():
-        before = Member.objects.select_for_update().values("email", "username").get(pk=member.pk)
+        before = (
+            Member.objects.select_for_update()
+            .values("email", "username", "status")
+            .get(pk=member.pk)
+        )
         update_fields = set(fields) | {"last_updated_by"}
         member.email, member.username = email, username
         member.last_updated_by = by
@@ -102,11 +115,22 @@ def member_change_login(*, member, email: str, username: str, by=None, fields=()
                 member.save(update_fields=sorted(update_fields))
                 if member.user_id and (email_changed or username_changed):
                     _user_change_login(member.user_id, email=email, username=username)
+                if "status" in update_fields:
+                    _notify_status_edit(member, before["status"])
         except IntegrityError as error:
             field = violated_field(error)
             if field is None:
                 raise
             raise MemberClash(field, _CLASH_MESSAGES[field]) from error
+
+
+def _notify_status_edit(member, before_status) -> None:
+    """A staff edit that ends a membership (active to lapsed) mails the member, once,
+    keyed by the edit's audit context (the caller's `audit(...)`)."""
+    kind = kind_for(before_status, member.status, through_stripe=False)
+    if kind is not None:
+        with pghistory.context() as context:  # joins the caller's context
+            notification_create(member=member.pk, kind=kind, key=context.id)
 
 
 def _user_change_login(user_id: int, *, email: str, username: str) -> None:
@@ -151,7 +175,7 @@ def member_activate(
 
     Banned members are refused. Recorded as a staff write by `by`.
     """
-    with audit("staff", by), transaction.atomic():
+    with audit("staff", by) as context, transaction.atomic():
         member = (
             Member.objects.select_for_update().filter(pk=member_id).only("status", "forms").first()
         )
@@ -192,6 +216,8 @@ def member_activate(
             author=by.get_username(),
             user=by,
         )
+        # The welcome mail, once per activation: keyed by this write's audit context.
+        notification_create(member=member_id, kind=NotificationKind.ACTIVATED, key=context.id)
         return ACTIVATED
 
 

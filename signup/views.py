@@ -7,19 +7,17 @@ from django.contrib.auth import login
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.core.mail import send_mail
 from django.db import DatabaseError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from members.models import Member
 from signup import ratelimit, services
 from signup.forms import DetailsForm, EmailForm, UsernameCheckForm
-from signup.tokens import BadToken, make_token, read_token
+from signup.mail import signup_mail_queue
+from signup.tokens import BadToken, read_token
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +27,6 @@ NO_SECOND_MEMBER = "You are already signed in, so there is nothing to sign up fo
 def _to_dashboard(request):
     messages.info(request, NO_SECOND_MEMBER)
     return redirect("dashboard")
-
-
-def _send(request, *, email: str, template: str, context: dict) -> None:
-    context = {**context, "site": request.build_absolute_uri("/")}
-    subject = render_to_string(f"signup/email/{template}_subject.txt", context).strip()
-    body = render_to_string(f"signup/email/{template}.txt", context)
-    try:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
-    except Exception as error:
-        # The answer must not differ by email, so a mail failure is logged, not shown.
-        logger.error("Signup mail %s failed: %s", template, type(error).__name__)
 
 
 @never_cache
@@ -56,18 +43,10 @@ def start(request):
             if not ratelimit.hit("signup_email", email):
                 return ratelimit.too_many_requests(request)
             # Same redirect for everyone; only the mail tells a member from a newcomer.
-            # Nor may the time taken tell them apart: both take the same one query and
-            # build the same mail context (the signed link included), then send one mail.
+            # Nor may the time taken tell them apart: both take the same one query, then
+            # queue one mail (one row and one job, signup/mail.py) that a worker sends.
             registered = services.email_registered(email)
-            link = reverse("signup:continue", args=[make_token(email)])
-            context = {
-                "continue_url": request.build_absolute_uri(link),
-                "hours": settings.SIGNUP_TOKEN_MAX_AGE // 3600,
-                "login_url": request.build_absolute_uri(reverse("account_login")),
-                "reset_url": request.build_absolute_uri(reverse("account_reset_password")),
-            }
-            template = "already_registered" if registered else "continue"
-            _send(request, email=email, template=template, context=context)
+            signup_mail_queue(email=email, registered=registered)
             return redirect("signup:sent")
     return render(request, "signup/start.html", {"form": form})
 

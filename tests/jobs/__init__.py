@@ -30,6 +30,7 @@ from tests.dburl import test_database_url
 from tests.server import free_port
 
 SEND_TASK = "members.tasks.send_notification"
+SIGNUP_TASK = "signup.tasks.send_signup_mail"
 WORKER_SETTINGS = "tests.jobs.worker_settings"
 
 
@@ -232,6 +233,25 @@ def run_in_process(job: dict, *, attempts: int | None = None):
         app=app, job=running, start_timestamp=time.time(), abort_reason=lambda: None
     )
     return task(*([context] if task.pass_context else []), **job["args"])
+
+
+def deliver_in_process(task_name: str | None = None) -> list:
+    """Run every due job (of `task_name`, or all) here, as a worker would, and delete
+    each afterwards (a worker with delete_jobs="always"); returns their results. For
+    tests that read mail.outbox without starting the real worker."""
+    results = []
+    for job in jobs(task_name):
+        if job["status"] != "todo":
+            continue
+        results.append(run_in_process(job))
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM procrastinate_jobs WHERE id = %s", [job["id"]])
+    return results
+
+
+def send_signup_mails() -> list:
+    """Run the queued signup step-1 mail jobs here (see deliver_in_process)."""
+    return deliver_in_process(SIGNUP_TASK)
 
 
 def clear_queue() -> None:

@@ -10,13 +10,18 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 
 from dhportal.jobs import OUTSIDE_RETRY
-from members.models import Notification, NotificationKind, NotificationState
+from members.audit import audit
+from members.models import Member, Notification, NotificationKind, NotificationState
 from members.notifications import kind_for, notification_create
+from members.services import member_activate, member_change_login, members_repair
+from tests.billing.stripe_events import SECRET, T0, checkout_for, deliver, stripe_event
 from tests.factories import MemberFactory, StaffFactory, UserFactory, logged_in
-from tests.jobs import jobs, run_in_process, smtp_sink
+from tests.jobs import SEND_TASK, deliver_in_process, jobs, run_in_process, smtp_sink
+from tests.signup.conftest import valid_details
 
 pytestmark = pytest.mark.django_db
 
@@ -348,3 +353,130 @@ def test_it_mails_an_invitation_link_that_sets_the_password_and_verifies_the_add
     assert EmailAddress.objects.get(user=member.user).verified is True
     # The link works once.
     assert client.get(link.group(1), follow=True).context.get("token_fail") is True
+
+
+# --- the whole life, through the webhook, activation and signup -------------------------
+
+
+def _kinds(member):
+    return sorted(Notification.objects.filter(member=member).values_list("kind", flat=True))
+
+
+def _deliver_times(client, event, times=3):
+    for _ in range(times):
+        assert deliver(client, event).status_code == 200
+
+
+def test_it_mails_each_transition_of_a_membership_once(settings):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    settings.SITE_URL = "http://testserver"
+    browser, stripe = Client(), Client()
+
+    # Signup: step 1's mail is a job too.
+    assert browser.post("/signup/", {"email": "grace@example.org"}).status_code == 302
+    assert mail.outbox == []
+    deliver_in_process("signup.tasks.send_signup_mail")
+    link = re.search(r"http://testserver(/signup/continue/[^/\s]+/)", mail.outbox[-1].body)
+    assert browser.post(link.group(1), valid_details()).status_code == 302
+    member = Member.objects.get(email="grace@example.org")
+    mail.outbox.clear()
+
+    # Checkout and the active subscription, each delivered three times.
+    checkout = checkout_for(member, customer="cus_G", sub_id="sub_G1")
+    active = stripe_event(
+        "customer.subscription.created", sub_id="sub_G1", customer="cus_G", created=T0
+    )
+    _deliver_times(stripe, checkout)
+    _deliver_times(stripe, active)
+    assert _kinds(member) == [K.PAYMENT_RECEIVED]
+
+    # Staff activate after onboarding; a second activation changes nothing.
+    staff = StaffFactory()
+    for _ in range(2):
+        member_activate(
+            member_id=member.pk,
+            by=staff,
+            id_checked_on=datetime.date(2026, 3, 1),
+            id_checked_by=staff,
+            waiver_signed_on=datetime.date(2026, 3, 1),
+            orientation_completed_on=datetime.date(2026, 3, 1),
+        )
+    assert _kinds(member) == [K.ACTIVATED, K.PAYMENT_RECEIVED]
+
+    # past_due twice (a redelivery and a later event): one payment problem.
+    past_due = stripe_event(
+        "customer.subscription.updated", sub_id="sub_G1", customer="cus_G", created=T0 + 10
+    )
+    _deliver_times(stripe, past_due, 2)
+    again = stripe_event(
+        "customer.subscription.updated", sub_id="sub_G1", customer="cus_G", created=T0 + 20
+    )
+    _deliver_times(stripe, again, 1)
+    assert _kinds(member).count(K.PAYMENT_PROBLEM) == 1
+
+    # Canceled: one lapsed.
+    canceled = stripe_event(
+        "customer.subscription.deleted", sub_id="sub_G1", customer="cus_G", created=T0 + 30
+    )
+    _deliver_times(stripe, canceled, 2)
+    assert _kinds(member).count(K.LAPSED) == 1
+
+    # Back through Stripe with a new subscription: one reactivated.
+    _deliver_times(stripe, checkout_for(member, customer="cus_G", sub_id="sub_G2"), 2)
+    resumed = stripe_event(
+        "customer.subscription.resumed", sub_id="sub_G2", customer="cus_G", created=T0 + 40
+    )
+    _deliver_times(stripe, resumed, 2)
+    assert Member.objects.get(pk=member.pk).membership_status == "active"
+    assert _kinds(member) == sorted(
+        [K.PAYMENT_RECEIVED, K.ACTIVATED, K.PAYMENT_PROBLEM, K.LAPSED, K.REACTIVATED]
+    )
+
+    # Each is mailed once by its job.
+    deliver_in_process(SEND_TASK)
+    assert len(mail.outbox) == 5
+    assert all(m.to == ["grace@example.org"] for m in mail.outbox)
+    assert set(Notification.objects.values_list("state", flat=True)) == {"sent"}
+
+
+@pytest.mark.parametrize("membership", ["banned", "suspended"])
+def test_it_mails_nothing_to_banned_or_suspended_members_whatever_stripe_says(settings, membership):
+    settings.STRIPE_WEBHOOK_SECRET = SECRET
+    member = MemberFactory(membership=membership)
+    stripe = Client()
+    _deliver_times(stripe, checkout_for(member, customer="cus_B", sub_id="sub_B"), 1)
+    for n, name in enumerate(
+        ["customer.subscription.created", "customer.subscription.updated"]
+        + ["customer.subscription.deleted"]
+    ):
+        event = stripe_event(name, sub_id="sub_B", customer="cus_B", created=T0 + n)
+        _deliver_times(stripe, event, 1)
+
+    assert Member.objects.get(pk=member.pk).membership_status == membership
+    assert not Notification.objects.exists()
+    assert jobs() == []
+
+
+def test_it_mails_a_staff_edit_that_ends_a_membership_once():
+    member, staff = MemberFactory(), StaffFactory()
+    for _ in range(2):  # saved twice: one flip
+        member.status = {**member.status, "membership_status": "lapsed"}
+        with audit("staff", staff):
+            member_change_login(
+                member=member,
+                email=member.email,
+                username=member.username,
+                by=staff,
+                fields=["status"],
+            )
+    assert _kinds(member) == [K.LAPSED]
+    assert len(jobs()) == 1
+
+
+def test_it_creates_none_for_a_repair():
+    member = MemberFactory(status=None)
+    with audit("repair"):
+        members_repair(queryset=Member.objects.filter(pk=member.pk))
+    assert Member.objects.get(pk=member.pk).membership_status == "pending"
+    assert not Notification.objects.exists()
+    assert jobs() == []

@@ -10,6 +10,7 @@ from django.test import Client
 from members.models import Member, User
 from signup.tokens import SALT
 from tests.factories import MemberFactory
+from tests.jobs import send_signup_mails
 from tests.signup.conftest import continue_url, valid_details
 
 # Spellings of bo@example.org and of bo@xn--exmple-cua.org, each with its holder's address.
@@ -34,7 +35,9 @@ REFUSED = [
 
 
 def post_email(email, client=None):
-    return (client or Client()).post("/signup/", {"email": email})
+    response = (client or Client()).post("/signup/", {"email": email})
+    send_signup_mails()  # step 1's mail is a job: run it here, as a worker would
+    return response
 
 
 def assert_existing_account_mail_to(address):
