@@ -33,6 +33,7 @@ from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psutil
 from _setup import gunicorn_argv, prepare_server, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,6 +179,7 @@ def feed_run(member_ids: list[int], count: int, endpoints: int, timeout: float) 
     for n, receiver in enumerate(receivers):
         Endpoint.objects.create(name=f"bench{n}", url=receiver.url, secret=secrets.token_hex(16))
     worker = start_worker()
+    worker_cpu = float("nan")
     try:
         wait_ready()
         started = time.time()
@@ -193,6 +195,8 @@ def feed_run(member_ids: list[int], count: int, endpoints: int, timeout: float) 
                 break
             time.sleep(0.2)
         time.sleep(1)  # anything sent twice would arrive now
+        cpu = psutil.Process(worker.pid).cpu_times()
+        worker_cpu = cpu.user + cpu.system
     finally:
         worker.terminate()
         worker.wait(timeout=30)
@@ -230,7 +234,8 @@ def feed_run(member_ids: list[int], count: int, endpoints: int, timeout: float) 
         f" = {settled / elapsed:.0f} deliveries/s ({received / elapsed:.0f} POSTs/s);"
         f" commit -> receipt p50 {statistics.median(latencies):.0f} ms,"
         f" p99 {percentile(latencies, 99):.0f} ms; order violations {violations},"
-        f" duplicates {duplicates}; states {states}"
+        f" duplicates {duplicates}; states {states}; worker CPU"
+        f" {worker_cpu * 1000 / max(received, 1):.1f} ms per POST"
     )
     return violations == 0 and duplicates == 0 and settled == count * endpoints
 
