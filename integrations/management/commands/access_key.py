@@ -24,7 +24,7 @@ class Command(BaseCommand):
                 sys.exit(2)
             raise CommandError(message)
 
-        parser.error = error  # type: ignore[method-assign]
+        parser.error = error
         return parser
 
     def add_arguments(self, parser):
