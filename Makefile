@@ -17,7 +17,8 @@ WORKERS ?= 2
 run: setup
 	$(WITH_ENV) $(PY) manage.py migrate --noinput
 	$(WITH_ENV) $(PY) manage.py seed_demo
-	$(WITH_ENV) $(PY) -m dhportal.devserver $(PY) manage.py runserver $(HOST):$(PORT)
+	$(WITH_ENV) export SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} && \
+		$(PY) -m dhportal.devserver $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Tests use dhportal.settings_test (see pyproject.toml), not the dev env file.
 test: setup $(VENV)/.installed-dev
@@ -32,7 +33,8 @@ lint: $(VENV)/.installed-dev
 # access log) come from gunicorn.conf.py. HTTPS defaults to false here so the site
 # works on plain http locally; a real deployment sets its own environment.
 serve: setup
-	$(WITH_ENV) export DEBUG=off HTTPS=$${HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-localhost,127.0.0.1} && \
+	$(WITH_ENV) export DEBUG=off HTTPS=$${HTTPS:-false} ALLOWED_HOSTS=$${ALLOWED_HOSTS:-localhost,127.0.0.1} \
+		SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} && \
 		$(PY) manage.py migrate --noinput && \
 		$(PY) manage.py collectstatic --noinput -v 0 && \
 		$(PY) -m dhportal.devserver $(VENV)/bin/gunicorn dhportal.wsgi -w $(WORKERS) -b $(HOST):$(PORT)

@@ -16,6 +16,10 @@ from billing.models import Plan, Subscription
 from members.models import Member
 
 DEFAULT_PRODUCT = "prod_simulated_membership"
+# Simulated payments name their plan, so the member's level (and the dashboard's
+# billing card) reads as a plan name, never a raw product id.
+DEFAULT_PLAN_NAME = "Standard membership"
+SIMULATED_PLAN_NAME = "Simulated plan"
 MONTH = 30 * 24 * 60 * 60
 
 
@@ -24,10 +28,22 @@ def new_id(prefix: str) -> str:
 
 
 def default_product() -> str:
-    return (
-        Plan.objects.order_by("pk").values_list("stripe_product_id", flat=True).first()
-        or DEFAULT_PRODUCT
+    """The first plan's product, or the simulated one (its plan created) when staff
+    have named none yet."""
+    first = Plan.objects.order_by("pk").values_list("stripe_product_id", flat=True).first()
+    if first:
+        return first
+    Plan.objects.get_or_create(
+        stripe_product_id=DEFAULT_PRODUCT, defaults={"name": DEFAULT_PLAN_NAME}
     )
+    return DEFAULT_PRODUCT
+
+
+def plan_for(product_id: str) -> str:
+    """`product_id`, with a plan created for it when it has none (named for what it
+    is), so a simulated subscription's level is a name."""
+    Plan.objects.get_or_create(stripe_product_id=product_id, defaults={"name": SIMULATED_PLAN_NAME})
+    return product_id
 
 
 def event(event_type: str, obj: dict, *, created: int | None = None) -> dict:

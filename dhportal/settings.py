@@ -81,6 +81,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # SITE_NAME, the contact address, SITE_ADDRESS and TERMS_URL on every page.
+                "members.context_processors.site",
             ],
         },
     },
@@ -280,6 +282,12 @@ SITE_ADDRESS = env.str("SITE_ADDRESS", default="")
 _FIRST_HOST = next((h.lstrip(".") for h in ALLOWED_HOSTS if h != "*"), "localhost")
 SITE_URL = env.str("SITE_URL", default=f"{'https' if HTTPS else 'http'}://{_FIRST_HOST}")
 SITE_URL = SITE_URL.rstrip("/")
+# The terms of use the signup form links to (blank: the form names them without a link).
+TERMS_URL = env.str("TERMS_URL", default="")
+# allauth's own mails (password reset) carry the site's name, not the request's host.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
+# A login email change's confirmation link works this long (seconds).
+EMAIL_CHANGE_MAX_AGE = env.int("EMAIL_CHANGE_MAX_AGE", default=24 * 60 * 60)
 
 # Background jobs (procrastinate, on this database; `manage.py procrastinate worker`).
 # Four jobs at once per worker (mail jobs mostly wait on the SMTP server). Workers delete

@@ -20,9 +20,10 @@ handler500 = "dhportal.views.server_error"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    # A member's login email changes only through staff, who keep User, the allauth
-    # address and the member record in step; allauth's own email page is closed.
-    path("accounts/email/", RedirectView.as_view(pattern_name="dashboard_profile")),
+    # A member changes their login email on the account page (a link mailed to the new
+    # address), which keeps User, the allauth address and the member record in step;
+    # allauth's own email page is closed.
+    path("accounts/email/", RedirectView.as_view(pattern_name="dashboard_account")),
     # Addresses are verified by the signup link, so allauth never mails confirmation
     # links; its page would log out whoever is signed in on a mere GET.
     re_path(

@@ -7,8 +7,9 @@ import re
 from django import forms
 from django.core.validators import URLValidator
 
+from members.emails import EmailField
 from members.rfid import rfid_tag_form
-from members.services import FLOOF_KEYS, PROFILE_KEYS
+from members.services import FLOOF_KEYS, PROFILE_KEYS, email_change_clash
 
 RFID_INPUT_RE = re.compile(r"^[0-9]{1,10}$")
 
@@ -20,10 +21,11 @@ def _text(max_length, *, required=False, label=None):
 
 
 class ProfileForm(forms.Form):
-    first_name = _text(100, required=True)
-    last_name = _text(100, required=True)
-    nickname = _text(100, label="Nickname (preferred name)")
-    pronouns = _text(50)
+    # The labels are signup's (signup/forms.py), so a member finds the same words here.
+    first_name = _text(100, required=True, label="First name")
+    last_name = _text(100, required=True, label="Last name")
+    nickname = _text(100, label="Preferred name")
+    pronouns = _text(50, label="Pronouns")
     discord_username = _text(50, label="Discord username")
 
     # form field -> (column, key) it is stored in
@@ -31,8 +33,8 @@ class ProfileForm(forms.Form):
 
 
 class FloofForm(forms.Form):
+    # Pronouns are asked once, on the profile page; the nametag shows them from there.
     nametag_subtitle = _text(100, label="Nametag subtitle")
-    pronouns = _text(50)
     theme_song_url = forms.URLField(
         required=False,
         max_length=500,
@@ -78,3 +80,35 @@ class RfidAddForm(forms.Form):
 
 class RfidRemoveForm(forms.Form):
     tag = forms.RegexField(regex=r"^[0-9]{10}$")
+
+
+class EmailChangeForm(forms.Form):
+    """The account page's login email change: the new address (cleaned to its canonical
+    form) and the current password, so a session left open cannot take the login."""
+
+    email = EmailField(label="New email address")
+    current_password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=1024,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, member, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.member, self.user = member, user
+
+    def clean_current_password(self):
+        password = self.cleaned_data["current_password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.", code="password")
+        return password
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if email == self.member.email:
+            raise forms.ValidationError("That is already your login email.", code="same")
+        clash = email_change_clash(member=self.member, email=email)
+        if clash:
+            raise forms.ValidationError(clash, code="taken")
+        return email

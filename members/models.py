@@ -460,3 +460,17 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to member #{self.member_id} ({self.state})"
+
+
+class EmailChangeMail(models.Model):
+    """A login email change's confirmation mail waiting for its job
+    (members/email_change.py): the member and the canonical new address. The job
+    carries only this row's id and deletes the row once the mail is sent or given up,
+    so the address stays no longer than the mail takes; the link is signed then."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    email = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_default=models.functions.Now())
+
+    def __str__(self):
+        return f"Email change mail #{self.pk} for member #{self.member_id}"

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from members import scaffolding
 from members.audit import audit
+from members.emails import normalize_email
 from members.lookups import ci_equals, email_addresses_with
 from members.models import (
     Member,
@@ -122,6 +123,47 @@ def member_change_login(*, member, email: str, username: str, by=None, fields=()
             if field is None:
                 raise
             raise MemberClash(field, _CLASH_MESSAGES[field]) from error
+
+
+EMAIL_IN_USE = "Another member or login already uses this email address."
+
+
+def email_change_clash(*, member, email: str) -> str | None:
+    """Why `email` (canonical) cannot become the member's login email, or None.
+
+    Any holder counts (another User, Member or allauth address, verified or not), as
+    at signup, so a look-alike spelling of a held address, whose canonical form is
+    that address, is refused too. A cheap check for the friendly answer; the unique
+    indexes stay the real guard."""
+    members = Member.objects.with_email(email).exclude(pk=member.pk)
+    users = User.objects.with_email(email)
+    addresses = email_addresses_with(email)
+    if member.user_id:
+        users = users.exclude(pk=member.user_id)
+        addresses = addresses.exclude(user_id=member.user_id)
+    if members.exists() or users.exists() or addresses.exists():
+        return EMAIL_IN_USE
+    return None
+
+
+def member_email_change(*, member, email: str, by) -> None:
+    """The member's own login email change, once they opened the link mailed to the
+    new address: User, allauth's primary address, Member.email and identity change
+    together (member_change_login), in the canonical form. Recorded as a member write
+    by `by`.
+
+    Raises ValidationError for an address with no canonical form and MemberClash when
+    another member or login holds the address (nothing is written then)."""
+    email = normalize_email(email)
+    with audit("member", by), transaction.atomic():
+        # A fresh, locked row: identity is rewritten from it, so nothing saved
+        # meanwhile (a profile edit) is overwritten by a stale instance.
+        fresh = Member.objects.select_for_update().get(pk=member.pk)
+        clash = email_change_clash(member=fresh, email=email)
+        if clash:
+            raise MemberClash("email", clash)
+        member_change_login(member=fresh, email=email, username=fresh.username, by=by)
+    member.email, member.identity = fresh.email, fresh.identity
 
 
 def _notify_status_edit(member, before_status) -> None:
@@ -270,7 +312,6 @@ PROFILE_KEYS = {
 }
 FLOOF_KEYS = {
     "nametag_subtitle": ("identity", "nametag_subtitle"),
-    "pronouns": ("identity", "pronouns"),
     "theme_song_url": ("identity", "theme_song_url"),
     "theme_song_duration": ("identity", "theme_song_duration"),
 }
@@ -327,14 +368,13 @@ def member_floof_update(
     member,
     by,
     nametag_subtitle: str = "",
-    pronouns: str = "",
     theme_song_url: str = "",
     theme_song_duration: int | None = None,
 ) -> str:
-    """The member's nametag and theme song edit; outcomes as member_profile_update."""
+    """The member's nametag and theme song edit; outcomes as member_profile_update.
+    Pronouns are the profile's (member_profile_update), asked in one place only."""
     values = {
         "nametag_subtitle": nametag_subtitle,
-        "pronouns": pronouns,
         "theme_song_url": theme_song_url,
         "theme_song_duration": theme_song_duration,
     }

@@ -243,3 +243,17 @@ async def remove_old_jobs(context: job_context.JobContext, timestamp: int) -> No
     await builtin_tasks.remove_old_jobs(
         context, max_hours=30 * 24, remove_failed=True, remove_cancelled=True, remove_aborted=True
     )
+
+
+@app.task(queue=MAIL_QUEUE, retry=OUTSIDE_RETRY, pass_context=True)
+def send_email_change_mail(context: job_context.JobContext, email_change_mail_id: int) -> str:
+    """The confirmation link of a login email change, to the new address
+    (members/email_change.py)."""
+    from members.email_change import email_change_mail_give_up, email_change_mail_send
+
+    try:
+        return email_change_mail_send(email_change_mail_id)
+    except Exception as error:
+        if not OUTSIDE_RETRY.will_retry(exception=error, job=context.job):
+            email_change_mail_give_up(email_change_mail_id, error)
+        raise

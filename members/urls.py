@@ -10,4 +10,11 @@ urlpatterns = [
     path("dashboard/storage/", views.storage, name="dashboard_storage"),
     path("dashboard/floof/", views.floof, name="dashboard_floof"),
     path("dashboard/locked/", views.locked, name="dashboard_locked"),
+    path("dashboard/account/", views.account, name="dashboard_account"),
+    # The kwarg is `token` so the audit history and access logs elide it (dhportal/routes.py).
+    path(
+        "dashboard/account/email/<str:token>/",
+        views.email_confirm,
+        name="dashboard_email_confirm",
+    ),
 ]

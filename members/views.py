@@ -5,17 +5,27 @@ and values of the wrong type; writes go through one service function each."""
 
 import datetime
 import functools
+import re
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.utils import dateformat
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from members import services
-from members.forms import FloofForm, ProfileForm, RfidAddForm, RfidRemoveForm
+from members.email_change import BadEmailChangeLink, email_change_mail_queue, email_change_read
+from members.forms import EmailChangeForm, FloofForm, ProfileForm, RfidAddForm, RfidRemoveForm
 from members.models import Member, MemberStatus
+from members.templatetags.site import day
 
 UNKNOWN = "unknown, please contact staff"
 require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
@@ -52,8 +62,8 @@ def _shown(reading, key, blank=""):
     if value is None or value == "":
         return blank
     if isinstance(value, datetime.date):
-        # Dates read the same way on every page: "15 January 2026".
-        return dateformat.format(value, "j F Y")
+        # Dates read the same way on every page: "15 January 2026" (the `day` filter).
+        return day(value)
     return value
 
 
@@ -78,19 +88,74 @@ def _notice(member):
     return "unknown"
 
 
+# What the billing card calls each Stripe subscription status, and whether it is good
+# news (shown green), a problem (red) or neither.
+SUBSCRIPTION_LABELS = {
+    "active": ("Active", "good"),
+    "trialing": ("Trial", "good"),
+    "past_due": ("Payment overdue", "problem"),
+    "unpaid": ("Unpaid", "problem"),
+    "incomplete": ("Waiting for the first payment", "problem"),
+    "incomplete_expired": ("First payment failed", "problem"),
+    "paused": ("Paused", ""),
+    "canceled": ("Canceled", ""),
+}
+# A plan's Stripe product id looks like this; staff name plans in admin (billing.Plan),
+# and until they do the webhook stores the id, which the card never shows.
+PRODUCT_ID_RE = re.compile(r"^prod_\w+$")
+
+
+def _plan_name(status):
+    """The plan's name, or None when the record cannot say; never a raw Stripe
+    product id (an unnamed plan reads as one staff have not named)."""
+    level = _shown(status, "membership_level", blank=None)
+    if not level or not isinstance(level, str):
+        return level
+    product = _shown(status, "stripe_product_id", blank="")
+    if level == product or PRODUCT_ID_RE.match(level):
+        return "Membership (plan name not set yet)"
+    return level
+
+
+def _subscription(status):
+    """(label, tone) of the subscription state, or None when the record cannot say."""
+    state = _shown(status, "subscription_status", blank="")
+    if state is None or not isinstance(state, str):
+        return None
+    if not state:
+        return ("No subscription yet", "")
+    label, tone = SUBSCRIPTION_LABELS.get(state.lower(), (state.replace("_", " ").capitalize(), ""))
+    return (label, tone)
+
+
+def billing_portal_url(member) -> str:
+    """STRIPE_CUSTOMER_PORTAL_URL with the member's email prefilled (Stripe's
+    `prefilled_email`), or "" when no portal is configured."""
+    portal = settings.STRIPE_CUSTOMER_PORTAL_URL
+    if not portal:
+        return ""
+    if not member.email:
+        return portal
+    separator = "&" if "?" in portal else "?"
+    return f"{portal}{separator}{urlencode({'prefilled_email': member.email})}"
+
+
 @require_safe
 @member_page
 def dashboard(request, member):
     context = {"member": member}
     if member is not None:
         status = member.read("status")
+        subscription = _subscription(status)
         context.update(
             status_label=_status_label(member),
-            level=_shown(status, "membership_level", blank=None),
+            plan=_plan_name(status),
+            subscription=subscription,
             renewal=_shown(status, "renewal_date", blank="not set yet"),
+            ended=subscription is not None and subscription[0] == "Canceled",
             notice=_notice(member),
             payment_problem=status is not None and status.payment_problem is True,
-            portal_url=settings.STRIPE_CUSTOMER_PORTAL_URL,
+            portal_url=billing_portal_url(member),
         )
     return render(request, "members/dashboard.html", context)
 
@@ -272,3 +337,129 @@ def locked(request):
     if member is None or member.membership_status != MemberStatus.BANNED:
         return redirect("dashboard")
     return render(request, "members/locked.html", {"member": member})
+
+
+# --- /dashboard/account/: password, login email, other sessions ---------------------
+
+# Confirmation mails a member may ask for per hour: each goes to an address they type.
+EMAIL_CHANGE_MAILS_PER_HOUR = 5
+
+
+def _account_page(request, member, *, password_form=None, email_form=None, status=200):
+    context = {
+        "member": member,
+        "password_form": password_form or PasswordChangeForm(request.user),
+        "email_form": email_form,
+    }
+    if member is not None and email_form is None:
+        context["email_form"] = EmailChangeForm(member=member, user=request.user)
+    return render(request, "members/account.html", context, status=status)
+
+
+def _email_change_allowed(member) -> bool:
+    key = f"email-change-mails:{member.pk}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        return cache.incr(key) <= EMAIL_CHANGE_MAILS_PER_HOUR
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        return True
+
+
+@never_cache
+@require_get_or_post
+@member_page
+def account(request, member):
+    if request.method != "POST":
+        return _account_page(request, member)
+    action = request.POST.get("action")
+    if action == "password":
+        form = PasswordChangeForm(request.user, request.POST)
+        if not form.is_valid():
+            return _account_page(request, member, password_form=form)
+        form.save()
+        # This session stays logged in; every other one holds the old hash and ends.
+        update_session_auth_hash(request, form.user)
+        messages.success(request, "Your password was changed. Other sessions are logged out.")
+        return redirect("dashboard_account")
+    if action == "email" and member is not None:
+        form = EmailChangeForm(request.POST, member=member, user=request.user)
+        if not form.is_valid():
+            return _account_page(request, member, email_form=form)
+        if not _email_change_allowed(member):
+            messages.error(request, "Too many confirmation mails this hour; try again later.")
+            return _account_page(request, member, email_form=form, status=429)
+        email = form.cleaned_data["email"]
+        email_change_mail_queue(member=member, email=email)
+        messages.info(
+            request,
+            f"We sent a link to {email}. Open it to confirm; until then your login email "
+            "stays as it is.",
+        )
+        return redirect("dashboard_account")
+    if action == "sessions":
+        ended = _log_out_other_sessions(request)
+        noun = "session" if ended == 1 else "sessions"
+        messages.success(request, f"Logged out {ended} other {noun}.")
+        return redirect("dashboard_account")
+    messages.error(request, "Nothing was changed.")
+    return redirect("dashboard_account")
+
+
+def _log_out_other_sessions(request) -> int:
+    """End every other session of this login (database sessions; with the cached_db
+    engine, the cache copy too). Returns how many were ended."""
+    store = request.session.__class__
+    user_id = str(request.user.pk)
+    ended = 0
+    live = Session.objects.filter(expire_date__gt=timezone.now()).exclude(
+        session_key=request.session.session_key
+    )
+    for session in live.iterator():
+        if session.get_decoded().get("_auth_user_id") == user_id:
+            store(session_key=session.session_key).delete()
+            ended += 1
+    return ended
+
+
+def _email_link_page(request, template, context=None, status=200):
+    return render(request, template, {"member": None, **(context or {})}, status=status)
+
+
+@never_cache
+@require_get_or_post
+def email_confirm(request, token):
+    """The link mailed to a new login address. GET shows what it would change and a
+    button; only the POST changes anything. Anonymous visitors are asked to log in
+    without the link in the login URL (it would end up in logs and history)."""
+    if not request.user.is_authenticated:
+        messages.info(request, "Log in, then open the link from the mail again.")
+        return redirect(f"{settings.LOGIN_URL}?next=/dashboard/account/")
+    member = Member.objects.filter(user=request.user).first()
+    if member is not None and member.membership_status == MemberStatus.BANNED:
+        return redirect("dashboard_locked")
+    try:
+        data = email_change_read(token)
+    except BadEmailChangeLink:
+        return _email_link_page(request, "members/email_link_bad.html", status=400)
+    if member is None or data["m"] != member.pk:
+        # Another member's link: it says nothing about that member.
+        return _email_link_page(request, "members/email_link_bad.html", status=400)
+    new_email = data["to"]
+    if member.email == new_email:
+        return _email_link_page(request, "members/email_link_done.html", {"email": new_email})
+    if member.email != data["from"]:
+        # The login email changed since the link was sent (another link, or staff).
+        return _email_link_page(request, "members/email_link_bad.html", status=400)
+    context = {"member": member, "new_email": new_email}
+    if request.method == "POST":
+        try:
+            services.member_email_change(member=member, email=new_email, by=request.user)
+        except services.MemberClash as clash:
+            context["problem"] = clash.message
+        except ValidationError:
+            return _email_link_page(request, "members/email_link_bad.html", status=400)
+        else:
+            messages.success(request, f"Your login email is now {new_email}.")
+            return redirect("dashboard_account")
+    return render(request, "members/email_confirm.html", context)

@@ -8,10 +8,12 @@ from django.utils import timezone
 
 from members.emails import EmailField
 from members.models import User, username_validator
+from signup import services
 
 PHONE_RE = re.compile(r"^[0-9() .+-]{1,20}$")
 # Far beyond any real password, but small enough that hashing it costs nothing extra.
 PASSWORD_MAX_LENGTH = 1024
+USERNAME_TAKEN = "That username is already taken."
 
 
 class EmailForm(forms.Form):
@@ -29,10 +31,15 @@ def years_between(born: datetime.date, today: datetime.date) -> int:
 class DetailsForm(forms.Form):
     """Step 2. There is deliberately no email field: the email comes from the token."""
 
-    first_name = forms.CharField(max_length=100)
-    last_name = forms.CharField(max_length=100)
-    preferred_name = forms.CharField(max_length=100, required=False)
-    pronouns = forms.CharField(max_length=50, required=False)
+    first_name = forms.CharField(max_length=100, label="First name")
+    last_name = forms.CharField(max_length=100, label="Last name")
+    preferred_name = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Preferred name",
+        help_text="What you like to be called, if not your first name.",
+    )
+    pronouns = forms.CharField(max_length=50, required=False, label="Pronouns")
     birthday = forms.DateField(
         widget=forms.DateInput(attrs={"type": "date"}), help_text="You must be 18 or older."
     )
@@ -42,8 +49,12 @@ class DetailsForm(forms.Form):
         help_text="1 to 16 letters, digits, underscores or hyphens.",
         widget=forms.TextInput(attrs={"autocomplete": "username"}),
     )
-    phone = forms.CharField(max_length=20)
-    discord_username = forms.CharField(max_length=50, required=False)
+    phone = forms.CharField(
+        max_length=20,
+        label="Phone",
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+    )
+    discord_username = forms.CharField(max_length=50, required=False, label="Discord username")
     password1 = forms.CharField(
         label="Password",
         max_length=PASSWORD_MAX_LENGTH,
@@ -71,6 +82,15 @@ class DetailsForm(forms.Form):
         if years_between(born, today) < 18:
             raise ValidationError("You must be 18 or older to become a member.")
         return born
+
+    def clean_username(self):
+        # Checked with the other fields, so a taken name is reported with every other
+        # error at once rather than alone after they pass. A cheap existence check for
+        # the friendly answer; the unique index stays the real guard (signup/services.py).
+        username = self.cleaned_data["username"]
+        if services.username_taken(username):
+            raise ValidationError(USERNAME_TAKEN, code="taken")
+        return username
 
     def clean_phone(self):
         phone = self.cleaned_data["phone"].strip()

@@ -7,6 +7,7 @@ from django.contrib.auth import login
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from members.models import Member
 from signup import ratelimit, services
-from signup.forms import DetailsForm, EmailForm, UsernameCheckForm
+from signup.forms import USERNAME_TAKEN, DetailsForm, EmailForm, UsernameCheckForm
 from signup.mail import signup_mail_queue
 from signup.tokens import BadToken, read_token
 
@@ -83,7 +84,12 @@ def continue_signup(request, token):
         return render(request, "signup/details.html", {"form": form, "email": email})
 
     form = DetailsForm(request.POST, email=email)
-    if form.is_valid():
+    valid = form.is_valid()
+    if not valid and form.has_error("username", "taken") and services.email_registered(email):
+        # A twin submit of this same signup committed first: it is complete, and the
+        # username is "taken" by this very visitor.
+        return _complete(request)
+    if valid:
         data = form.cleaned_data
         try:
             member = services.member_signup(
@@ -102,7 +108,8 @@ def continue_signup(request, token):
         except services.EmailTaken:
             return _complete(request)
         except services.UsernameTaken:
-            form.add_error("username", "That username is already taken.")
+            # Taken between the form's check and the insert: the unique index said so.
+            form.add_error("username", ValidationError(USERNAME_TAKEN, code="taken"))
         except DatabaseError as error:
             logger.error("Signup failed: %s", type(error).__name__)
             messages.error(

@@ -31,6 +31,7 @@ from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
 from pghistory.models import Events
 
+from members.email_change import email_change_token
 from members.models import Member
 from members.notifications import notification_create
 from signup.tokens import make_token
@@ -256,7 +257,14 @@ def world(db):
     ]
     values = {
         # A newcomer's continue link (the details form) and a member's (signup complete).
-        "token": [make_token("newcomer@example.org"), make_token(stranger.email)],
+        # And a member's own login email change link (the account page's).
+        "token": [
+            make_token("newcomer@example.org"),
+            make_token(stranger.email),
+            email_change_token(
+                member_id=member.pk, old_email=member.email, new_email="moved@example.org"
+            ),
+        ],
         # The links are another account's, as a stranger might send them.
         "key": [EmailConfirmationHMAC(address).key for address in addresses],
         "uidb36": [user_pk_to_url_str(stranger.user)],

@@ -43,3 +43,21 @@ def test_it_renders_messages_on_the_base_template(rf):
 @pytest.mark.django_db
 def test_it_sends_a_content_security_policy(client):
     assert "default-src 'self'" in client.get("/")["Content-Security-Policy"]
+
+
+@pytest.mark.django_db
+def test_it_points_a_signed_in_member_to_their_dashboard(client):
+    from tests.factories import MemberFactory
+
+    client.force_login(MemberFactory().user)
+    body = client.get("/").content.decode()
+    assert 'class="button" href="/dashboard/">Go to your dashboard</a>' in body
+    assert 'href="/signup/"' not in body
+
+
+@pytest.mark.django_db
+def test_it_carries_the_site_name_not_the_project_name(client, settings):
+    settings.SITE_NAME = "Harbor Makers"
+    body = client.get("/").content.decode()
+    assert "Join Harbor Makers" in body
+    assert "dhportal" not in body

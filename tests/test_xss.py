@@ -224,10 +224,10 @@ MEMBER_PAGES = {
     ],
     "/dashboard/floof/": [
         ("identity.nametag_subtitle", "html"),
-        ("identity.pronouns", "html"),
         ("identity.theme_song_url", "html"),
         ("identity.theme_song_duration", "html"),
     ],
+    "/dashboard/account/": [("member.email", "html")],
     "/dashboard/locked/": [],
 }
 

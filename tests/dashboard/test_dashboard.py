@@ -1,3 +1,6 @@
+import html
+import re
+
 import pytest
 
 from members.views import UNKNOWN
@@ -20,6 +23,16 @@ def _status(**values):
     }
 
 
+def facts(content: str) -> dict[str, str]:
+    """The page's <dt>/<dd> pairs as text (tags dropped, whitespace collapsed)."""
+    pairs = re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", content, re.S)
+
+    def text(part):
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", part)).split())
+
+    return {text(dt): text(dd) for dt, dd in pairs}
+
+
 def _page(member_client, **status):
     member = MemberFactory(status=_status(**status))
     response = member_client(member).get("/dashboard/")
@@ -34,16 +47,18 @@ def test_it_shows_name_status_level_and_renewal_date(member_client):
     )
     content = member_client(member).get("/dashboard/").content.decode()
     assert "Hello, Grace Hopper" in content
-    assert "Membership status</dt><dd>Active" in content
-    assert "Membership level</dt><dd>Standard" in content
-    assert "Renewal date</dt><dd>1 March 2026" in content
+    shown = facts(content)
+    assert shown["Membership status"] == "Active"
+    assert shown["Plan"] == "Standard"
+    assert shown["Subscription"] == "Active"
+    assert shown["Renewal date"] == "1 March 2026"
 
 
 @pytest.mark.django_db
 def test_it_shows_unknown_for_a_missing_level_and_an_unparseable_renewal_date(member_client):
-    content = _page(member_client, membership_level=None, renewal_date="next spring")
-    assert f"Membership level</dt><dd>{UNKNOWN}" in content
-    assert f"Renewal date</dt><dd>{UNKNOWN}" in content
+    shown = facts(_page(member_client, membership_level=None, renewal_date="next spring"))
+    assert shown["Plan"] == UNKNOWN
+    assert shown["Renewal date"] == UNKNOWN
 
 
 @pytest.mark.django_db
@@ -51,7 +66,9 @@ def test_it_says_a_pending_member_without_a_renewal_date_has_none_yet(member_cli
     content = _page(
         member_client, membership_status="pending", renewal_date=None, subscription_status=""
     )
-    assert "Renewal date</dt><dd>not set yet" in content
+    shown = facts(content)
+    assert shown["Renewal date"] == "not set yet"
+    assert shown["Subscription"] == "No subscription yet"
 
 
 @pytest.mark.django_db
@@ -75,7 +92,7 @@ def test_it_tells_a_lapsed_member_how_to_renew(member_client, settings):
     content = _page(member_client, membership_status="lapsed", subscription_status="canceled")
     assert "Your membership has lapsed. To renew" in content
     assert 'href="/signup/payment/"' in content
-    assert 'href="https://billing.example.org/portal"' in content
+    assert 'href="https://billing.example.org/portal?prefilled_email=' in content
 
 
 @pytest.mark.django_db
@@ -95,7 +112,8 @@ def test_it_links_a_payment_problem_to_the_customer_portal(member_client, settin
     settings.STRIPE_CUSTOMER_PORTAL_URL = "https://billing.example.org/portal"
     content = _page(member_client, payment_problem=True, subscription_status="past_due")
     assert "There is a problem with your last payment." in content
-    assert '<a href="https://billing.example.org/portal">Update your payment details</a>' in content
+    portal = r'<a href="https://billing\.example\.org/portal\?prefilled_email=[^"]+%40example\.org">'
+    assert re.search(portal + "Update your payment details</a>", content)
 
 
 @pytest.mark.django_db
@@ -127,3 +145,87 @@ def test_it_sends_a_banned_member_to_the_locked_page(member_client):
 @pytest.mark.django_db
 def test_it_sends_an_anonymous_visitor_to_login(client):
     assert_sends_to_login(client, "/dashboard/")
+
+
+# --- the billing card ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_it_shows_the_plan_name_the_webhook_wrote(member_client):
+    content = _page(
+        member_client, membership_level="Student membership", stripe_product_id="prod_Student1"
+    )
+    assert facts(content)["Plan"] == "Student membership"
+    assert "prod_Student1" not in content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("level", ["prod_Unnamed1", "prod_other"])
+def test_it_never_shows_a_raw_stripe_product_id_as_the_plan(member_client, level):
+    content = _page(member_client, membership_level=level, stripe_product_id="prod_Unnamed1")
+    assert level not in content
+    assert facts(content)["Plan"] == "Membership (plan name not set yet)"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("subscription", "label", "tone"),
+    [
+        ("active", "Active", "good"),
+        ("trialing", "Trial", "good"),
+        ("past_due", "Payment overdue", "problem"),
+        ("unpaid", "Unpaid", "problem"),
+        ("canceled", "Canceled", ""),
+        ("something_new", "Something new", ""),
+    ],
+)
+def test_it_names_the_subscription_state(member_client, subscription, label, tone):
+    content = _page(member_client, subscription_status=subscription)
+    assert facts(content)["Subscription"] == label
+    badge = f"badge {tone}" if tone else "badge"
+    assert f'<span class="{badge}">{label}</span>' in content
+
+
+@pytest.mark.django_db
+def test_it_says_when_a_canceled_subscription_ended(member_client):
+    content = _page(
+        member_client,
+        membership_status="lapsed",
+        subscription_status="canceled",
+        renewal_date="2026-02-01",
+    )
+    assert facts(content)["Ended on"] == "1 February 2026"
+    assert "Renewal date" not in facts(content)
+
+
+@pytest.mark.django_db
+def test_it_links_manage_billing_with_the_email_prefilled(member_client, settings):
+    settings.STRIPE_CUSTOMER_PORTAL_URL = "https://billing.stripe.com/p/login/test_123"
+    member = MemberFactory(email="grace+club@example.org", status=_status())
+    content = member_client(member).get("/dashboard/").content.decode()
+    link = "https://billing.stripe.com/p/login/test_123?prefilled_email=grace%2Bclub%40example.org"
+    assert f'href="{link}">Manage billing</a>' in content
+
+
+@pytest.mark.django_db
+def test_it_offers_no_manage_billing_without_a_portal(member_client, settings):
+    settings.STRIPE_CUSTOMER_PORTAL_URL = ""
+    assert "Manage billing" not in _page(member_client)
+
+
+@pytest.mark.django_db
+def test_it_shows_payment_received_as_good_news(member_client):
+    content = _page(member_client, membership_status="pending", subscription_status="active")
+    assert '<p class="notice good">Payment received' in content
+    assert '<p class="notice">Payment received' not in content
+
+
+@pytest.mark.django_db
+def test_it_puts_the_payment_problem_notice_on_the_billing_card(member_client, settings):
+    settings.STRIPE_CUSTOMER_PORTAL_URL = "https://billing.example.org/portal"
+    content = _page(member_client, payment_problem=True, subscription_status="past_due")
+    card = content[content.index('<section class="card billing"') :]
+    card = card[: card.index("</section>")]
+    assert "There is a problem with your last payment." in card
+    assert "Update your payment details" in card
+    assert "badge problem" in card

@@ -12,7 +12,6 @@ from tests.factories import MemberFactory
 URL = "/dashboard/floof/"
 GOOD = {
     "nametag_subtitle": "Maker of things",
-    "pronouns": "she/her",
     "theme_song_url": "https://music.example.org/theme.mp3",
     "theme_song_duration": "12",
 }
@@ -41,7 +40,6 @@ def test_it_saves_the_floof_keys_and_keeps_every_other_identity_key(member_clien
     assert row.identity == {
         **before["identity"],
         "nametag_subtitle": "Maker of things",
-        "pronouns": "she/her",
         "theme_song_url": "https://music.example.org/theme.mp3",
         "theme_song_duration": 12,
     }
@@ -106,7 +104,6 @@ BAD = [
     ("theme_song_duration", ""),
     ("nametag_subtitle", "s" * 101),
     ("nametag_subtitle", "nul\x00"),
-    ("pronouns", "p" * 51),
 ]
 
 
@@ -140,3 +137,13 @@ def test_it_changes_only_the_logged_in_members_record(member_client, member):
 @pytest.mark.django_db
 def test_it_sends_an_anonymous_visitor_to_login(client):
     assert_sends_to_login(client, URL)
+
+
+@pytest.mark.django_db
+def test_it_leaves_pronouns_to_the_profile_page(member_client, member):
+    client = member_client(member)
+    assert 'name="pronouns"' not in client.get(URL).content.decode()
+    assert 'name="pronouns"' in client.get("/dashboard/profile/").content.decode()
+    # A pronouns value posted here anyway is not this page's to save.
+    client.post(URL, {**GOOD, "pronouns": "they/them"})
+    assert Member.objects.get(pk=member.pk).identity["pronouns"] == ""

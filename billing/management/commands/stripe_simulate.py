@@ -37,7 +37,13 @@ class Command(BaseCommand):
                 f"(default: {' '.join(DEFAULT_STEPS)})."
             ),
         )
-        parser.add_argument("--product", help="Stripe product id (default: the first plan).")
+        parser.add_argument(
+            "--product",
+            help=(
+                "Stripe product id (default: the first plan, or a simulated one). A product "
+                "without a plan gets one, so the member's level is a plan name."
+            ),
+        )
         parser.add_argument(
             "--url",
             help="POST to this URL over HTTP instead of calling the view in-process.",
@@ -63,12 +69,14 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Member #{target.pk} has no subscription yet; start with the checkout step."
             )
+        on_record = status.get("stripe_product_id")
+        on_record = on_record if isinstance(on_record, str) else ""
         events = simulate.build_events(
             target,
             steps,
             customer_id=customer_id or simulate.new_id("cus"),
             subscription_id=subscription_id,
-            product_id=product or status.get("stripe_product_id") or simulate.default_product(),
+            product_id=simulate.plan_for(product or on_record or simulate.default_product()),
         )
         for payload in events:
             body, header = simulate.signed(payload, secret)

@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from allauth.account.models import EmailAddress
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -30,6 +31,12 @@ DEMO_MEMBERS = [
     ("legacy_lou", "Lou", "Legacy", None, {}),
     ("partial_pia", "Pia", "Partial", "pending", {"_null": ["notes", "access", "extras"]}),
 ]
+# The demo plans (billing.Plan: Stripe product id -> name); subscribed demo members are on
+# the first, so their level, like a paying member's after the webhook, is a plan name.
+DEMO_PLANS = [
+    ("prod_demo_standard", "Standard membership"),
+    ("prod_demo_student", "Student membership"),
+]
 
 
 class Command(BaseCommand):
@@ -44,9 +51,19 @@ class Command(BaseCommand):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo creates known logins; it runs only with DEBUG on.")
         with audit("command"), transaction.atomic():
+            self._plans()
             created = [self._member(*spec) for spec in DEMO_MEMBERS]
             admin_password = self._admin()
         self._print(created, admin_password)
+
+    def _plans(self):
+        # Looked up by name, not imported: members never imports billing (the one-way
+        # rule), and demo data is the one place that writes both apps' rows.
+        if not apps.is_installed("billing"):
+            return
+        plan = apps.get_model("billing", "Plan")
+        for product_id, name in DEMO_PLANS:
+            plan.objects.get_or_create(stripe_product_id=product_id, defaults={"name": name})
 
     def _member(self, username, first, last, membership, changes):
         email = f"{username.replace('_', '.')}@example.org"
@@ -69,6 +86,14 @@ class Command(BaseCommand):
             member_since=datetime.date.today().isoformat(),
             subscription_status=changes.get("subscription_status", ""),
         )
+        if status["subscription_status"]:
+            product_id, plan_name = DEMO_PLANS[0]
+            renewal = datetime.date.today() + datetime.timedelta(days=30)
+            status.update(
+                membership_level=plan_name,
+                stripe_product_id=product_id,
+                renewal_date=renewal.isoformat(),
+            )
         forms = scaffolding.default("forms")
         forms.update(terms_of_use_accepted=True, is_21_or_older=True)
         now = timezone.now().isoformat()

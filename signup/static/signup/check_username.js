@@ -9,6 +9,7 @@
   input.addEventListener("input", function () {
     clearTimeout(timer);
     out.textContent = "";
+    out.classList.remove("taken", "available");
     var name = input.value.trim();
     if (!name) return;
     timer = setTimeout(function () {
@@ -19,6 +20,8 @@
         .then(function (r) { return r.json(); })
         .then(function (data) {
           if (input.value.trim() !== name) return;
+          out.classList.toggle("taken", !!data.error || !data.available);
+          out.classList.toggle("available", !data.error && !!data.available);
           if (data.error) out.textContent = data.error;
           else out.textContent = data.available ? "That username is available." : "That username is already taken.";
         })

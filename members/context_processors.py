@@ -1,0 +1,13 @@
+"""What every page knows about the site (DESIGN §6, §7): its name, where to write and
+come for orientation, and the terms of use signup links to."""
+
+from django.conf import settings
+
+
+def site(request):
+    return {
+        "SITE_NAME": settings.SITE_NAME,
+        "SITE_CONTACT_EMAIL": settings.SITE_CONTACT_EMAIL,
+        "SITE_ADDRESS": settings.SITE_ADDRESS,
+        "TERMS_URL": settings.TERMS_URL,
+    }
