@@ -4,3 +4,35 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     name = "billing"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        # What needs staff here, counted on the admin index (members/admin_index.py).
+        from billing.models import EventState, Plan, ReconcileFinding, StripeEvent
+        from members.admin_index import register, register_plan_names
+
+        # The member admin offers the plans' names as membership levels.
+        register_plan_names(lambda: list(Plan.objects.values_list("name", flat=True)))
+
+        events = StripeEvent.objects
+        for state, label, order in (
+            (EventState.FAILED, ("failed Stripe event", "failed Stripe events"), 40),
+            (EventState.UNMATCHED, ("unmatched Stripe event", "unmatched Stripe events"), 41),
+        ):
+            register(
+                f"stripe_{state}",
+                label,
+                count=lambda state=state: events.filter(state=state).count(),
+                url="admin:billing_stripeevent_changelist",
+                query=f"state__exact={state}",
+                permission="billing.view_stripeevent",
+                order=order,
+            )
+        register(
+            "reconcile_open",
+            ("open reconciliation finding", "open reconciliation findings"),
+            count=lambda: ReconcileFinding.objects.open().count(),
+            url="admin:billing_reconcilefinding_changelist",
+            query="state=open",
+            permission="billing.view_reconcilefinding",
+            order=50,
+        )

@@ -5,3 +5,18 @@ class IntegrationsConfig(AppConfig):
     name = "integrations"
     default_auto_field = "django.db.models.BigAutoField"
     verbose_name = "Integrations"
+
+    def ready(self):
+        # Counted on the admin index (members/admin_index.py).
+        from integrations.models import Delivery
+        from members.admin_index import register
+
+        register(
+            "dead_deliveries",
+            ("dead feed delivery", "dead feed deliveries"),
+            count=lambda: Delivery.objects.dead().count(),
+            url="admin:integrations_delivery_changelist",
+            query="needs=dead",
+            permission="integrations.view_delivery",
+            order=55,
+        )

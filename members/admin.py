@@ -15,13 +15,16 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import smart_split, unescape_string_literal
 
 from dhportal.adminkit import SafeActionsMixin, SafeModelAdmin
-from members import services
+from members import admin_merge, services
 from members.admin_forms import (
+    ADD_NOTE,
     JSON_COLUMNS,
     LOST_RACE,
     ActivateForm,
     MemberAdminForm,
+    StructuredMemberForm,
     json_preview,
+    structured_fieldsets,
 )
 from members.audit import audit
 from members.models import Member, MemberStatus, RfidTag, User, missing_q
@@ -34,7 +37,7 @@ class ScaffoldingFilter(admin.SimpleListFilter):
     """Complete, partial, or which piece is missing; the same expressions as
     Member.objects.partial() and its index, so the list uses member_partial_idx."""
 
-    title = "Scaffolding"
+    title = "completeness"
     parameter_name = "scaffolding"
 
     def lookups(self, request, model_admin):
@@ -106,18 +109,24 @@ class MemberAdmin(SafeModelAdmin):
         "email",
         "username",
         "membership",
+        "subscription",
         "missing",
         "legacy_id",
         "date_added",
     )
     list_display_links = ("id", "name")
-    list_filter = (ScaffoldingFilter, MembershipStatusFilter, AwaitingActivationFilter)
+    list_filter = (
+        ScaffoldingFilter,
+        MembershipStatusFilter,
+        AwaitingActivationFilter,
+        admin_merge.PossibleDuplicatesFilter,
+    )
     # get_search_results does the searching; a search field makes the box appear.
     search_fields = ("email",)
     search_help_text = "Name, email, username, RFID tag or member number."
     ordering = ("-id",)
     list_per_page = 100
-    actions = ("repair_members", "activate_members")
+    actions = ("repair_members", "activate_members", "merge_two_members")
     readonly_fields = (
         "missing",
         "user",
@@ -127,17 +136,25 @@ class MemberAdmin(SafeModelAdmin):
         "last_updated_by",
         "legacy_id",
         "legacy_fixes",
+        "duplicates",
     )
+    # The raw view (superusers, ?advanced=1); get_fieldsets gives everyone else the
+    # structured fields generated from the shapes.
     fieldsets = (
-        (None, {"fields": ("missing", "user", "email", "username", "billing_ref")}),
+        (None, {"fields": ("missing", "user", "email", "username", "billing_ref", "loaded")}),
         ("Record", {"fields": JSON_COLUMNS}),
         ("Changes", {"fields": ("date_added", "date_modified", "last_updated_by")}),
-        ("Deep Harbor", {"fields": ("legacy_id", "legacy_fixes")}),
+        ("Deep Harbor", {"fields": ("legacy_id", "legacy_fixes", "duplicates")}),
     )
 
     @admin.display(description="name")
     def name(self, member):
         return member.full_name or "—"
+
+    @admin.display(description="subscription")
+    def subscription(self, member):
+        # Stripe's subscription state as the webhook recorded it: who has paid.
+        return member.subscription_status.replace("_", " ") or "—"
 
     @admin.display(description="membership status")
     def membership(self, member):
@@ -159,6 +176,13 @@ class MemberAdmin(SafeModelAdmin):
     @admin.display(description="missing")
     def missing(self, member):
         return ", ".join(missing_columns(member))
+
+    # Duplicates and merging (members/admin_merge.py).
+    duplicates = admin_merge.duplicate_holder
+    merge_two_members = admin_merge.merge_two_members
+
+    def get_urls(self):
+        return admin_merge.merge_urls(self, super().get_urls())
 
     # Members join through signup, and statuses (not deletion) end a membership.
     def has_add_permission(self, request):
@@ -207,9 +231,43 @@ class MemberAdmin(SafeModelAdmin):
             finally:
                 LOST_RACE.reset(token)
 
+    # --- the change page: structured fields, or raw JSON for superusers ----------
+
+    def _advanced(self, request) -> bool:
+        return request.user.is_superuser and request.GET.get("advanced") == "1"
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self._advanced(request):
+            return fieldsets
+        can_fill = self.has_change_permission(request, obj)
+        return [fieldsets[0], *structured_fieldsets(obj, can_fill=can_fill), *fieldsets[2:]]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = MemberAdminForm if self._advanced(request) else StructuredMemberForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["advanced"] = self._advanced(request)
+        if change and obj is not None and not self.has_change_permission(request, obj):
+            # View-only staff see the same fields as editors, disabled (Django would
+            # show them as text, and could not show fields that are not the model's).
+            form = StructuredMemberForm(instance=obj, disabled=True)
+            context["adminform"] = helpers.AdminForm(
+                form,
+                list(self.get_fieldsets(request, obj)),
+                {},
+                self.get_readonly_fields(request, obj),
+                model_admin=self,
+            )
+            context["view_only"] = True
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def save_model(self, request, obj, form, change):
-        fields = [f for f in form.changed_data if f in JSON_COLUMNS]
         with audit("staff", request.user):
+            # The form locked the row when it checked it; apply() builds on the row as
+            # it is now: NULL columns filled, the changed keys merged in.
+            fields = form.apply(obj)
             services.member_change_login(
                 member=obj,
                 email=form.cleaned_data["email"],
@@ -217,6 +275,12 @@ class MemberAdmin(SafeModelAdmin):
                 by=request.user,
                 fields=fields,
             )
+            note = form.cleaned_data.get(ADD_NOTE) and form.note
+            if note:
+                # Appended in SQL, never rewriting the list.
+                Member.objects.filter(pk=obj.pk).append_note(
+                    note, author=request.user.get_username(), user=request.user
+                )
 
     @admin.action(description="Repair: fill the missing columns", permissions=["change"])
     def repair_members(self, request, queryset):
@@ -267,17 +331,18 @@ class MemberAdmin(SafeModelAdmin):
             return ", ".join(str(m) for m in outcome.get(result, []))
 
         activated = len(outcome.get(services.ACTIVATED, []))
-        self.message_user(request, f"Activated {activated} members.", messages.SUCCESS)
+        self.message_user(request, f"Activated {_members(activated)}.", messages.SUCCESS)
         if services.REFUSED in outcome:
             self.message_user(
                 request,
                 "Not activated (banned, or a status this action does not change): "
-                + names(services.REFUSED),
+                + names(services.REFUSED)
+                + ".",
                 messages.ERROR,
             )
         if services.ALREADY_ACTIVE in outcome:
             self.message_user(
-                request, "Already active: " + names(services.ALREADY_ACTIVE), messages.INFO
+                request, "Already active: " + names(services.ALREADY_ACTIVE) + ".", messages.INFO
             )
 
     def history_view(self, request, object_id, extra_context=None):
@@ -323,6 +388,10 @@ def _activatable(member) -> bool:
     if status is not None and "membership_status" in status.unreadable:
         return False
     return member.membership_status is None or member.membership_status in services.ACTIVATABLE
+
+
+def _members(count: int) -> str:
+    return f"{count} member" if count == 1 else f"{count} members"
 
 
 def _is_member_number(value: str) -> bool:

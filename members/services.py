@@ -273,13 +273,20 @@ class RepairResult:
     damaged: int
 
     def summary(self) -> str:
+        def many(count, one, more):
+            return f"{count} {one if count == 1 else more}"
+
         text = (
-            f"Repaired {self.repaired} members ({self.filled} columns filled); "
-            f"{self.complete} were already complete"
+            f"Repaired {many(self.repaired, 'member', 'members')} "
+            f"({many(self.filled, 'column', 'columns')} filled); "
+            f"{many(self.complete, 'was', 'were')} already complete"
         )
         if self.damaged:
-            text += f"; {self.damaged} need a staff edit (their status is not a JSON object)"
-        return text
+            text += (
+                f"; {many(self.damaged, 'needs', 'need')} a staff edit "
+                f"({'its' if self.damaged == 1 else 'their'} status is not a JSON object)"
+            )
+        return text + "."
 
 
 def members_repair(*, queryset) -> RepairResult:

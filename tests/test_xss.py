@@ -302,13 +302,26 @@ def admin_pages(stored):
             "get",
             f"/admin/members/member/{member.pk}/change/",
             None,
+            # The structured fields show text as text; a value of the wrong type (here
+            # every boolean, number and date) is shown as the JSON it is stored as.
             [
                 *MEMBER_NAME,
                 ("member.email", "html"),
                 ("member.username", "html"),
                 ("member.billing_ref", "html"),
-                EVERY_JSON_STRING,
+                ("identity.nickname", "html"),
+                ("status.membership_level", "html"),
+                ("status.waiver_signed", "json"),
+                ("access.legacy_badge", "json"),
+                ("notes.0.note", "html"),
+                ("notes.0.from", "html"),
             ],
+        ),
+        (
+            "get",
+            f"/admin/members/member/{member.pk}/change/?advanced=1",
+            None,
+            [*MEMBER_NAME, ("member.email", "html"), EVERY_JSON_STRING],
         ),
         (
             "get",

@@ -49,7 +49,7 @@ def test_it_shows_an_intermediate_page_and_changes_nothing_yet(as_superuser):
 def test_it_activates_pending_lapsed_and_suspended_members(as_superuser, superuser, before):
     member = MemberFactory(membership=before)
     response = _confirm(as_superuser, [member], superuser)
-    assert "Activated 1 members." in messages_of(response)
+    assert "Activated 1 member." in messages_of(response)
     assert Member.objects.get(pk=member.pk).membership_status == "active"
 
 
@@ -93,7 +93,7 @@ def test_it_refuses_banned_members_and_changes_nothing(as_superuser, superuser):
     pending = MemberFactory(membership="pending")
     before = Member.objects.values().get(pk=banned.pk)
     response = _confirm(as_superuser, [banned, pending], superuser)
-    assert "Activated 1 members." in messages_of(response)
+    assert "Activated 1 member." in messages_of(response)
     assert any("Not activated" in m and str(banned.pk) in m for m in messages_of(response))
     assert Member.objects.values().get(pk=banned.pk) == before
     assert Member.objects.get(pk=pending.pk).membership_status == "active"

@@ -1,40 +1,133 @@
-"""The admin index shows the partial-members notice, linking to the filter."""
+"""The admin index opens with what needs staff: counts, each a link to its list."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
-from tests.factories import MemberFactory
+from billing.models import EventState
+from integrations.models import DeliveryState
+from members import admin_index
+from members.models import NotificationKind, NotificationState
+from tests.factories import MemberFactory, UserFactory
+
+
+def _panel(client):
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    return (
+        html.split('class="module todo-panel"', 1)[1].split("</section>", 1)[0]
+        if ('class="module todo-panel"' in html)
+        else ""
+    )
 
 
 @pytest.mark.django_db
 def test_it_shows_the_number_of_partial_members_with_a_link(as_superuser):
     MemberFactory(notes=None)
     MemberFactory()
-    html = as_superuser.get("/admin/").content.decode()
-    assert "1 member is partial" in html
-    assert 'href="/admin/members/member/?scaffolding=partial"' in html
+    panel = _panel(as_superuser)
+    assert '<a href="/admin/members/member/?scaffolding=partial">1 partial member</a>' in panel
 
 
 @pytest.mark.django_db
-def test_it_shows_no_notice_when_every_member_is_complete(as_superuser):
+def test_it_counts_every_kind_of_work_with_a_link_to_exactly_those_rows(as_superuser):
+    from tests.factories import StripeEventFactory
+
+    MemberFactory(status=None)
+    MemberFactory.create_batch(2, extras=None)
+    paid = MemberFactory()
+    paid.status.update(membership_status="pending", subscription_status="active")
+    paid.save()
+    holder = MemberFactory()
+    MemberFactory(duplicate_of=holder)
+    StripeEventFactory(state=EventState.FAILED)
+    StripeEventFactory.create_batch(2, state=EventState.UNMATCHED)
+    from members.models import Notification
+
+    Notification.objects.create(
+        member=holder, kind=NotificationKind.ACTIVATED, key="k1", state=NotificationState.FAILED
+    )
+    from integrations.models import Delivery, Endpoint, FeedEvent
+
+    endpoint = Endpoint.objects.create(name="door", url="http://127.0.0.1:9/feed", secret="s")
+    event = FeedEvent.objects.filter(member=holder).latest("id")  # written by the trigger
+    Delivery.objects.create(
+        endpoint=endpoint,
+        event=event,
+        member_id=holder.pk,
+        sequence=event.sequence,
+        state=DeliveryState.DEAD,
+    )
+
+    panel = _panel(as_superuser)
+    expected = [
+        ("/admin/members/member/?scaffolding=partial", "3 partial members"),
+        ("/admin/members/member/?onboarding=awaiting", "1 member paid and awaiting activation"),
+        ("/admin/members/member/?duplicates=only", "1 possible duplicate"),
+        ("/admin/billing/stripeevent/?state__exact=failed", "1 failed Stripe event"),
+        ("/admin/billing/stripeevent/?state__exact=unmatched", "2 unmatched Stripe events"),
+        ("/admin/members/notification/?needs=failed", "1 failed notification"),
+        ("/admin/integrations/delivery/?needs=dead", "1 dead feed delivery"),
+    ]
+    for href, text in expected:
+        assert f'<a href="{href}">{text}</a>' in panel
+    # Each link lists exactly what was counted.
+    for href, text in expected:
+        listed = as_superuser.get(href)
+        assert listed.status_code == 200, href
+        assert listed.context["cl"].result_count == int(text.split()[0]), href
+
+
+@pytest.mark.django_db
+def test_it_says_when_nothing_needs_staff(as_superuser):
     MemberFactory()
-    assert "partial (missing columns)" not in as_superuser.get("/admin/").content.decode()
+    panel = _panel(as_superuser)
+    assert "Nothing needs staff right now." in panel
+    assert "0 partial members" in panel
 
 
 @pytest.mark.django_db
-def test_it_shows_the_notice_to_view_only_staff(as_viewer):
+def test_it_takes_a_count_an_app_registers_with_one_call(as_superuser):
+    admin_index.register(
+        "test_extra",
+        ("thing to check", "things to check"),
+        count=lambda: 4,
+        url="admin:members_member_changelist",
+        query="scaffolding=complete",
+        permission="members.view_member",
+    )
+    try:
+        panel = _panel(as_superuser)
+    finally:
+        admin_index._REGISTRY.pop("test_extra")
+    assert '<a href="/admin/members/member/?scaffolding=complete">4 things to check</a>' in panel
+
+
+@pytest.mark.django_db
+def test_it_shows_the_member_counts_to_view_only_staff_and_no_others(as_viewer):
     MemberFactory(extras=None)
-    assert "1 member is partial" in as_viewer.get("/admin/").content.decode()
+    panel = _panel(as_viewer)
+    assert "1 partial member" in panel
+    assert "Stripe" not in panel
 
 
 @pytest.mark.django_db
-def test_it_hides_the_notice_from_staff_without_member_permissions(client):
-    from tests.factories import UserFactory
-
+def test_it_hides_the_counts_from_staff_without_permissions(client):
     MemberFactory(extras=None)
     client.force_login(UserFactory(is_staff=True))
     response = client.get("/admin/")
     assert response.status_code == 200
     assert "partial" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_shows_a_count_only_with_the_view_permission_on_its_list(client):
+    user = UserFactory(is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_stripeevent"))
+    client.force_login(user)
+    panel = _panel(client)
+    assert "0 failed Stripe events" in panel
+    assert "partial" not in panel
 
 
 @pytest.mark.django_db

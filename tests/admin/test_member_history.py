@@ -50,7 +50,8 @@ def test_it_shows_every_write_by_any_path_with_source_and_user(as_superuser, sup
         form[column] = form[f"initial-{column}"] = json.dumps(getattr(fresh, column))
     for column in ("authorizations", "extras"):
         form[column] = form[f"initial-{column}"] = json.dumps(getattr(fresh, column))
-    assert as_superuser.post(f"/admin/members/member/{member.pk}/change/", form).status_code == 302
+    url = f"/admin/members/member/{member.pk}/change/?advanced=1"
+    assert as_superuser.post(url, form).status_code == 302
     Member.objects.filter(pk=member.pk).update(extras={"storage_id": 7, "storage_area": "C"})
 
     rows = list(reversed(_rows(as_superuser, member)))

@@ -29,7 +29,7 @@ def test_it_fills_exactly_what_was_missing_and_reports_counts(as_superuser):
 
     response = _repair(as_superuser, [no_notes, no_status_key, complete])
 
-    assert "Repaired 2 members (3 columns filled); 1 were already complete" in messages_of(response)
+    assert "Repaired 2 members (3 columns filled); 1 was already complete." in messages_of(response)
     no_notes_after = Member.objects.values().get(pk=no_notes.pk)
     assert no_notes_after["notes"] == scaffolding.default("notes")
     assert no_notes_after["extras"] == scaffolding.default("extras")
@@ -50,7 +50,7 @@ def test_it_changes_nothing_on_a_second_run(as_superuser):
 
     response = _repair(as_superuser, [member])
 
-    assert "Repaired 0 members (0 columns filled); 1 were already complete" in messages_of(response)
+    assert "Repaired 0 members (0 columns filled); 1 was already complete." in messages_of(response)
     assert Member.objects.values().get(pk=member.pk) == after_first
     assert member.events.count() == events
 
@@ -63,7 +63,9 @@ def test_it_repairs_every_filtered_member_when_all_are_selected(as_superuser):
         {"action": "repair_members", "index": 0, "select_across": 1, "_selected_action": [1]},
         follow=True,
     )
-    assert "Repaired 3 members (3 columns filled); 0 were already complete" in messages_of(response)
+    assert "Repaired 3 members (3 columns filled); 0 were already complete." in messages_of(
+        response
+    )
     assert not Member.objects.filter(pk__in=[m.pk for m in members]).partial().exists()
 
 

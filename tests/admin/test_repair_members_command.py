@@ -52,7 +52,7 @@ def test_it_fills_exactly_what_was_missing_and_prints_counts(members):
 
     out = _run()
 
-    assert "Repaired 2 members (3 columns filled); 1 were already complete" in out
+    assert "Repaired 2 members (3 columns filled); 1 was already complete" in out
     after = Member.objects.values().get(pk=no_notes.pk)
     assert after["notes"] == scaffolding.default("notes")
     assert after["access"] == scaffolding.default("access")
@@ -80,7 +80,7 @@ def test_it_reports_a_status_it_cannot_complete_without_claiming_to_fix_it():
     first, second = _run(), _run()
     for out in (first, second):
         assert "Repaired 0 members (0 columns filled); 0 were already complete" in out
-        assert "1 need a staff edit" in out
+        assert "1 needs a staff edit" in out
     assert Member.objects.get(pk=damaged.pk).status == ["not", "an", "object"]
 
 
@@ -112,7 +112,7 @@ def test_it_repairs_and_exits_zero_from_the_shell(members):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "Repaired 2 members (3 columns filled); 1 were already complete" in result.stdout
+    assert "Repaired 2 members (3 columns filled); 1 was already complete" in result.stdout
     assert not Member.objects.partial().exists()
 
 

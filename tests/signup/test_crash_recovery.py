@@ -146,7 +146,7 @@ def test_it_leaves_a_partial_member_after_a_crash_that_repair_members_makes_whol
     assert admin_list(staff, "?scaffolding=partial")[1] == {member.pk}
     assert admin_list(staff, "?scaffolding=missing_extras")[1] == {member.pk}
 
-    assert "Repaired 1 members (4 columns filled)" in repair()
+    assert "Repaired 1 member (4 columns filled)" in repair()
 
     member.refresh_from_db()
     for column in scaffolding.SCAFFOLDING_COLUMNS:

@@ -4,8 +4,23 @@ from django.core.management.base import BaseCommand
 
 from members.audit import audit
 from members.models import Member
-from members.scaffolding import NULLABLE_COLUMNS, missing_columns
+from members.scaffolding import NULLABLE_COLUMNS, PENDING, missing_columns
 from members.services import members_repair
+
+
+def _would_fill(member) -> str:
+    """What the repair would do to this member, in words."""
+    labels = missing_columns(member)
+    parts = []
+    columns = [label for label in labels if label != "membership_status"]
+    if columns:
+        parts.append("fill " + ", ".join(columns) + " with the defaults")
+    if "membership_status" in labels:
+        if isinstance(member.status, dict):
+            parts.append(f'set status.membership_status to "{PENDING}"')
+        else:
+            parts.append("nothing for status: it is not a JSON object (a staff edit)")
+    return "; ".join(parts)
 
 
 class Command(BaseCommand):
@@ -15,17 +30,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="list each partial member's id and missing columns; change nothing",
+            help="name each partial member and what the repair would fill; change nothing",
         )
 
     def handle(self, *args, dry_run=False, **options):
         if dry_run:
-            partial = Member.objects.partial().order_by("pk").only("pk", *NULLABLE_COLUMNS)
+            partial = (
+                Member.objects.partial()
+                .order_by("pk")
+                .only("pk", "email", "username", "identity", *NULLABLE_COLUMNS)
+            )
             count = 0
             for member in partial.iterator():
                 count += 1
-                self.stdout.write(f"{member.pk}\t{', '.join(missing_columns(member))}")
-            self.stdout.write(f"{count} partial members; nothing changed (dry run)")
+                # The member number first, tab-separated, for scripts reading the list.
+                self.stdout.write(
+                    f"{member.pk}\t{', '.join(missing_columns(member))}\t"
+                    f"{member}: would {_would_fill(member)}."
+                )
+            noun = "partial member" if count == 1 else "partial members"
+            self.stdout.write(f"{count} {noun}; nothing changed (dry run).")
             return
         with audit("command"):
             result = members_repair(queryset=Member.objects.all())
