@@ -380,16 +380,7 @@ def subscription_snapshot(obj: dict, *, created: datetime, is_created_event: boo
         raise ValueError("subscription event without a subscription id")
     customer_id = stripe_id(obj.get("customer"))
     member = _locked_member(_by_subscription_or_customer(subscription_id, customer_id))
-    status = obj.get("status")
-    product_id, period_end = product_and_period_end(obj)
-    snapshot = Snapshot(
-        created=created,
-        is_created_event=is_created_event,
-        status=status[:20] if isinstance(status, str) else "",
-        product_id=product_id,
-        current_period_end=period_end,
-        data=obj,
-    )
+    snapshot = snapshot_of(obj, created=created, is_created_event=is_created_event)
     sub = rows.subscription_write(
         subscription_id,
         customer_id=customer_id,
@@ -423,6 +414,20 @@ def subscription_snapshot(obj: dict, *, created: datetime, is_created_event: boo
     changes.seen(sub)
     detail = _apply_or_flag(changes, sub, newly_linked=sub.previous_member_id is None)
     return Outcome(EventState.PROCESSED, member, detail, changes=changes, verdict=verdict)
+
+
+def snapshot_of(obj: dict, *, created: datetime, is_created_event: bool) -> Snapshot:
+    """What a subscription object says, ready to store."""
+    status = obj.get("status")
+    product_id, period_end = product_and_period_end(obj)
+    return Snapshot(
+        created=created,
+        is_created_event=is_created_event,
+        status=status[:20] if isinstance(status, str) else "",
+        product_id=product_id,
+        current_period_end=period_end,
+        data=obj,
+    )
 
 
 def product_and_period_end(obj: dict) -> tuple[str, datetime | None]:

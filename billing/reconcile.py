@@ -16,9 +16,9 @@ each read-only at Stripe, with a restricted key (`STRIPE_SECRET_KEY`):
 Each difference is a ReconcileFinding, one per (kind, Stripe object), updated by later
 runs. A dry run stores findings and changes nothing else.
 
-Stripe is read with the stripe library's own client: its paging (`next_page`, what
-`auto_paging_iter` runs, page by page here because each page's `Date` and raw JSON are
-needed), its retries of timeouts, connection errors and 5xx (`max_network_retries`),
+Stripe is read with the stripe library's own client (`StripeClient.raw_request`, paged
+by `starting_after` while `has_more`: see StripeReader.pages for why not its list
+objects), its retries of timeouts, connection errors and 5xx (`max_network_retries`),
 and a timeout on every request. The library does not retry 429: RateLimitedClient does,
 with a capped exponential backoff. What still fails is reported as StripeUnreadable.
 """
@@ -30,7 +30,9 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -56,6 +58,7 @@ from dhportal.db import database_unreachable
 from members import shapes
 from members.audit import audit
 from members.models import Member
+from members.notifications import notify_transition
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,10 @@ MAX_NETWORK_RETRIES = 3
 RATE_LIMIT_RETRIES = 6
 RATE_LIMIT_WAIT = 1.0
 RATE_LIMIT_MAX_WAIT = 30.0
+# From this many events to apply, they are delivered this many at once (see
+# Reconciler._deliver_all): each delivery mostly waits on the database.
+PARALLEL_FROM = 100
+DELIVERY_THREADS = 4
 # A session-level advisory lock: one run at a time (the hourly job and a staff run).
 RUN_LOCK = "billing-reconcile-run"
 
@@ -143,10 +150,9 @@ def _describe(error: Exception) -> str:
     return f"Stripe's answer could not be read ({type(error).__name__})."
 
 
-def _date_header(page) -> datetime | None:
-    """The `Date` of the response a page came in: Stripe's clock at the read."""
-    response = getattr(page, "last_response", None)
-    value = response.headers.get("date") if response is not None else None
+def _date_header(headers) -> datetime | None:
+    """The `Date` of a response: Stripe's clock at the read."""
+    value = headers.get("date") if headers is not None else None
     if not value:
         return None
     try:
@@ -173,37 +179,51 @@ class StripeReader:
     def requests_made(self) -> int:
         return self.http.requests_made
 
-    def _read(self, call: Callable, *args):
+    def _get(self, path: str, params: dict):
         try:
-            return call(*args)
+            return self.client.raw_request("get", path, **params)
         except (stripe.StripeError, ValueError, TypeError, AttributeError, KeyError) as error:
             raise StripeUnreadable(_describe(error)) from error
 
-    def pages(self, service, params: dict) -> Iterator[tuple[list[dict], datetime | None]]:
-        """Each page of a list: its objects as Stripe sent them (plain JSON) and the
-        time of its response."""
-        page = self._read(service.list, {**params, "limit": PAGE_SIZE})
+    def pages(self, path: str, params: dict) -> Iterator[tuple[list[dict], datetime | None]]:
+        """Each page of a list, oldest request first: its objects as Stripe sent them
+        (plain JSON) and the time of its response.
+
+        The library's client makes each request (key, API version, base address,
+        timeouts, retries, errors), but its list objects are not used: turning each
+        object into a StripeObject costs several milliseconds (a subscription holds
+        dozens of nested objects), 15 to 30 s for 5,000 subscriptions, where reading
+        the JSON costs well under one. The paging is the library's own rule:
+        `starting_after` the last object's id while `has_more`.
+        """
+        cursor = None
         while True:
-            raw = page.last_response.data if page.last_response is not None else None
+            query = {**params, "limit": PAGE_SIZE}
+            if cursor is not None:
+                query["starting_after"] = cursor
+            response = self._get(path, query)
+            raw = response.data
             if not isinstance(raw, dict) or raw.get("object") != "list":
                 raise StripeUnreadable("Stripe answered a list request with something else.")
             items = raw.get("data")
             if not isinstance(items, list):
                 raise StripeUnreadable("Stripe answered a list without data.")
-            yield [item for item in items if isinstance(item, dict)], _date_header(page)
+            yield [item for item in items if isinstance(item, dict)], _date_header(response.headers)
             if not (raw.get("has_more") is True and items):
                 return
-            page = self._read(page.next_page)
+            cursor = items[-1].get("id") if isinstance(items[-1], dict) else None
+            if not isinstance(cursor, str) or not cursor:
+                raise StripeUnreadable("Stripe answered a page whose last object has no id.")
 
     def webhook_endpoints(self):
-        return self.pages(self.client.v1.webhook_endpoints, {})
+        return self.pages("/v1/webhook_endpoints", {})
 
     def events(self, since: datetime):
         params = {"types": HANDLED_TYPES, "created": {"gte": int(since.timestamp())}}
-        return self.pages(self.client.v1.events, params)
+        return self.pages("/v1/events", params)
 
     def subscriptions(self):
-        return self.pages(self.client.v1.subscriptions, {"status": "all"})
+        return self.pages("/v1/subscriptions", {"status": "all"})
 
 
 @dataclass
@@ -233,6 +253,10 @@ class Result:
 
 def _when(moment: datetime | None) -> str:
     return timezone.localtime(moment).date().isoformat() if moment else "none"
+
+
+def _what(payload: dict) -> str:
+    return f"{payload['type']} of {_when(datetime.fromtimestamp(payload['created'], UTC))}"
 
 
 def _created(event: dict) -> int:
@@ -397,9 +421,21 @@ class Reconciler:
         listed.reverse()
         listed.sort(key=_created)
         versions: dict[str, list[str]] = {}
-        for start in range(0, len(listed), PAGE_SIZE):
-            self._apply_events(listed[start : start + PAGE_SIZE], versions)
-            self.findings.flush()
+        todo: list[tuple[dict, str | None]] = []
+        for start in range(0, len(listed), 1000):
+            todo += self._not_done(listed[start : start + 1000], versions)
+        if self.dry_run:
+            for payload, state in todo:
+                if state is None:
+                    self.findings.add(
+                        FindingKind.MISSED_EVENT,
+                        payload["id"],
+                        f"{_what(payload)}: the webhook never got it. Not applied (dry run).",
+                    )
+        else:
+            for payload, state, delivery in self._deliver_all(todo):
+                self._delivered(payload, state, delivery)
+        self.findings.flush()
         for version, ids in versions.items():
             self.findings.add(
                 FindingKind.EVENT_VERSION,
@@ -418,48 +454,74 @@ class Reconciler:
             queryset=ReconcileFinding.objects.filter(stripe_object__in=Subquery(done)),
         )
 
-    def _apply_events(self, batch: list[dict], versions: dict[str, list[str]]) -> None:
+    def _not_done(self, batch: list[dict], versions) -> list[tuple[dict, str | None]]:
+        """The usable events of `batch` not processed or ignored yet, with their
+        stored state (None: never stored, the webhook never got them); one query."""
         ids = [e.get("id") for e in batch if isinstance(e.get("id"), str)]
         stored = dict(
             StripeEvent.objects.filter(stripe_id__in=ids).values_list("stripe_id", "state")
         )
+        todo = []
         for payload in batch:
             try:
                 payload = webhook.check_shape(payload)
             except webhook.BadEvent as error:
                 logger.warning("Reconcile: an event listed by Stripe was skipped: %s", error)
                 continue
-            event_id = payload["id"]
             version = payload.get("api_version")
             if version != PINNED_API_VERSION:
-                versions.setdefault(str(version or "none")[:100], []).append(event_id)
-            state = stored.get(event_id)
-            if state in DONE_STATES:
-                continue
-            self.progress("events applied", 1)
-            what = f"{payload['type']} of {_when(datetime.fromtimestamp(payload['created'], UTC))}"
-            if self.dry_run:
-                if state is None:
-                    self.findings.add(
-                        FindingKind.MISSED_EVENT,
-                        event_id,
-                        f"{what}: the webhook never got it. Not applied (dry run).",
-                    )
-                continue
-            delivery = webhook.deliver(payload, source="reconcile")
-            event = delivery.event
-            if not delivery.duplicate and event.state == EventState.PROCESSED:
-                self.result.events_applied += 1
-            # Not stored before, and not by a webhook delivery in the meantime either.
-            if state is None and not delivery.duplicate:
-                self.findings.add(
-                    FindingKind.MISSED_EVENT,
-                    event_id,
-                    f"{what}: the webhook never got it; now {event.state}: "
-                    f"{event.detail or event.error}",
-                    member_id=event.member_id,
-                    fixed=event.state != EventState.FAILED,
-                )
+                versions.setdefault(str(version or "none")[:100], []).append(payload["id"])
+            state = stored.get(payload["id"])
+            if state not in DONE_STATES:
+                todo.append((payload, state))
+        return todo
+
+    def _deliver_all(self, todo):
+        """Each event through the webhook's deliver(), yielding (payload, state before,
+        delivery). Many events are delivered in DELIVERY_THREADS lanes at once, each
+        customer's events in one lane, oldest first (the order across customers does
+        not matter: every handler locks its customer, and events about different
+        customers touch different rows). Inside a transaction of the caller's (which
+        other connections cannot see into), they are delivered here, one by one."""
+        if len(todo) < PARALLEL_FROM or DELIVERY_THREADS < 2 or connection.in_atomic_block:
+            for payload, state in todo:
+                yield payload, state, webhook.deliver(payload, source="reconcile")
+                self.progress("events applied", 1)
+            return
+        lanes: list[list[tuple[dict, str | None]]] = [[] for _ in range(DELIVERY_THREADS)]
+        for payload, state in todo:
+            key = handlers.customer_of(payload) or payload["id"]
+            lanes[zlib.crc32(key.encode()) % DELIVERY_THREADS].append((payload, state))
+        with ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="reconcile") as pool:
+            for lane in pool.map(self._deliver_lane, [lane for lane in lanes if lane]):
+                yield from lane
+
+    def _deliver_lane(self, lane):
+        """One lane, on a database connection of this thread's own."""
+        try:
+            with _commits_not_waiting_for_disk():
+                delivered = []
+                for payload, state in lane:
+                    delivered.append((payload, state, webhook.deliver(payload, source="reconcile")))
+                    self.progress("events applied", 1)
+                return delivered
+        finally:
+            connection.close()
+
+    def _delivered(self, payload: dict, state: str | None, delivery) -> None:
+        event = delivery.event
+        if not delivery.duplicate and event.state == EventState.PROCESSED:
+            self.result.events_applied += 1
+        # Not stored before, and not by a webhook delivery in the meantime either.
+        if state is None and not delivery.duplicate:
+            self.findings.add(
+                FindingKind.MISSED_EVENT,
+                payload["id"],
+                f"{_what(payload)}: the webhook never got it; now {event.state}: "
+                f"{event.detail or event.error}",
+                member_id=event.member_id,
+                fixed=event.state != EventState.FAILED,
+            )
 
     # --- 3. snapshot ------------------------------------------------------------------
 
@@ -493,10 +555,13 @@ class Reconciler:
             found = Member.objects.filter(status__stripe_customer_id__in=sorted(customers))
             for member in found.only("id", "status").order_by("-pk"):
                 holders[member.status["stripe_customer_id"]] = member  # the lowest pk wins
+        new_orphans: list[dict] = []
         for obj in subs:
-            self._check(obj, local.get(obj["id"]), holders, taken)
+            self._check(obj, local.get(obj["id"]), holders, taken, new_orphans)
+        if new_orphans and taken is not None:
+            self._store_orphans(new_orphans, taken)
 
-    def _check(self, obj: dict, row, holders, taken: datetime | None) -> None:
+    def _check(self, obj: dict, row, holders, taken: datetime | None, new_orphans) -> None:
         sub_id = obj["id"]
         customer = handlers.stripe_id(obj.get("customer"))
         status = obj.get("status") if isinstance(obj.get("status"), str) else ""
@@ -509,8 +574,9 @@ class Reconciler:
         )
         if member is None:
             # A customer the portal does not know: kept for the checkout that may come.
-            if not same_row and not self.dry_run and taken is not None:
-                self.result.orphans += row is None
+            if row is None:
+                new_orphans.append(obj)
+            elif not same_row and not self.dry_run and taken is not None:
                 self._apply(obj, taken)
             return
         if row is not None and row.customer_id and customer and row.customer_id != customer:
@@ -580,6 +646,36 @@ class Reconciler:
             differences.append(f"member #{member.pk} is {membership or 'without status'}")
         return differences
 
+    def _store_orphans(self, objs: list[dict], taken: datetime) -> None:
+        """New rows for the subscriptions of customers no member holds, a page at a
+        time: under those customers' locks (so no checkout links one meanwhile), in one
+        statement. One whose customer a member took since the page was read, or whose
+        row appeared meanwhile, goes through the usual update instead."""
+        if self.dry_run:
+            return
+        customers = sorted({handlers.stripe_id(o.get("customer")) for o in objs} - {""})
+        with transaction.atomic():
+            rows.lock_all([handlers.lock_key(c) for c in customers])
+            held = set(
+                Member.objects.filter(status__stripe_customer_id__in=customers).values_list(
+                    "status__stripe_customer_id", flat=True
+                )
+            )
+            entries = [
+                (
+                    o["id"],
+                    handlers.stripe_id(o.get("customer")),
+                    handlers.snapshot_of(o, created=taken, is_created_event=False),
+                )
+                for o in objs
+                if handlers.stripe_id(o.get("customer")) not in held
+            ]
+            inserted = rows.subscriptions_insert_new(entries)
+        self.result.orphans += len(inserted)
+        for obj in objs:
+            if obj["id"] not in inserted:
+                self._apply(obj, taken)
+
     def _apply(self, obj: dict, taken: datetime):
         """The handlers' own subscription update, as if an event created at `taken`
         carried `obj`: under the customer's lock (the webhook's lock order, with no event
@@ -597,6 +693,14 @@ class Reconciler:
                     if changes is not None and not changes.empty and outcome.member is not None:
                         rows.member_write(
                             member_id=outcome.member.pk, status=changes.status, notes=changes.notes
+                        )
+                        # The mail the flip is due, as the webhook sends it for an event.
+                        notify_transition(
+                            member=outcome.member,
+                            before=changes.before,
+                            after=outcome.member.status,
+                            key=f"reconcile:{obj['id']}:{int(taken.timestamp())}",
+                            through_stripe=True,
                         )
             return outcome, ""
         except Exception as error:
@@ -619,6 +723,23 @@ def _one_run_at_a_time():
                 cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [RUN_LOCK])
 
 
+@contextlib.contextmanager
+def _commits_not_waiting_for_disk():
+    """A run commits thousands of small transactions; each waiting for its WAL flush
+    cost more than the rest of the run. Without the wait, a crash can lose the last
+    few hundred milliseconds of commits, and nothing after them: the run's own record,
+    written last, goes with them, so the watermark stays and the next run lists and
+    applies those events again (deliver() is idempotent, the snapshot order-safe).
+    Other sessions (the webhook) keep their durable commits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
 def reconcile(*, since: datetime | None = None, dry_run: bool = False, progress=None) -> Result:
     """One run of the three passes; the Result's summary() is the line to print."""
     if not settings.STRIPE_SECRET_KEY:
@@ -626,7 +747,8 @@ def reconcile(*, since: datetime | None = None, dry_run: bool = False, progress=
     with _one_run_at_a_time() as acquired:
         if not acquired:
             return Result(busy=True)
-        return _run(since=since, dry_run=dry_run, progress=progress)
+        with _commits_not_waiting_for_disk():
+            return _run(since=since, dry_run=dry_run, progress=progress)
 
 
 def _run(*, since: datetime | None, dry_run: bool, progress) -> Result:

@@ -235,6 +235,40 @@ def _insert_subscription(stripe_id, customer_id, member_id, snapshot) -> Subscri
     return _subscription_row(row, previous_member_id=None, existed=False, verdict=verdict)
 
 
+def subscriptions_insert_new(entries: list[tuple[str, str, Snapshot]]) -> set[str]:
+    """Insert subscriptions no row holds yet, with no member: (stripe id, customer id,
+    snapshot) each, in one statement; the ids inserted (a row that exists is left as
+    it is, for subscription_write). For reconciliation's orphans, under the customers'
+    locks: a brand-new row has no earlier snapshot to be ordered against."""
+    if not entries:
+        return set()
+    now = timezone.now()
+    values, params = [], []
+    for stripe_id, customer_id, s in entries:
+        values.append("(%s, %s, %s, %s, %s, NULL, %s, %s::jsonb, %s, %s)")
+        params += [stripe_id, customer_id, s.status, s.product_id, s.current_period_end]
+        params += [s.created, json.dumps(s.data), now, now]
+    sql = (
+        f"INSERT INTO {SUBSCRIPTIONS} AS s (stripe_id, customer_id, status, product_id, "  # noqa: S608
+        "current_period_end, member_id, last_event_created, snapshot, date_added, date_modified) "
+        f"VALUES {', '.join(values)} ON CONFLICT (stripe_id) DO NOTHING RETURNING s.stripe_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def lock_all(keys: list[str]) -> None:
+    """Transaction-scoped advisory locks on every key, taken in sorted order."""
+    if keys:
+        sql = (
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+            "FROM (SELECT k FROM unnest(%s::text[]) AS k ORDER BY k) AS sorted"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [sorted(set(keys))])
+
+
 # The row is locked by the sub-select first, which also reads what the handler needs
 # from before the write: the member it was linked to and whether the snapshot applies.
 _UPDATE_SUBSCRIPTION = f"""

@@ -20,6 +20,7 @@ from billing.models import (
     Subscription,
 )
 from billing.tasks import reconcile_stripe
+from members.models import Notification, NotificationKind
 from tests import stripe_fake
 from tests.billing.stripe_events import checkout_for, deliver, subscribe
 from tests.factories import MemberFactory, StaffFactory
@@ -268,6 +269,8 @@ def test_it_lapses_an_active_member_whose_subscription_was_canceled_with_no_even
     assert (finding.kind, finding.stripe_object) == (FindingKind.SUBSCRIPTION, "sub_Gone")
     assert "active here, canceled at Stripe" in finding.detail
     assert finding.member_id == member.pk and finding.fixed is not None
+    # The member is told, as after a webhook event that lapsed them.
+    assert Notification.objects.filter(member=member, kind=NotificationKind.LAPSED).count() == 1
     # In step now: the next run finds nothing.
     assert run() == summary(checked=1)
 

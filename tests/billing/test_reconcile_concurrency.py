@@ -90,3 +90,36 @@ def test_it_applies_an_event_once_when_the_webhook_and_the_reconciler_race(fake)
     finally:
         holder.close()
     assert StripeEvent.objects.filter(type="customer.subscription.updated").count() == ROUNDS
+
+
+def test_it_delivers_many_events_in_lanes_each_customer_in_order(fake):
+    members = [MemberFactory(membership="lapsed") for _ in range(30)]
+    for n, member in enumerate(members):
+        subscribe(Client(), member, customer=f"cus_Lane{n}", sub_id=f"sub_Lane{n}", created=1)
+    now = int(time.time()) - 3000
+    for n in range(len(members)):
+        for step, status in enumerate(("past_due", "unpaid", "active")):
+            sub = subscription(f"sub_Lane{n}", f"cus_Lane{n}", status=status)
+            fake.add_event(subscription_event("updated", sub, created=now + 10 * step + n))
+        fake.add_subscription(sub)
+    for n in range(20):  # customers nobody knows: stored unmatched, for their checkouts
+        sub = subscription(f"sub_Unknown{n}", f"cus_Unknown{n}")
+        fake.add_event(subscription_event("created", sub, created=now + n))
+    assert 3 * len(members) + 20 >= reconcile.PARALLEL_FROM
+
+    result = reconcile.reconcile()
+
+    assert (result.events_applied, result.findings, result.fixed) == (90, 110, 110)
+    states = StripeEvent.objects.filter(stripe_id__in=[e["id"] for e in fake.events])
+    assert states.count() == 110
+    assert set(states.values_list("state", "attempts")) == {
+        (EventState.PROCESSED, 1),
+        (EventState.UNMATCHED, 1),
+    }
+    for member in members:
+        member.refresh_from_db()
+        # Each customer's events applied oldest first: the last one (active) stands.
+        assert member.status["subscription_status"] == "active"
+        assert member.membership_status == "active"
+        said = [n["note"].split(" is ")[1].split()[0].rstrip(".;") for n in member.notes[-3:]]
+        assert said == ["past_due", "unpaid", "active"]
