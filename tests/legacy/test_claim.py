@@ -1,6 +1,7 @@
 """An imported member claims their login (DESIGN §10): "Forgot password?" reaches the
 unusable login the import made, completing the reset verifies the address, and they log
-in to a dashboard showing what Deep Harbor held on them."""
+in to a dashboard showing what Deep Harbor held on them. And an imported duplicate,
+merged away, stays out of every later import."""
 
 import re
 
@@ -100,3 +101,22 @@ def test_it_mails_a_member_without_a_login_nothing_at_reset(imported):
     [sent] = mail.outbox
     assert sent.to == ["alice@example.org"]
     assert imported[5].user is None
+
+
+def test_it_merges_an_imported_duplicate_and_a_rerun_never_brings_it_back(imported, deepharbor):
+    from legacy.models import ImportedRow, Outcome
+    from members.merge import member_merge
+    from tests.factories import StaffFactory
+    from tests.legacy.conftest import run_import
+
+    alice, alicia = imported[1], imported[5]
+    member_merge(survivor=alice, merged=alicia, choices={}, by=StaffFactory())
+
+    row = ImportedRow.objects.get(legacy_id=5)
+    assert row.outcome == Outcome.MERGED
+    assert ImportedRow.objects.get(legacy_id=1).outcome == Outcome.IMPORTED
+    out, _ = run_import("--source", deepharbor)
+    assert out.startswith("imported 0,")
+    alice.refresh_from_db()
+    assert alice.user.email == "alice@example.org"
+    assert "Alicia" not in alice.identity.values()  # Alice's identity won by default
