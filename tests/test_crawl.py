@@ -245,6 +245,20 @@ def world(db):
     SubscriptionFactory(member=member)
     StripeEventFactory(member=member)
     StripeEventFactory(member=None, state="unmatched", error="")
+    # What reconciliation leaves (billing/reconcile.py): a run and an open finding.
+    from django.utils import timezone
+
+    from billing.models import ReconcileFinding, ReconcileRun
+
+    ReconcileRun.objects.create(started=timezone.now(), summary="endpoint ok, crawled")
+    ReconcileFinding.objects.create(
+        kind="subscription",
+        stripe_object="sub_Crawl",
+        member=member,
+        detail="Subscription sub_Crawl: active here, canceled at Stripe.",
+        found=timezone.now(),
+        last_seen=timezone.now(),
+    )
     # A queued lifecycle mail: a notification row and its send job (procrastinate's).
     notification_create(member=member, kind="activated", key="crawl")
 
