@@ -155,7 +155,8 @@ def main():
     total = len(fake.subscriptions)
     print(
         f"fake Stripe on {fake.url}: {total} subscriptions ({-(-total // 100)} pages), "
-        f"{len(fake.events)} events; {args.members} members"
+        f"{len(fake.events)} events; {args.members} members; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     try:
         for label in ("first run", "second run"):
