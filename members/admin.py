@@ -42,10 +42,10 @@ class ScaffoldingFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("complete", "complete"),
-            ("partial", "partial"),
-            *[(f"missing_{column}", f"missing {column}") for column in NULLABLE_COLUMNS],
-            ("missing_membership_status", "status without membership_status"),
+            ("complete", "Complete"),
+            ("partial", "Partial"),
+            *[(f"missing_{column}", f"Missing {column}") for column in NULLABLE_COLUMNS],
+            ("missing_membership_status", "Status without membership_status"),
         ]
 
     def queryset(self, request, queryset):
@@ -82,7 +82,7 @@ class AwaitingActivationFilter(admin.SimpleListFilter):
     parameter_name = "onboarding"
 
     def lookups(self, request, model_admin):
-        return [("awaiting", "paid, awaiting activation")]
+        return [("awaiting", "Paid, awaiting activation")]
 
     def queryset(self, request, queryset):
         if self.value() == "awaiting":
@@ -112,7 +112,7 @@ class MemberAdmin(SafeModelAdmin):
         "subscription",
         "missing",
         "legacy_id",
-        "date_added",
+        "added",
     )
     list_display_links = ("id", "name")
     list_filter = (
@@ -151,6 +151,11 @@ class MemberAdmin(SafeModelAdmin):
     def name(self, member):
         return member.full_name or "—"
 
+    @admin.display(description="date added", ordering="date_added")
+    def added(self, member):
+        # The day is enough in the list (the page shows the time); it keeps the column narrow.
+        return timezone.localtime(member.date_added).date().isoformat()
+
     @admin.display(description="subscription")
     def subscription(self, member):
         # Stripe's subscription state as the webhook recorded it: who has paid.
@@ -175,7 +180,7 @@ class MemberAdmin(SafeModelAdmin):
 
     @admin.display(description="missing")
     def missing(self, member):
-        return ", ".join(missing_columns(member))
+        return ", ".join(missing_columns(member)) or "—"
 
     # Duplicates and merging (members/admin_merge.py).
     duplicates = admin_merge.duplicate_holder

@@ -20,9 +20,9 @@ def test_it_lets_staff_filter_partial_members_and_repair_them(page, live_server)
     page.fill("input[name=password]", DEFAULT_PASSWORD)
     page.click("form button[type=submit]:not(.link)")
     page.wait_for_url(f"{live_server.url}/admin/")
-    assert "2 members are partial" in page.text_content(".partial-notice")
+    assert "2 partial members" in page.text_content(".todo-panel")
 
-    page.click(".partial-notice a")
+    page.click(".todo-panel a[href*='scaffolding=partial']")
     page.wait_for_url("**/admin/members/member/?scaffolding=partial")
     boxes = page.locator("#result_list input[name=_selected_action]")
     listed = {int(boxes.nth(i).get_attribute("value")) for i in range(boxes.count())}
