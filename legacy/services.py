@@ -48,10 +48,11 @@ class ImportSummary:
 
 
 def erased_ban_matches(email: str) -> bool:
-    """Whether `email` (canonical) matches the ban hash an erased, banned member left
-    (DESIGN §14). Erasure does not exist yet, so nothing matches: once it lands this
-    asks its keyed-hash check, and the import refuses such a row."""
-    return False
+    """Whether `email` (any spelling) matches the ban hash an erased, banned member left
+    (DESIGN §14, members/erasure.py): the import refuses such a row."""
+    from members.erasure import is_erased_ban
+
+    return is_erased_ban(email)
 
 
 class _Rollback(Exception):

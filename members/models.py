@@ -474,3 +474,40 @@ class EmailChangeMail(models.Model):
 
     def __str__(self):
         return f"Email change mail #{self.pk} for member #{self.member_id}"
+
+
+class ErasureRequest(models.Model):
+    """A member's (or staff's, on their behalf) request to erase the member's personal
+    data (DESIGN §14). Open until staff approve it with the admin action `erase`, which
+    runs members.erasure.member_erase and sets `approved_by` and `erased_at`."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="erasure_requests")
+    requested_at = models.DateTimeField(default=timezone.now, db_default=models.functions.Now())
+    approved_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            # The admin index counts open requests on every visit.
+            models.Index(
+                fields=["-requested_at"], condition=Q(erased_at=None), name="erasure_open_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Erasure request #{self.pk} for member #{self.member_id}"
+
+
+class BannedEmailHash(models.Model):
+    """What an erased, banned member leaves so the ban survives erasure: the HMAC-SHA256
+    (key: settings.ERASURE_HASH_KEY) of their canonical email, never the address. Signup
+    and the import refuse an address whose canonical form matches (members/erasure.py)."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(default=timezone.now, db_default=models.functions.Now())
+
+    def __str__(self):
+        return f"Ban hash {self.digest[:8]}…"

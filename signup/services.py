@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from members import scaffolding
 from members.audit import audit
+from members.erasure import banned_email_hashes
 from members.lookups import email_addresses_with
 from members.models import Member, User, normalize_email, stored_email, violated_field
 
@@ -35,8 +36,11 @@ def email_registered(email: str) -> bool:
     # One query that probes all three tables whatever the answer: stopping at the first
     # hit made a held address measurably faster to refuse than a new one, which told
     # step 1's visitors who is a member.
+    # An erased, banned member's address (its keyed hash, DESIGN §14) counts as held,
+    # probed in the same query so it answers no faster or slower than the others.
     users, members, addresses = email_holders(email)
-    return bool(list(users.union(members, addresses, all=True)))
+    bans = banned_email_hashes(email).values_list("pk")
+    return bool(list(users.union(members, addresses, bans, all=True)))
 
 
 def email_holders(email: str) -> tuple:

@@ -1,0 +1,384 @@
+"""Erasure of a member's personal data (DESIGN §14), and the ban hash that survives it.
+
+`member_erase` runs in one transaction under the member's row lock, audited as
+`erasure` with the staff user who approved it. It removes the person's names, contact
+details, birthday, usernames, tags and free text from the member row and the login, and
+then every other copy the portal keeps:
+
+- allauth's addresses and the login's sessions;
+- the change feed's events (their snapshots' personal fields) and deliveries (the
+  receivers' answers), the notifications' errors, pending mail jobs (cancelled: their
+  rows would mail an address that no longer exists), pending login-email-change and
+  signup mails (rows holding an address);
+- the admin log's object names (`#<id>`), the import ledger's detail (outcome `erased`,
+  so a rerun of the import never brings the row back) and the audit history's earlier
+  copies of the row (the events stay, their personal values are blanked).
+
+It keeps the member number, `date_added`, the status column (membership status, plan,
+Stripe customer and subscription ids), authorizations and storage, the billing event
+log (what Stripe sent, kept for the accounts), and for a banned member the keyed hash of
+each of their canonical addresses, so that signup and the import refuse them again.
+
+The members app imports neither `integrations` nor `legacy` (imports point one way), so
+their copies are blanked by SQL on their own tables, each statement guarded by the table
+existing: the complete list of what erasure touches stays readable in this one file, and
+a site that leaves an app out still erases. The member update itself fires the change
+feed's trigger, which records the event that takes the member's access away.
+"""
+
+import hashlib
+import hmac
+import json
+
+from allauth.account.models import EmailAddress
+from django.apps import apps
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.sessions.models import Session
+from django.db import connection, transaction
+from django.utils import timezone
+
+from members import shapes
+from members.audit import audit
+from members.emails import canonical_email
+from members.models import (
+    BannedEmailHash,
+    EmailChangeMail,
+    ErasureRequest,
+    Member,
+    MemberStatus,
+    Notification,
+    User,
+)
+
+LIVE_SUBSCRIPTION_REFUSAL = "Cancel the subscription first."
+STAFF_LOGIN_REFUSAL = "This member's login is a staff login: take its staff rights away first."
+
+# Stripe statuses after which a subscription can never bill again (billing/rules.py's
+# FINAL); any other status, blank included (known only from a checkout), is live.
+_ENDED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})
+# The change feed snapshot's personal fields and their erased values (integrations).
+_SNAPSHOT_BLANKS = {"username": "", "email": "", "first_name": "", "last_name": "", "rfid_tags": []}
+
+
+class ErasureRefused(Exception):
+    """The member cannot be erased now; the message says why, for staff."""
+
+
+# --- the ban hash ----------------------------------------------------------------------
+
+
+def ban_digest(email: str) -> str:
+    """HMAC-SHA256 of a canonical address under settings.ERASURE_HASH_KEY (hex)."""
+    key = settings.ERASURE_HASH_KEY.encode()
+    return hmac.new(key, email.encode(), hashlib.sha256).hexdigest()
+
+
+def ban_digest_of(email) -> str:
+    """The digest of an address's canonical form, or "" when it has none."""
+    canonical = canonical_email(email)
+    return ban_digest(canonical) if canonical else ""
+
+
+def banned_email_hashes(email):
+    """The BannedEmailHash rows matching this address's canonical form (a queryset; none
+    for an address without one): for callers that probe it with other tables at once."""
+    digest = ban_digest_of(email)
+    return (
+        BannedEmailHash.objects.filter(digest=digest) if digest else BannedEmailHash.objects.none()
+    )
+
+
+def is_erased_ban(email) -> bool:
+    """Whether this address (any spelling of it) belongs to an erased, banned member."""
+    return banned_email_hashes(email).exists()
+
+
+# --- what is erased, computed from the shapes --------------------------------------------
+
+
+def _text_keys(column: str) -> tuple[str, ...]:
+    """The column's keys that hold free text (their annotation admits str only)."""
+    model = shapes.SHAPES[column]
+    found = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        texts = [a for a in args if a is not type(None)]
+        if texts and all(getattr(a, "__origin__", a) is str for a in texts):
+            found.append(field.alias or name)
+    return tuple(found)
+
+
+def erased_forms(raw):
+    """`forms` with its free text blanked and unknown keys dropped (they may hold
+    anything); dates and booleans stay, they say what was done, not who."""
+    if not isinstance(raw, dict):
+        return raw
+    text = set(_text_keys("forms"))
+    kept = {k: v for k, v in raw.items() if k in shapes.keys("forms") and k not in text}
+    return {**kept, **{k: "" for k in text}}
+
+
+def erased_status(raw):
+    """`status` with its known keys only: they name no one (status, plan, Stripe ids)."""
+    if not isinstance(raw, dict):
+        return raw
+    return {k: v for k, v in raw.items() if k in shapes.keys("status")}
+
+
+def _erased_values(member) -> dict:
+    """The member's columns after erasure. A NULL column stays NULL (nothing is
+    invented, and the record stays as partial as it was)."""
+
+    def blank(column):
+        return None if getattr(member, column) is None else shapes.default(column)
+
+    return {
+        "email": "",
+        "username": "",
+        "identity": shapes.default("identity"),
+        "connections": blank("connections"),
+        "notes": blank("notes"),
+        "access": blank("access"),
+        "forms": erased_forms(member.forms),
+        "status": erased_status(member.status),
+    }
+
+
+# --- refusals ------------------------------------------------------------------------
+
+
+def _live_subscription(member) -> bool:
+    status = member.read("status")
+    value = status.subscription_status if status is not None else None
+    if (
+        isinstance(value, str)
+        and value.strip()
+        and value.strip().lower() not in _ENDED_SUBSCRIPTION
+    ):
+        return True
+    # The billing app's subscription table, reached through the app registry: members
+    # never imports billing (imports point one way), and a site without it has no rows.
+    if not apps.is_installed("billing"):
+        return False
+    subscription = apps.get_model("billing", "Subscription")
+    return (
+        subscription.objects.filter(member_id=member.pk)
+        .exclude(status__in=_ENDED_SUBSCRIPTION)
+        .exists()
+    )
+
+
+def erasure_refusal(member) -> str | None:
+    """Why the member cannot be erased now, or None."""
+    if _live_subscription(member):
+        return LIVE_SUBSCRIPTION_REFUSAL
+    user = member.user
+    if user is not None and (user.is_staff or user.is_superuser):
+        return STAFF_LOGIN_REFUSAL
+    return None
+
+
+# --- the other copies ------------------------------------------------------------------
+
+
+def _tables() -> set[str]:
+    return set(connection.introspection.table_names())
+
+
+def _addresses(member, user) -> set[str]:
+    """Every canonical address the person is known by, for the ban hash."""
+    found = {member.email}
+    identity = member.read("identity")
+    for entry in (identity.emails or []) if identity is not None else []:
+        found.add(entry.email_address or "")
+    if user is not None:
+        found.add(user.email)
+        found.update(EmailAddress.objects.filter(user=user).values_list("email", flat=True))
+    return {c for c in (canonical_email(a) for a in found if a) if c}
+
+
+def _sessions_end(user_id: int) -> int:
+    """Delete the login's sessions (database rows; with cached_db, the cache copy too)."""
+    from importlib import import_module
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get("_auth_user_id") == str(user_id):
+            store(session_key=session.session_key).delete()
+            ended += 1
+    return ended
+
+
+def _admin_log_blank(member, user, address_ids) -> None:
+    """The admin log names objects as they were (`#12 Ada Lovelace`, a username, an
+    address): from now on it names them by number only."""
+    types = ContentType.objects.get_for_models(Member, User, EmailAddress)
+    targets = [(types[Member], [member.pk])]
+    if user is not None:
+        targets.append((types[User], [user.pk]))
+    targets.append((types[EmailAddress], address_ids))
+    for content_type, ids in targets:
+        for pk in ids:
+            LogEntry.objects.filter(content_type=content_type, object_id=str(pk)).update(
+                object_repr=f"#{pk}"
+            )
+
+
+def _history_blank(member_id: int, erased: dict) -> None:
+    """The audit history's earlier copies of the row: personal columns blanked, each
+    NULL left NULL; `forms` keeps its dates and booleans, `status` its known keys."""
+    forms_text = list(_text_keys("forms"))
+    forms_kept = [k for k in shapes.keys("forms") if k not in forms_text]
+    status_kept = list(shapes.keys("status"))
+
+    def replaced(column):
+        return f"{column} = CASE WHEN {column} IS NULL THEN NULL ELSE %s::jsonb END"
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE members_memberevent SET email = '', username = '', "  # noqa: S608
+            + ", ".join(replaced(c) for c in ("identity", "connections", "notes", "access"))
+            + ", forms = CASE WHEN jsonb_typeof(forms) = 'object' THEN"
+            " COALESCE((SELECT jsonb_object_agg(k, v) FROM jsonb_each(forms) AS e(k, v)"
+            " WHERE k = ANY(%s)), '{}'::jsonb) || %s::jsonb ELSE forms END"
+            ", status = CASE WHEN jsonb_typeof(status) = 'object' THEN"
+            " COALESCE((SELECT jsonb_object_agg(k, v) FROM jsonb_each(status) AS e(k, v)"
+            " WHERE k = ANY(%s)), '{}'::jsonb) ELSE status END"
+            " WHERE pgh_obj_id = %s",
+            [
+                json.dumps(erased["identity"]),
+                json.dumps(shapes.default("connections")),
+                json.dumps(shapes.default("notes")),
+                json.dumps(shapes.default("access")),
+                forms_kept,
+                json.dumps(dict.fromkeys(forms_text, "")),
+                status_kept,
+                member_id,
+            ],
+        )
+
+
+def _other_apps_blank(member, addresses: set[str], tables: set[str]) -> None:
+    """The change feed's, the import ledger's and signup's copies, by SQL on their own
+    tables (see the module docstring), each only where the table exists."""
+    with connection.cursor() as cursor:
+        if "integrations_feedevent" in tables:
+            cursor.execute(
+                "UPDATE integrations_feedevent SET snapshot = snapshot || %s::jsonb"
+                " WHERE member_id = %s AND jsonb_typeof(snapshot) = 'object'",
+                [json.dumps(_SNAPSHOT_BLANKS), member.pk],
+            )
+        if "integrations_delivery" in tables:
+            # A receiver's answer may echo the payload it was sent.
+            cursor.execute(
+                "UPDATE integrations_delivery SET last_answer = '' WHERE member_id = %s",
+                [member.pk],
+            )
+        if "legacy_importedrow" in tables:
+            cursor.execute(
+                "UPDATE legacy_importedrow SET detail = '[]'::jsonb, outcome = 'erased'"
+                " WHERE member_id = %s OR (legacy_id = %s)",
+                [member.pk, member.legacy_id],
+            )
+        if "signup_signupmail" in tables and addresses:
+            # A queued signup mail holds the address it goes to; its job finds no row.
+            cursor.execute(
+                "DELETE FROM signup_signupmail WHERE lower(email) = ANY(%s)", [sorted(addresses)]
+            )
+
+
+def _pending_jobs_cancel(notification_ids, email_change_ids, tables: set[str]) -> None:
+    """Cancel the mail jobs still waiting for this member (their args are ids only, but
+    the mail would go to an address that is gone)."""
+    if "procrastinate_jobs" not in tables or not (notification_ids or email_change_ids):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE procrastinate_jobs SET status = 'cancelled' WHERE status = 'todo' AND ("
+            " (task_name LIKE '%%send_notification' AND args ->> 'notification_id' = ANY(%s))"
+            " OR (task_name LIKE '%%send_email_change_mail'"
+            " AND args ->> 'email_change_mail_id' = ANY(%s)))",
+            [[str(i) for i in notification_ids], [str(i) for i in email_change_ids]],
+        )
+
+
+# --- the erasure -------------------------------------------------------------------------
+
+
+def member_erase(*, request: ErasureRequest, by) -> ErasureRequest:
+    """Erase the request's member (DESIGN §14) in one transaction, audited as `erasure`
+    with `by`, and close the request. Raises ErasureRefused (nothing written) for a
+    member with a live subscription or a staff login. Erasing again is harmless: it
+    finds nothing left to remove and closes the request."""
+    with audit("erasure", by), transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=request.member_id)
+        refusal = erasure_refusal(member)
+        if refusal:
+            raise ErasureRefused(refusal)
+        user = User.objects.select_for_update().filter(pk=member.user_id).first()
+        tables = _tables()
+        addresses = _addresses(member, user)
+
+        if member.membership_status == MemberStatus.BANNED:
+            for address in addresses:
+                BannedEmailHash.objects.get_or_create(digest=ban_digest(address))
+
+        erased = _erased_values(member)
+        changed = {k: v for k, v in erased.items() if getattr(member, k) != v}
+        if changed:
+            # One write: one audit event (source erasure, the staff user) and one feed
+            # event, the snapshot without tags or login that removes the access.
+            Member.objects.filter(pk=member.pk).update(**changed, last_updated_by=by)
+
+        address_ids = []
+        if user is not None:
+            address_ids = list(EmailAddress.objects.filter(user=user).values_list("pk", flat=True))
+            EmailAddress.objects.filter(pk__in=address_ids).delete()
+            user.username = f"member-{member.pk}"
+            user.email = ""
+            user.first_name = ""
+            user.last_name = ""
+            user.is_active = False
+            user.set_unusable_password()
+            user.save()
+            _sessions_end(user.pk)
+
+        notification_ids = list(
+            Notification.objects.filter(member=member).values_list("pk", flat=True)
+        )
+        Notification.objects.filter(pk__in=notification_ids).update(error="")
+        email_change_ids = list(
+            EmailChangeMail.objects.filter(member=member).values_list("pk", flat=True)
+        )
+        EmailChangeMail.objects.filter(pk__in=email_change_ids).delete()
+        _pending_jobs_cancel(notification_ids, email_change_ids, tables)
+        _admin_log_blank(member, user, address_ids)
+        _other_apps_blank(member, addresses, tables)
+        _history_blank(member.pk, erased)
+
+        now = timezone.now()
+        ErasureRequest.objects.filter(pk=request.pk).update(approved_by=by, erased_at=now)
+        # Any other open request for the same member is answered by this erasure too.
+        ErasureRequest.objects.filter(member_id=member.pk, erased_at=None).update(
+            approved_by=by, erased_at=now
+        )
+    request.refresh_from_db()
+    return request
+
+
+def erasure_request_open(*, member) -> tuple[ErasureRequest, bool]:
+    """The member's open request, or a new one. Returns (request, created)."""
+    with transaction.atomic():
+        Member.objects.select_for_update().filter(pk=member.pk).first()
+        existing = ErasureRequest.objects.filter(member=member, erased_at=None).first()
+        if existing is not None:
+            return existing, False
+        return ErasureRequest.objects.create(member=member), True
+
+
+def open_erasure_requests_count() -> int:
+    return ErasureRequest.objects.filter(erased_at=None).count()
