@@ -1,6 +1,7 @@
 """dhportal settings, read from the environment (see README: Configuration)."""
 
 import re
+from email.utils import formataddr
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -186,7 +187,11 @@ STORAGES = {
 
 # Mail: EMAIL_URL in django-environ form (consolemail://, filemail:////abs/path, smtp://...).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="dhportal <noreply@localhost>")
+# Mails come from the space by name (SITE_NAME, below), quoted as a header needs.
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL",
+    default=formataddr((env.str("SITE_NAME", default="Hackerspace"), "noreply@localhost")),
+)
 
 # Stripe
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
