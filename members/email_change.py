@@ -15,7 +15,7 @@ import logging
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -71,7 +71,7 @@ def email_change_mail_queue(*, member: Member, email: str) -> int:
     return row.pk
 
 
-def email_change_message(row: EmailChangeMail) -> EmailMessage:
+def email_change_message(row: EmailChangeMail) -> EmailMultiAlternatives:
     member = row.member
     identity = shapes.read("identity", member.identity)
     first_name = (identity.first_name if identity is not None else None) or ""
@@ -87,7 +87,7 @@ def email_change_message(row: EmailChangeMail) -> EmailMessage:
     }
     subject = render_to_string("members/email/email_change_subject.txt", context).strip()
     body = render_to_string("members/email/email_change.txt", context)
-    return EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [row.email])
+    return EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [row.email])
 
 
 def email_change_mail_send(email_change_mail_id: int) -> str:
