@@ -1,6 +1,6 @@
 from django.urls import path
 
-from members import views
+from members import privacy_views, views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
@@ -11,6 +11,7 @@ urlpatterns = [
     path("dashboard/floof/", views.floof, name="dashboard_floof"),
     path("dashboard/locked/", views.locked, name="dashboard_locked"),
     path("dashboard/account/", views.account, name="dashboard_account"),
+    path("dashboard/privacy/", privacy_views.privacy, name="dashboard_privacy"),
     # The kwarg is `token` so the audit history and access logs elide it (dhportal/routes.py).
     path(
         "dashboard/account/email/<str:token>/",

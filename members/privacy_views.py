@@ -1,0 +1,99 @@
+"""/dashboard/privacy/ (DESIGN §14): what the portal keeps and why, the member's copy of
+their data as a JSON download, and their request for erasure.
+
+Open to banned members too (they keep these rights): the page does not go through the
+dashboard's banned-member gate. Login required; the page only ever shows the logged-in
+member's own record (no URL takes a member id)."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from members.audit import audit
+from members.erasure import erasure_request_open
+from members.models import ErasureRequest, Member
+from members.privacy import member_export
+
+# Downloads a member may make per hour: each one reads their whole history.
+EXPORTS_PER_HOUR = 5
+EXPORT_NOTE = "Downloaded a copy of their data (privacy page)."
+
+
+def _export_allowed(member) -> bool:
+    # Counted in the shared cache (add + incr are atomic in Redis), as signup's limits.
+    key = f"privacy-exports:{member.pk}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        return cache.incr(key) <= EXPORTS_PER_HOUR
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        return True
+
+
+def member_export_download(*, member, by) -> str:
+    """The export as JSON text, its download recorded in the member's history (a note
+    from "member", audited as the member's own write) in the same transaction."""
+    with audit("member", by), transaction.atomic():
+        locked = Member.objects.select_for_update().get(pk=member.pk)
+        Member.objects.filter(pk=locked.pk).append_note(EXPORT_NOTE, author="member", user=by)
+        locked.refresh_from_db()
+        data = member_export(member=locked)
+    return json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
+
+
+def _page(request, member, status=200):
+    context = {
+        "member": member,
+        "open_request": (
+            ErasureRequest.objects.filter(member=member, erased_at=None).first()
+            if member is not None
+            else None
+        ),
+        "exports_per_hour": EXPORTS_PER_HOUR,
+    }
+    return render(request, "members/privacy.html", context, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@login_required
+def privacy(request):
+    member = Member.objects.filter(user=request.user).first()
+    if request.method != "POST" or member is None:
+        return _page(request, member)
+    if "export" in request.POST:
+        if not _export_allowed(member):
+            messages.error(request, "Too many downloads this hour; try again later.")
+            return _page(request, member, status=429)
+        body = member_export_download(member=member, by=request.user)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        day = timezone.localdate().isoformat()
+        response["Content-Disposition"] = (
+            f'attachment; filename="member-{member.pk}-data-{day}.json"'
+        )
+        return response
+    if "erase" in request.POST:
+        if not request.user.check_password(request.POST.get("password", "")):
+            messages.error(request, "That password is not right; nothing was requested.")
+            return _page(request, member, status=400)
+        _, created = erasure_request_open(member=member)
+        if created:
+            messages.success(
+                request,
+                "Your erasure request was sent to staff. They will cancel anything still "
+                "billing you, then erase your data; you will be logged out when it is done.",
+            )
+        else:
+            messages.info(request, "You have already asked for erasure; staff will act on it.")
+        return redirect("dashboard_privacy")
+    messages.error(request, "Nothing was changed.")
+    return redirect("dashboard_privacy")
