@@ -119,7 +119,7 @@ class _MemberForm(forms.ModelForm):
 
     class Meta:
         model = Member
-        fields = ("email", "username")
+        fields: tuple[str, ...] = ("email", "username")
         # Declared above and saved by services.member_change_login, not copied onto the
         # instance, so the model's own constraint checks leave them out: clean() names
         # the member that holds an email or username, and the unique indexes refuse a
@@ -198,7 +198,7 @@ class _MemberForm(forms.ModelForm):
         loaded = self._loaded_versions()
         now = member_versions(fresh)
         edited = dict(self.edited_columns())
-        login_fields = [f for f in ("email", "username") if f in self.changed_data]
+        login_fields: list[str] = [f for f in ("email", "username") if f in self.changed_data]
         if login_fields:
             edited["login"] = login_fields
         if loaded is None and self.requires_versions:
@@ -540,8 +540,16 @@ class NameChoiceField(forms.MultipleChoiceField):
         return sorted(initial or []) != sorted(data or [])
 
 
+class _CommonFieldArgs(typing.TypedDict):
+    """What every structured field is built with."""
+
+    required: bool
+    label: str
+    show_hidden_initial: bool
+
+
 def _form_field(spec: KeySpec) -> forms.Field:
-    common = {"required": False, "label": spec.label, "show_hidden_initial": True}
+    common: _CommonFieldArgs = {"required": False, "label": spec.label, "show_hidden_initial": True}
     kind = spec.kind
     if kind == "text":
         return forms.CharField(**common)
@@ -567,9 +575,10 @@ def _form_field(spec: KeySpec) -> forms.Field:
         return TagListField(**common)
     if kind in ("physical", "computer", "names"):
         return NameChoiceField(choices=[], **common)
+    readonly: _CommonFieldArgs = {**common, "show_hidden_initial": False}
     return forms.CharField(
         disabled=True,
-        **{**common, "show_hidden_initial": False},
+        **readonly,
         help_text="Follows the email field above; other addresses are kept.",
         widget=forms.TextInput(attrs={"size": 60}),
     )
@@ -827,8 +836,8 @@ class _StructuredBase(_MemberForm):
                 if spec.kind == "rfid_tags":
                     try:
                         value = _tags_checked([rfid_tag_form(t) for t in value], self.instance)
-                    except ValidationError as error:
-                        self.add_error(name, error)
+                    except ValidationError as invalid:
+                        self.add_error(name, invalid)
                         continue
                 if spec.kind in ("physical", "computer", "names"):
                     kept = [n for n in (before if isinstance(before, list) else []) if n in value]
@@ -863,10 +872,16 @@ class _StructuredBase(_MemberForm):
 
 # The fields are declared on the class (generated from the shapes), so the admin's
 # fieldsets can name them.
-StructuredMemberForm = type(_StructuredBase)(
-    "StructuredMemberForm",
-    (_StructuredBase,),
-    {"__module__": __name__, "__qualname__": "StructuredMemberForm", **_structured_fields()},
+# ModelFormMetaclass is type(_StructuredBase), named so the checker can follow the call;
+# the stubs only say it returns some ModelFormMetaclass, hence the cast to the subclass
+# of _StructuredBase it builds.
+StructuredMemberForm = typing.cast(
+    type[_StructuredBase],
+    forms.models.ModelFormMetaclass(
+        "StructuredMemberForm",
+        (_StructuredBase,),
+        {"__module__": __name__, "__qualname__": "StructuredMemberForm", **_structured_fields()},
+    ),
 )
 
 
