@@ -448,3 +448,6 @@ admin.site.register(User, PortalUserAdmin)
 
 # The notifications list and the member list's invitation action (they extend MemberAdmin).
 import members.admin_notifications  # noqa: E402, F401
+
+# Erasure requests, and the member list's action opening one (they extend MemberAdmin).
+from members import admin_erasure  # noqa: E402, F401
