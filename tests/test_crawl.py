@@ -29,8 +29,12 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils import timezone
 from pghistory.models import Events
 
+from billing.models import ReconcileFinding, ReconcileRun
+from integrations.models import Delivery, DeliveryState, Endpoint, FeedEvent
+from integrations.services import access_key_create
 from members.email_change import email_change_token
 from members.models import Member
 from members.notifications import notification_create
@@ -246,10 +250,6 @@ def world(db):
     StripeEventFactory(member=member)
     StripeEventFactory(member=None, state="unmatched", error="")
     # What reconciliation leaves (billing/reconcile.py): a run and an open finding.
-    from django.utils import timezone
-
-    from billing.models import ReconcileFinding, ReconcileRun
-
     ReconcileRun.objects.create(started=timezone.now(), summary="endpoint ok, crawled")
     ReconcileFinding.objects.create(
         kind="subscription",
@@ -261,6 +261,18 @@ def world(db):
     )
     # A queued lifecycle mail: a notification row and its send job (procrastinate's).
     notification_create(member=member, kind="activated", key="crawl")
+    # The change feed: an endpoint, a dead delivery of a captured event, an access key.
+    endpoint = Endpoint.objects.create(name="door", url="http://127.0.0.1:9/", secret="s")
+    event = FeedEvent.objects.filter(member=member).latest("pk")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint,
+        event=event,
+        member_id=member.pk,
+        sequence=event.sequence,
+        state=DeliveryState.DEAD,
+        last_answer="HTTP 500",
+    )
+    access_key_create(name="door controller")
 
     # A verified address's confirmation link is dead; an old unverified one's is live.
     addresses = [
@@ -284,6 +296,7 @@ def world(db):
         "uidb36": [user_pk_to_url_str(stranger.user)],
         "reset_key": [default_token_generator.make_token(stranger.user), "set-password"],
         "app_label": sorted({model._meta.app_label for model in admin.site._registry}),
+        "delivery_id": [str(delivery.pk)],
         # admin's catch-all: a page missing its slash, and no page at all.
         "url": ["members/member", "no-such-page/"],
     }
