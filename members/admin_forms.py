@@ -746,7 +746,7 @@ class _StructuredBase(_MemberForm):
 
     requires_versions = True
 
-    def __init__(self, *args, disabled=False, **kwargs):
+    def __init__(self, *args, disabled: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.readings = {c: shapes.read(c, getattr(self.instance, c, None)) for c in JSON_COLUMNS}
         self.key_changes: dict[str, dict] = {}
@@ -802,7 +802,7 @@ class _StructuredBase(_MemberForm):
             choices += [(n, f"{n} (not in the catalog)") for n in held if n not in names]
             field.choices = list(dict.fromkeys(choices))
 
-    def edited_columns(self):
+    def edited_columns(self) -> dict[str, list[str]]:
         edited: dict[str, list[str]] = {}
         for name in self.changed_data:
             spec = SPEC_BY_NAME.get(name)
