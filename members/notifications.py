@@ -55,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 Kind = NotificationKind
 
-SUBJECTS = {
+# Keyed by str: Notification.kind, as loaded from the row, is a plain str.
+SUBJECTS: dict[str, str] = {
     Kind.PAYMENT_RECEIVED: "Payment received: come to an orientation",
     Kind.ACTIVATED: "You are a member of {site}",
     Kind.PAYMENT_PROBLEM: "A problem with your {site} membership payment",

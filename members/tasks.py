@@ -19,7 +19,7 @@ import smtplib
 import threading
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
@@ -127,7 +127,7 @@ def _usable(backend) -> bool:
         return False
 
 
-def mail_send(message: EmailMultiAlternatives) -> None:
+def mail_send(message: EmailMessage) -> None:
     """Send through this thread's kept mail connection, opening one if it has none or
     the server dropped it. One connection per worker thread serves many jobs: opening
     one costs four round trips to the server, a NOOP one."""
