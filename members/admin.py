@@ -1,6 +1,9 @@
 """Staff tooling: find incomplete members and repair them, activate new members after
 onboarding, edit any column, and read every change from the audit history."""
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -126,7 +129,12 @@ class MemberAdmin(SafeModelAdmin):
     search_help_text = "Name, email, username, RFID tag or member number."
     ordering = ("-id",)
     list_per_page = 100
-    actions = ("repair_members", "activate_members", "merge_two_members")
+    # Sequence, not the tuple literal's type: admin_notifications appends a callable.
+    actions: Sequence[Callable[..., Any] | str] = (
+        "repair_members",
+        "activate_members",
+        "merge_two_members",
+    )
     readonly_fields = (
         "missing",
         "user",
