@@ -16,7 +16,7 @@ def ci_equals(field: str, value) -> Q:
     nothing: `''` is "no address", shared by many rows and never anyone's."""
     if not isinstance(value, str) or not value:
         return Q(pk__in=[])
-    same = Exact(Lower(field), Lower(Value(value, output_field=TextField())))
+    same: Exact[str] = Exact(Lower(field), Lower(Value(value, output_field=TextField())))
     return Q(same) & ~Q(**{field: ""})
 
 

@@ -1,5 +1,6 @@
 import json
 import secrets
+from typing import ClassVar
 
 import pghistory
 import pgtrigger
@@ -59,6 +60,8 @@ UNIQUE_FIELD_BY_CONSTRAINT = {
 def violated_field(error: IntegrityError) -> str | None:
     """ "email", "username" or "access" for a unique violation on one of ours, else None."""
     constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+    if not isinstance(constraint, str):
+        return None
     return UNIQUE_FIELD_BY_CONSTRAINT.get(constraint)
 
 
@@ -81,7 +84,7 @@ class PortalUserManager(UserManager.from_queryset(UserQuerySet)):  # type: ignor
 
 
 class User(AbstractUser):
-    objects = PortalUserManager()
+    objects: ClassVar[PortalUserManager] = PortalUserManager()
 
     class Meta:
         constraints = [
@@ -182,8 +185,12 @@ class MemberQuerySet(models.QuerySet):
         for column in changes:
             if column not in ("identity",) + NULLABLE_COLUMNS or column == "notes":
                 raise ValueError(f"cannot merge into {column}")
-            mergeable &= Q(**{f"{column}__isnull": True}) | RawSQL(  # noqa: S611
-                f"jsonb_typeof({column}) = 'object'", (), output_field=models.BooleanField()
+            # Q(...) around the condition: the same tree as `Q | RawSQL`, which the
+            # stubs would type as a bare Combinable.
+            mergeable &= Q(**{f"{column}__isnull": True}) | Q(
+                RawSQL(  # noqa: S611
+                    f"jsonb_typeof({column}) = 'object'", (), output_field=models.BooleanField()
+                )
             )
         return self.filter(mergeable).update(
             **{

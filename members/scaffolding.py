@@ -86,7 +86,8 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
         ]
         if not missing:
             return []
-        sets, params = [], []
+        sets: list[str] = []
+        params: list[str | int] = []
         for column in columns:
             fill = json.dumps(values.get(column, default(column)), default=str)
             if column == "status":

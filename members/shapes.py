@@ -63,6 +63,7 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from members.jsonb import unstorable
@@ -384,6 +385,14 @@ def validate(column: str, value, *, kept=()) -> str | None:
 _ADAPTERS: dict[type[Shape], dict[str, tuple[str, TypeAdapter]]] = {}
 
 
+def _value_type(field: FieldInfo) -> Any:
+    """What one value of the field is validated as: its annotation with the constraints
+    pydantic keeps apart in `metadata`. Any: an Annotated form built at run time."""
+    if field.metadata:
+        return Annotated[(field.annotation, *field.metadata)]
+    return field.annotation
+
+
 def _adapters(model: type[Shape]) -> dict[str, tuple[str, TypeAdapter]]:
     """Per attribute: its stored key and a validator of one value."""
     found = _ADAPTERS.get(model)
@@ -391,11 +400,7 @@ def _adapters(model: type[Shape]) -> dict[str, tuple[str, TypeAdapter]]:
         found = {
             name: (
                 field.alias or name,
-                TypeAdapter(
-                    Annotated[(field.annotation, *field.metadata)]
-                    if field.metadata
-                    else field.annotation
-                ),
+                TypeAdapter(_value_type(field)),
             )
             for name, field in model.model_fields.items()
         }
@@ -404,7 +409,8 @@ def _adapters(model: type[Shape]) -> dict[str, tuple[str, TypeAdapter]]:
 
 
 def _read_object(model: type[Shape], raw) -> Shape:
-    values, unreadable = {}, set()
+    values: dict[str, Any] = {}
+    unreadable: set[str] = set()
     data = raw if isinstance(raw, dict) else {}
     if not isinstance(raw, dict):
         unreadable.update(_stored_keys(model))
