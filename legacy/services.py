@@ -362,12 +362,18 @@ def _plan(row: MappedRow, member_id: int, holders, taken_names) -> _Plan:
 
 def _write(plans: list[_Plan]) -> None:
     """The plans' rows in four inserts (the audit triggers record each member)."""
-    with_login = [p for p in plans if p.user is not None]
-    User.objects.bulk_create([p.user for p in with_login])
-    for plan in with_login:
-        plan.address.user_id = plan.user.pk
-        plan.member.user_id = plan.user.pk
-    EmailAddress.objects.bulk_create([p.address for p in with_login])
+    logins: list[tuple[User, EmailAddress, Member]] = []
+    for plan in plans:
+        if plan.user is None:
+            continue
+        # _plan makes a login's address and member along with it.
+        assert plan.address is not None and plan.member is not None
+        logins.append((plan.user, plan.address, plan.member))
+    User.objects.bulk_create([user for user, _, _ in logins])
+    for user, address, member in logins:
+        address.user_id = user.pk
+        member.user_id = user.pk
+    EmailAddress.objects.bulk_create([address for _, address, _ in logins])
     Member.objects.bulk_create([p.member for p in plans if p.member is not None])
     ImportedRow.objects.bulk_create([p.ledger for p in plans])
 

@@ -1,9 +1,10 @@
 """Reading a Deep Harbor database: read-only, over a server-side cursor, in batches."""
 
 from collections.abc import Iterator
+from typing import TypeAlias
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 
 MEMBER_COLUMNS = (
     "id",
@@ -20,6 +21,9 @@ MEMBER_COLUMNS = (
 JSON_COLUMNS = MEMBER_COLUMNS[1:-1]
 CONNECT_TIMEOUT = 10
 
+# connect() opens it with dict rows: queries read columns by name.
+Source: TypeAlias = psycopg.Connection[DictRow]
+
 
 class SourceError(Exception):
     """The source cannot be read as a Deep Harbor database; one line saying why."""
@@ -32,7 +36,7 @@ def _one_line(error: Exception, secret: str | None = None) -> str:
     return text or type(error).__name__
 
 
-def connect(url: str) -> psycopg.Connection:
+def connect(url: str) -> Source:
     """A read-only connection to the Deep Harbor database at `url`."""
     if not isinstance(url, str) or not url.startswith(("postgres://", "postgresql://")):
         raise SourceError("--source must be a postgres:// URL")
@@ -44,7 +48,7 @@ def connect(url: str) -> psycopg.Connection:
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, row_factory=dict_row)
     except psycopg.Error as error:
-        reason = _one_line(error, password)
+        reason = _one_line(error, password if isinstance(password, str) else None)
         raise SourceError(f"cannot connect to the Deep Harbor database: {reason}") from None
     # Every transaction on it is READ ONLY: the import cannot change Deep Harbor.
     conn.read_only = True
@@ -56,7 +60,7 @@ def connect(url: str) -> psycopg.Connection:
     return conn
 
 
-def _columns(conn: psycopg.Connection, table: str) -> dict[str, str] | None:
+def _columns(conn: Source, table: str) -> dict[str, str] | None:
     """The columns of `table` (as the search path finds it) and their types, or None."""
     rows = conn.execute(
         """
@@ -69,7 +73,7 @@ def _columns(conn: psycopg.Connection, table: str) -> dict[str, str] | None:
     return {r["name"]: r["type"] for r in rows} or None
 
 
-def check(conn: psycopg.Connection) -> None:
+def check(conn: Source) -> None:
     """Refuse a database that is not Deep Harbor's, naming what is missing."""
     try:
         member = _columns(conn, "member")
@@ -85,16 +89,18 @@ def check(conn: psycopg.Connection) -> None:
         raise SourceError(f"cannot read the Deep Harbor database: {_one_line(error)}") from None
 
 
-def has_table(conn: psycopg.Connection, table: str, columns: tuple[str, ...]) -> bool:
+def has_table(conn: Source, table: str, columns: tuple[str, ...]) -> bool:
     found = _columns(conn, table)
     return found is not None and all(c in found for c in columns)
 
 
-def count_members(conn: psycopg.Connection) -> int:
-    return conn.execute("SELECT count(*) AS n FROM member").fetchone()["n"]
+def count_members(conn: Source) -> int:
+    row = conn.execute("SELECT count(*) AS n FROM member").fetchone()
+    assert row is not None  # count(*) always answers one row
+    return row["n"]
 
 
-def member_id_batches(conn: psycopg.Connection, size: int) -> Iterator[list[int]]:
+def member_id_batches(conn: Source, size: int) -> Iterator[list[int]]:
     """Every member id, lowest first, `size` at a time from a server-side cursor: memory
     does not grow with the table."""
     with conn.cursor(name="deepharbor_member_ids", row_factory=psycopg.rows.tuple_row) as cursor:
@@ -104,7 +110,7 @@ def member_id_batches(conn: psycopg.Connection, size: int) -> Iterator[list[int]
             yield [row[0] for row in rows]
 
 
-def members(conn: psycopg.Connection, ids: list[int]) -> list[dict]:
+def members(conn: Source, ids: list[int]) -> list[dict]:
     """The member rows with these ids, lowest id first."""
     columns = ", ".join(MEMBER_COLUMNS)
     return conn.execute(
@@ -113,7 +119,7 @@ def members(conn: psycopg.Connection, ids: list[int]) -> list[dict]:
     ).fetchall()
 
 
-def identities(conn: psycopg.Connection, ids: list[int]) -> dict[int, dict]:
+def identities(conn: Source, ids: list[int]) -> dict[int, dict]:
     """Deep Harbor member id -> identity, for these ids."""
     if not ids:
         return {}
@@ -123,13 +129,13 @@ def identities(conn: psycopg.Connection, ids: list[int]) -> dict[int, dict]:
     return {r["id"]: r["identity"] for r in rows}
 
 
-def products(conn: psycopg.Connection) -> list[dict]:
+def products(conn: Source) -> list[dict]:
     if not has_table(conn, "products", ("id", "name", "details")):
         return []
     return conn.execute("SELECT id, name, details FROM products ORDER BY id").fetchall()
 
 
-def authorizations(conn: psycopg.Connection) -> list[dict]:
+def authorizations(conn: Source) -> list[dict]:
     if not has_table(conn, "available_authorizations", ("id", "name", "requires_login")):
         return []
     return conn.execute(
