@@ -80,9 +80,7 @@ class ErasureRequestAdmin(SafeModelAdmin):
                 **self.admin_site.each_context(request),
                 "title": "Erase members' personal data",
                 "opts": self.opts,
-                "rows": [
-                    (r, None if r.erased_at else erasure_refusal(r.member)) for r in rows
-                ],
+                "rows": [(r, None if r.erased_at else erasure_refusal(r.member)) for r in rows],
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
                 "action": "erase",
             }

@@ -186,9 +186,12 @@ def test_it_changes_all_four_places_together_on_post(member_client, member):
     assert metadata["url"] == "/dashboard/account/email/…/"
     # The new address logs in; the old one no longer does.
     client.post("/accounts/logout/")
-    assert Client().post(
-        "/accounts/login/", {"login": "ada@example.org", "password": DEFAULT_PASSWORD}
-    ).status_code == 200
+    assert (
+        Client()
+        .post("/accounts/login/", {"login": "ada@example.org", "password": DEFAULT_PASSWORD})
+        .status_code
+        == 200
+    )
     login = Client().post(
         "/accounts/login/", {"login": "ada.new@example.org", "password": DEFAULT_PASSWORD}
     )
@@ -272,9 +275,7 @@ def test_it_refuses_a_malformed_address_next_to_the_field(member_client, member,
 def test_it_refuses_an_expired_link(member_client, member, settings, monkeypatch):
     settings.EMAIL_CHANGE_MAX_AGE = 3600
     old = int(time.time()) - 3601
-    monkeypatch.setattr(
-        signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(old)
-    )
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(old))
     token = email_change_token(
         member_id=member.pk, old_email=member.email, new_email="ada.new@example.org"
     )

@@ -112,7 +112,9 @@ def test_it_links_a_payment_problem_to_the_customer_portal(member_client, settin
     settings.STRIPE_CUSTOMER_PORTAL_URL = "https://billing.example.org/portal"
     content = _page(member_client, payment_problem=True, subscription_status="past_due")
     assert "There is a problem with your last payment." in content
-    portal = r'<a href="https://billing\.example\.org/portal\?prefilled_email=[^"]+%40example\.org">'
+    portal = (
+        r'<a href="https://billing\.example\.org/portal\?prefilled_email=[^"]+%40example\.org">'
+    )
     assert re.search(portal + "Update your payment details</a>", content)
 
 
