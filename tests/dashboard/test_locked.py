@@ -15,6 +15,13 @@ def test_it_shows_a_banned_member_the_locked_page(member_client):
 
 
 @pytest.mark.django_db
+def test_it_points_a_banned_member_to_their_data(member_client):
+    client = member_client(MemberFactory(membership="banned"))
+    assert 'href="/dashboard/privacy/"' in client.get("/dashboard/locked/").content.decode()
+    assert client.get("/dashboard/privacy/").status_code == 200
+
+
+@pytest.mark.django_db
 def test_it_recognises_a_banned_status_whatever_its_case(member_client):
     member = MemberFactory(status={"membership_status": " Banned "})
     client = member_client(member)
