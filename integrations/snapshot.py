@@ -55,8 +55,13 @@ FUNCTION = "integrations_member_snapshot"
 CAPTURE_FUNCTION = "integrations_capture_member_change"
 INSERT_TRIGGER = "integrations_feed_insert"
 UPDATE_TRIGGER = "integrations_feed_update"
+ERASURE_FUNCTION = "integrations_capture_member_erasure"
+ERASURE_TRIGGER = "integrations_feed_erasure"
 MEMBER_TABLE = "members_member"
 EVENT_TABLE = "integrations_feedevent"
+# members.ErasureRequest: a member with a request whose erased_at is set was erased
+# (DESIGN §14) and never may enter, whatever their membership status says.
+ERASURE_TABLE = "members_erasurerequest"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -157,16 +162,26 @@ def status_sql(row: str) -> str:
 
 def active_sql(row: str) -> str:
     """A cheap condition for "may enter now" (an index-free prefilter of the access
-    list, equivalent to the snapshot's may_enter)."""
+    list, which the snapshot's may_enter then narrows to members not erased)."""
     column, _ = json_sources()[_STATUS_KEY]
     return f"lower(btrim({row}.{column} ->> {_literal(_STATUS_KEY)})) = {_literal(ACTIVE)}"
 
 
-def _field_sql(key: str, row: str, sources) -> str:
+def erased_sql(row: str) -> str:
+    """Whether the member in `row` was erased: erasure keeps the status column
+    (DESIGN §14), so an active status alone does not let an erased member in."""
+    return (
+        f"EXISTS (SELECT 1 FROM {ERASURE_TABLE} AS erasure"  # noqa: S608 - fixed names
+        f" WHERE erasure.member_id = {row}.id AND erasure.erased_at IS NOT NULL)"
+    )
+
+
+def _field_sql(key: str, row: str, sources, *, erasure: bool = True) -> str:
     if key in _PLAIN_COLUMNS:
         return f"{row}.{key}"
     if key == _MAY_ENTER:
-        return f"COALESCE({status_sql(row)} = {_literal(ACTIVE)}, false)"
+        may_enter = f"COALESCE({status_sql(row)} = {_literal(ACTIVE)}, false)"
+        return f"({may_enter} AND NOT {erased_sql(row)})" if erasure else may_enter
     if key == _STATUS_KEY:
         return status_sql(row)
     column, is_list = sources[key]
@@ -193,12 +208,14 @@ def read_columns() -> tuple[str, ...]:
     return tuple(columns)
 
 
-def function_sql() -> str:
+def function_sql(*, erasure: bool = True) -> str:
     """CREATE OR REPLACE of the snapshot function: a member row -> its snapshot's
-    fields (member_id, legacy_id and FIELD_KEYS) as jsonb."""
+    fields (member_id, legacy_id and FIELD_KEYS) as jsonb. `erasure=False` is the
+    function as migration 0002 installed it, before may_enter read the erasure
+    requests (whose table that migration does not depend on)."""
     sources = json_sources()
     pairs = ["'member_id', m.id", "'legacy_id', m.legacy_id"] + [
-        f"{_literal(key)}, {_field_sql(key, 'm', sources)}" for key in FIELD_KEYS
+        f"{_literal(key)}, {_field_sql(key, 'm', sources, erasure=erasure)}" for key in FIELD_KEYS
     ]
     body = ",\n        ".join(pairs)
     return f"""
@@ -219,8 +236,84 @@ def _event_head(event_id: str, sequence: str, at: str) -> str:
     )
 
 
-def capture_sql() -> str:
-    """The trigger function and the two triggers on the member table.
+def _record_sql(member_id: str) -> str:
+    """The end of a capture function: `_new_data` and `_changed` become this
+    transaction's event of the member (updated when the member's latest event,
+    read into `_latest_*`, is this transaction's), or a new one."""
+    head_new = _event_head("_new_id", "_new_sequence", "_at")
+    head_same = _event_head("_latest_id", "_latest_sequence", "_at")
+    return f"""    IF _latest_xact IS NOT NULL AND _latest_xact = _xact THEN
+        UPDATE {EVENT_TABLE} SET
+            snapshot = {head_same} || _new_data,
+            changed_at = _at,
+            changed = (SELECT jsonb_agg(DISTINCT k ORDER BY k) FROM (
+                SELECT jsonb_array_elements_text(_latest_changed) AS k
+                UNION SELECT unnest(_changed)) AS keys)
+        WHERE id = _latest_id;
+    ELSE
+        _new_id := nextval(pg_get_serial_sequence('{EVENT_TABLE}', 'id'));
+        _new_sequence := COALESCE(_latest_sequence, 0) + 1;
+        INSERT INTO {EVENT_TABLE} (id, member_id, sequence, xact, changed, snapshot,
+                                   changed_at, pumped)
+        VALUES (_new_id, {member_id}, _new_sequence, _xact, to_jsonb(_changed),
+                {head_new} || _new_data, _at, false);
+    END IF;
+"""  # noqa: S608 - constant SQL from fixed names
+
+
+def erasure_capture_sql() -> str:
+    """The trigger function and trigger on the erasure requests: closing a request
+    (erased_at set, by member_erase or any other path) changes the member's may_enter
+    without touching the member row, so it records the member's event itself, with
+    `may_enter` among the changed keys (an endpoint that chose only may_enter gets
+    it). Whatever the order of the writes in the erasing transaction, its one event
+    ends with the snapshot after both. Nothing is recorded when may_enter is what the
+    member's latest event already says (a second erasure, a member who could not
+    enter). Deleting a request records nothing: its member's next change does."""
+    return f"""
+CREATE OR REPLACE FUNCTION {ERASURE_FUNCTION}() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    _member {MEMBER_TABLE};
+    _new_data jsonb;
+    _changed text[] := ARRAY[{_literal(_MAY_ENTER)}]::text[];
+    _xact bigint := pg_current_xact_id()::text::bigint;
+    _at timestamptz := clock_timestamp();
+    _latest_id bigint;
+    _latest_sequence integer;
+    _latest_xact bigint;
+    _latest_changed jsonb;
+    _latest_snapshot jsonb;
+    _new_id bigint;
+    _new_sequence integer;
+BEGIN
+    -- The member's row lock, as a member write holds it: the sequence stays gapless.
+    SELECT * INTO _member FROM {MEMBER_TABLE} WHERE id = NEW.member_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    _new_data := {FUNCTION}(_member);
+    SELECT id, sequence, xact, changed, snapshot
+        INTO _latest_id, _latest_sequence, _latest_xact, _latest_changed, _latest_snapshot
+        FROM {EVENT_TABLE} WHERE member_id = _member.id ORDER BY sequence DESC LIMIT 1;
+    IF (_latest_snapshot -> {_literal(_MAY_ENTER)}) IS NOT DISTINCT FROM
+            (_new_data -> {_literal(_MAY_ENTER)}) THEN
+        RETURN NULL;
+    END IF;
+{_record_sql("_member.id")}    RETURN NULL;
+END;
+$fn$;
+
+DROP TRIGGER IF EXISTS {ERASURE_TRIGGER} ON {ERASURE_TABLE};
+CREATE TRIGGER {ERASURE_TRIGGER} AFTER INSERT OR UPDATE OF erased_at ON {ERASURE_TABLE}
+    FOR EACH ROW EXECUTE FUNCTION {ERASURE_FUNCTION}();
+"""  # noqa: S608 - constant SQL from fixed names
+
+
+def capture_sql(*, erasure: bool = True) -> str:
+    """The trigger function and the two triggers on the member table, and (unless
+    `erasure=False`, as migration 0002 installed it) the trigger on the erasure
+    requests.
 
     One event per member per transaction: a second write to the member in the same
     transaction (a merge, an import's insert then fix-up) updates that transaction's
@@ -229,11 +322,9 @@ def capture_sql() -> str:
     trigger holds the member's row lock, so two transactions cannot take one number.
     """
     tracked = "ARRAY[" + ", ".join(_literal(k) for k in FIELD_KEYS) + "]::text[]"
-    head_new = _event_head("_new_id", "_new_sequence", "_at")
-    head_same = _event_head("_latest_id", "_latest_sequence", "_at")
     changed_any = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in read_columns())
     return f"""
-{function_sql()}
+{function_sql(erasure=erasure)}
 CREATE OR REPLACE FUNCTION {CAPTURE_FUNCTION}() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -262,23 +353,7 @@ BEGIN
     SELECT id, sequence, xact, changed
         INTO _latest_id, _latest_sequence, _latest_xact, _latest_changed
         FROM {EVENT_TABLE} WHERE member_id = NEW.id ORDER BY sequence DESC LIMIT 1;
-    IF _latest_xact IS NOT NULL AND _latest_xact = _xact THEN
-        UPDATE {EVENT_TABLE} SET
-            snapshot = {head_same} || _new_data,
-            changed_at = _at,
-            changed = (SELECT jsonb_agg(DISTINCT k ORDER BY k) FROM (
-                SELECT jsonb_array_elements_text(_latest_changed) AS k
-                UNION SELECT unnest(_changed)) AS keys)
-        WHERE id = _latest_id;
-    ELSE
-        _new_id := nextval(pg_get_serial_sequence('{EVENT_TABLE}', 'id'));
-        _new_sequence := COALESCE(_latest_sequence, 0) + 1;
-        INSERT INTO {EVENT_TABLE} (id, member_id, sequence, xact, changed, snapshot,
-                                   changed_at, pumped)
-        VALUES (_new_id, NEW.id, _new_sequence, _xact, to_jsonb(_changed),
-                {head_new} || _new_data, _at, false);
-    END IF;
-    RETURN NULL;
+{_record_sql("NEW.id")}    RETURN NULL;
 END;
 $fn$;
 
@@ -289,11 +364,13 @@ DROP TRIGGER IF EXISTS {UPDATE_TRIGGER} ON {MEMBER_TABLE};
 CREATE TRIGGER {UPDATE_TRIGGER} AFTER UPDATE ON {MEMBER_TABLE}
     FOR EACH ROW WHEN ({changed_any})
     EXECUTE FUNCTION {CAPTURE_FUNCTION}();
-"""  # noqa: S608 - constant SQL from fixed names and the shapes' keys
+{erasure_capture_sql() if erasure else ""}"""  # noqa: S608 - constant SQL from fixed names and the shapes' keys
 
 
 def drop_capture_sql() -> str:
     return f"""
+DROP TRIGGER IF EXISTS {ERASURE_TRIGGER} ON {ERASURE_TABLE};
+DROP FUNCTION IF EXISTS {ERASURE_FUNCTION}();
 DROP TRIGGER IF EXISTS {INSERT_TRIGGER} ON {MEMBER_TABLE};
 DROP TRIGGER IF EXISTS {UPDATE_TRIGGER} ON {MEMBER_TABLE};
 DROP FUNCTION IF EXISTS {CAPTURE_FUNCTION}();

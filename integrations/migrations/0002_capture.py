@@ -14,6 +14,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(capture_sql(), drop_capture_sql()),
+        # As first installed: 0003 adds what reads the erasure requests, whose table
+        # this migration does not depend on.
+        migrations.RunSQL(capture_sql(erasure=False), drop_capture_sql()),
         migrations.RunSQL(backfill_sql(), migrations.RunSQL.noop),
     ]

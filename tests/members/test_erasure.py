@@ -247,10 +247,13 @@ def test_it_takes_the_member_off_the_access_list_and_the_feed(client):
     for needle in (USERNAME, TAG):
         assert needle not in body
     entries = [m for m in client.get("/api/v1/access/", **headers).json()["members"]]
-    assert all(m["rfid_tags"] == [] for m in entries if m["member_id"] == member.pk)
+    # Erasure keeps the active status; the access goes all the same.
+    assert Member.objects.get(pk=member.pk).membership_status == "active"
+    assert member.pk not in [m["member_id"] for m in entries]
     # The event that removes the access, with no personal data in it.
     last = FeedEvent.objects.filter(member=member).order_by("sequence").last()
     assert "rfid_tags" in last.changed and last.snapshot["rfid_tags"] == []
+    assert "may_enter" in last.changed and last.snapshot["may_enter"] is False
     assert (last.snapshot["username"], last.snapshot["email"]) == ("", "")
     assert not last.pumped
 
