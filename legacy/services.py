@@ -17,6 +17,7 @@ from legacy.mapping import DUPLICATE, LOGIN, TAG_CONFLICT, VALUE, MappedRow, Row
 from legacy.models import ImportedRow, Outcome, fix_text
 from members.audit import audit
 from members.models import Authorization, AuthorizationKind, Member, RfidTag, User
+from members.validators import placeholder_username
 
 BATCH_SIZE = 500
 IMPORT_NOTE_FROM = "import"
@@ -269,7 +270,7 @@ def _plan_batch(rows, member_ids, usernames, report, *, row_by_row=False):
                 report(f"legacy id {row['id']}: not imported: {type(error).__name__}")
     holders = _holders([m for m, _ in mapped])
     taken_names = _taken_login_names(
-        {m.username for m, _ in mapped if m.username} | {f"member-{i}" for _, i in mapped}
+        {m.username for m, _ in mapped if m.username} | {placeholder_username(i) for _, i in mapped}
     )
     plans = []
     for row, member_id in mapped:
@@ -416,7 +417,7 @@ def _login_name(row: MappedRow, member_id: int, holders, taken_names) -> str:
         return ""
     if row.username and row.username.lower() not in taken_names:
         return row.username
-    placeholder = f"member-{member_id}"
+    placeholder = placeholder_username(member_id)
     if row.username:
         row.fix(
             "login", row.username, f"another login has this name; login is {placeholder}", LOGIN

@@ -51,6 +51,7 @@ from members.models import (
     Notification,
     User,
 )
+from members.validators import placeholder_username
 
 LIVE_SUBSCRIPTION_REFUSAL = "Cancel the subscription first."
 STAFF_LOGIN_REFUSAL = "This member's login is a staff login: take its staff rights away first."
@@ -338,7 +339,7 @@ def member_erase(*, request: ErasureRequest, by) -> ErasureRequest:
         if user is not None:
             address_ids = list(EmailAddress.objects.filter(user=user).values_list("pk", flat=True))
             EmailAddress.objects.filter(pk__in=address_ids).delete()
-            user.username = f"member-{member.pk}"
+            user.username = placeholder_username(member.pk)
             user.email = ""
             user.first_name = ""
             user.last_name = ""

@@ -45,6 +45,7 @@ from members.emails import stored_email
 from members.lookups import ci_equals
 from members.models import Member, MemberStatus, User, violated_field
 from members.rfid import TAGS_KEY, rfid_tag_form
+from members.validators import placeholder_username
 
 # Sent inside the merge's transaction, after both rows are written:
 # sender=Member, survivor=<Member>, merged=<Member>, by=<User>. The legacy app marks
@@ -256,7 +257,7 @@ def _note(text: str, author: str) -> dict:
 
 
 def _placeholder(member_id: int) -> str:
-    return f"member-{member_id}"
+    return placeholder_username(member_id)
 
 
 def _logins(survivor, merged):

@@ -36,7 +36,6 @@ from members.validators import (  # noqa: F401 - re-exported for importers of me
     BILLING_REF_RE,
     USERNAME_RE,
     username_validator,
-    validate_mailable,
 )
 
 

@@ -213,6 +213,7 @@ BAD_INPUTS = [
     ("no birthday", {"birthday": ""}, "birthday"),
     ("17-character username", {"username": "a" * 17}, "username"),
     ("space in username", {"username": "grace hopper"}, "username"),
+    ("a placeholder login name", {"username": "Member-12"}, "username"),
     ("punctuation in username", {"username": "grace!"}, "username"),
     ("non-ASCII username", {"username": "grâce"}, "username"),
     ("no first name", {"first_name": ""}, "first_name"),
