@@ -19,8 +19,8 @@ from typing import Any
 
 from legacy.emails import canonical_email
 from members import shapes
-from members.models import USERNAME_RE
 from members.rfid import rfid_tag_form
+from members.validators import PLACEHOLDER_RE, USERNAME_RE
 
 
 def _key(column: str, name: str) -> str:
@@ -226,8 +226,10 @@ def _map_identity(row: MappedRow, identity: dict) -> None:
         else:
             row.fix("email", address, f"{reason}; kept in identity.emails, no email set")
     username = identity.get(AD_USERNAME)
-    if isinstance(username, str) and USERNAME_RE.fullmatch(username):
+    if _fits_username_rule(username):
         row.username = username
+    elif isinstance(username, str) and PLACEHOLDER_RE.match(username):
+        row.fix("username", username, "the form of a placeholder login name; left empty")
     elif username not in (None, ""):
         row.fix("username", username, "breaks the username rule; left empty")
     _fix_object(row, "identity", identity)
@@ -413,9 +415,18 @@ def username_of(identity) -> str:
     """The username a Deep Harbor identity gives its member ('' when none fits)."""
     if isinstance(identity, dict):
         name = identity.get(AD_USERNAME)
-        if isinstance(name, str) and USERNAME_RE.fullmatch(name):
+        if _fits_username_rule(name):
             return name
     return ""
+
+
+def _fits_username_rule(name) -> bool:
+    """§3's rule, and not `member-<number>`, which only placeholder login names use."""
+    return (
+        isinstance(name, str)
+        and USERNAME_RE.fullmatch(name) is not None
+        and not PLACEHOLDER_RE.match(name)
+    )
 
 
 def _copy(value):

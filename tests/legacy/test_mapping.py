@@ -5,6 +5,7 @@ import datetime
 import pytest
 
 from billing.models import Plan
+from legacy.mapping import map_row, username_of
 from legacy.models import ImportedRow
 from members.models import Authorization, RfidTag
 
@@ -252,3 +253,14 @@ def test_it_makes_plans_of_products_and_the_catalog_of_authorizations(imported):
         "Wood Shop": "physical",
     }
     assert "product 3: no stripe_product_id; no plan made" in imported["err"]
+
+
+def test_it_leaves_a_username_of_the_placeholder_form_empty():
+    # member-<number> is what a User gets when its member has no username (§2).
+    mapped = map_row({"id": 90, "identity": {"active_directory_username": "Member-12"}})
+    assert mapped.username == ""
+    assert [(f.field, f.fix) for f in mapped.fixes] == [
+        ("username", "the form of a placeholder login name; left empty")
+    ]
+    assert username_of({"active_directory_username": "member-12"}) == ""
+    assert username_of({"active_directory_username": "member_12"}) == "member_12"
