@@ -234,6 +234,9 @@ class MemberQuerySet(models.QuerySet):
 @pghistory.track(
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(),
+    # A read worth recording that writes nothing: a data download (privacy page) by a
+    # member whose notes cannot take a note (NULL or damaged).
+    pghistory.ManualEvent("download"),
     model_name="MemberEvent",
 )
 class Member(models.Model):

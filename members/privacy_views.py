@@ -7,6 +7,7 @@ member's own record (no URL takes a member id)."""
 
 import json
 
+import pghistory
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -26,6 +27,8 @@ from members.privacy import member_export
 # Downloads a member may make per hour: each one reads their whole history.
 EXPORTS_PER_HOUR = 5
 EXPORT_NOTE = "Downloaded a copy of their data (privacy page)."
+# The history event label of a download by a member whose notes cannot take the note.
+DOWNLOAD_EVENT = "download"
 
 
 def _export_allowed(member) -> bool:
@@ -40,12 +43,18 @@ def _export_allowed(member) -> bool:
 
 
 def member_export_download(*, member, by) -> str:
-    """The export as JSON text, its download recorded in the member's history (a note
-    from "member", audited as the member's own write) in the same transaction."""
+    """The export as JSON text, its download recorded in the member's history in the
+    same transaction, audited as the member's own act: a note from "member" where notes
+    is a list; otherwise (NULL on a partial record, or a damaged value) a `download`
+    event in the history and no write, since a NULL stays NULL and nothing but the
+    scaffolding writes defaults (DESIGN §2, §10)."""
     with audit("member", by), transaction.atomic():
         locked = Member.objects.select_for_update().get(pk=member.pk)
-        Member.objects.filter(pk=locked.pk).append_note(EXPORT_NOTE, author="member", user=by)
-        locked.refresh_from_db()
+        if isinstance(locked.notes, list):
+            Member.objects.filter(pk=locked.pk).append_note(EXPORT_NOTE, author="member", user=by)
+            locked.refresh_from_db()
+        else:
+            pghistory.create_event(locked, label=DOWNLOAD_EVENT)
         data = member_export(member=locked)
     return json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
 

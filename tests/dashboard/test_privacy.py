@@ -7,7 +7,7 @@ import pytest
 
 from members import shapes
 from members.models import ErasureRequest, Member, Notification
-from members.privacy_views import EXPORT_NOTE, EXPORTS_PER_HOUR
+from members.privacy_views import DOWNLOAD_EVENT, EXPORT_NOTE, EXPORTS_PER_HOUR
 from tests.dashboard.conftest import assert_sends_to_login
 from tests.factories import (
     DEFAULT_PASSWORD,
@@ -90,6 +90,36 @@ def test_it_records_each_download_as_the_members_own_write():
     event = member.events.order_by("pgh_id").last()
     assert event.pgh_context.metadata["source"] == "member"
     assert event.pgh_context.metadata["user"] == member.user.pk
+
+
+def test_it_records_the_download_of_a_member_with_null_notes_without_writing_notes():
+    member = MemberFactory(notes=None)
+    assert Member.objects.partial().filter(pk=member.pk).exists()
+    events = member.events.count()
+    data = _download(logged_in(member.user))
+    assert data["member"]["id"] == member.pk
+    stored = Member.objects.get(pk=member.pk)
+    # A NULL stays NULL (DESIGN §10): the record is as partial as it was.
+    assert stored.notes is None
+    assert Member.objects.partial().filter(pk=member.pk).exists()
+    # The download is in the history all the same, as the member's own act.
+    assert member.events.count() == events + 1
+    event = member.events.order_by("pgh_id").last()
+    assert event.pgh_label == DOWNLOAD_EVENT
+    assert event.notes is None
+    assert event.pgh_context.metadata["source"] == "member"
+    assert event.pgh_context.metadata["user"] == member.user.pk
+    # The copy the member downloads already lists it.
+    assert data["history"][-1]["what"] == DOWNLOAD_EVENT
+    assert EXPORT_NOTE not in json.dumps(data)
+
+
+def test_it_leaves_a_damaged_notes_value_as_it_was_on_a_download():
+    member = MemberFactory()
+    Member.objects.filter(pk=member.pk).update(notes={"not": "a list"})
+    _download(logged_in(member.user))
+    assert Member.objects.get(pk=member.pk).notes == {"not": "a list"}
+    assert member.events.order_by("pgh_id").last().pgh_label == DOWNLOAD_EVENT
 
 
 def test_it_limits_downloads_per_member():
