@@ -149,11 +149,9 @@ class _MemberForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         email, username = cleaned.get("email"), cleaned.get("username")
-        if self.instance.user_id:
-            if "email" in cleaned and not email:
-                self.add_error("email", "A member with a login needs an email.")
-            if "username" in cleaned and not username:
-                self.add_error("username", "A member with a login needs a username.")
+        # No username is fine: the User keeps its placeholder login name (DESIGN §2).
+        if self.instance.user_id and "email" in cleaned and not email:
+            self.add_error("email", "A member with a login needs an email.")
         if "email" in cleaned and "username" in cleaned:
             clashes = login_clashes(member=self.instance, email=email, username=username)
             for field, message in clashes.items():

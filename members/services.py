@@ -24,6 +24,7 @@ from members.models import (
     violated_field,
 )
 from members.notifications import kind_for, notification_create
+from members.validators import placeholder_username
 
 _CLASH_MESSAGES = {
     "email": "Another member or login already uses this email.",
@@ -115,7 +116,9 @@ def member_change_login(*, member, email: str, username: str, by=None, fields=()
             with transaction.atomic():
                 member.save(update_fields=sorted(update_fields))
                 if member.user_id and (email_changed or username_changed):
-                    _user_change_login(member.user_id, email=email, username=username)
+                    _user_change_login(
+                        member.user_id, member_id=member.pk, email=email, username=username
+                    )
                 if "status" in update_fields:
                     _notify_status_edit(member, before["status"])
         except IntegrityError as error:
@@ -175,9 +178,11 @@ def _notify_status_edit(member, before_status) -> None:
             notification_create(member=member.pk, kind=kind, key=context.id)
 
 
-def _user_change_login(user_id: int, *, email: str, username: str) -> None:
+def _user_change_login(user_id: int, *, member_id: int, email: str, username: str) -> None:
     user = User.objects.select_for_update().get(pk=user_id)
-    user.email, user.username = email, username
+    # User.username is unique, so a member without a username keeps the placeholder
+    # login name (DESIGN §2) rather than an empty one a second such member would clash on.
+    user.email, user.username = email, username or placeholder_username(member_id)
     user.save(update_fields=["email", "username"])
     if not email:
         return

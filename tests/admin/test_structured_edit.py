@@ -9,6 +9,7 @@ from allauth.account.models import EmailAddress
 from members import scaffolding, shapes
 from members.admin_forms import KEY_SPECS
 from members.models import Authorization, AuthorizationKind, Member, User
+from members.validators import placeholder_username
 from tests.admin.conftest import XSS, XSS_ESCAPED
 from tests.admin.formdata import change_page_data, form_fields
 from tests.factories import MemberFactory, PlanFactory, logged_in
@@ -369,3 +370,42 @@ def test_it_offers_the_raw_json_view_to_superusers_only(as_superuser, client):
     assert "?advanced=1" not in client.get(_url(member)).content.decode()
     form = client.get(_url(member) + "?advanced=1").context["adminform"].form
     assert "identity" not in form.fields and "membership_status" in form.fields
+
+
+def _imported(email):
+    """A member as the import makes one: no username, its User under the placeholder
+    login name (DESIGN §2)."""
+    member = MemberFactory(email=email, user__email=email, username="")
+    User.objects.filter(pk=member.user_id).update(username=placeholder_username(member.pk))
+    return member
+
+
+@pytest.mark.django_db
+def test_it_saves_a_member_with_a_login_and_no_username(as_superuser):
+    member = _imported("lin@example.org")
+    response = _edit(as_superuser, member, nickname="Lin", email="lin.new@example.org")
+    assert response.status_code == 302, _errors(response)
+    member.refresh_from_db()
+    assert (member.username, member.identity["nickname"]) == ("", "Lin")
+    user = User.objects.get(pk=member.user_id)
+    assert (user.username, user.email) == (f"member-{member.pk}", "lin.new@example.org")
+
+
+@pytest.mark.django_db
+def test_it_gives_the_placeholder_login_name_when_staff_clear_a_username(as_superuser):
+    first, second = MemberFactory(), MemberFactory()
+    for member in (first, second):
+        response = _edit(as_superuser, member, username="")
+        assert response.status_code == 302, _errors(response)
+        assert Member.objects.get(pk=member.pk).username == ""
+        assert User.objects.get(pk=member.user_id).username == f"member-{member.pk}"
+
+
+@pytest.mark.django_db
+def test_it_still_refuses_a_member_with_a_login_and_no_email(as_superuser):
+    member = _imported("lin@example.org")
+    before = _row(member)
+    response = _edit(as_superuser, member, email="")
+    assert response.status_code == 200
+    assert _errors(response)["email"] == ["A member with a login needs an email."]
+    assert _row(member) == before

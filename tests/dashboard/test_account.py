@@ -12,6 +12,7 @@ from django.test import Client
 
 from members.email_change import email_change_token
 from members.models import EmailChangeMail, Member, User
+from members.validators import placeholder_username
 from tests.dashboard.conftest import (
     assert_sends_a_banned_member_to_locked,
     assert_sends_to_login,
@@ -368,3 +369,43 @@ def test_it_does_nothing_on_get_for_sessions(member):
     here, other = logged_in(member.user), logged_in(member.user)
     here.get(URL + "?action=sessions")
     assert other.get(URL).status_code == 200
+
+
+# --- members without a username (imported rows) -----------------------------------------
+
+
+def imported_member(email: str):
+    """A member as the import makes one: no username, its User under the placeholder
+    login name (DESIGN §2)."""
+    member = MemberFactory(email=email, user__email=email, username="")
+    User.objects.filter(pk=member.user_id).update(username=placeholder_username(member.pk))
+    member.user.refresh_from_db()
+    return member
+
+
+def change_login_email(client, new: str):
+    ask_for(client, new)
+    return client.post(mailed_link(new))
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_placeholder_login_name_of_a_member_without_a_username(member_client):
+    member = imported_member("lin@example.org")
+    response = change_login_email(member_client(member), "lin.new@example.org")
+    assert response.status_code == 302
+    user = User.objects.get(pk=member.user_id)
+    assert (user.username, user.email) == (f"member-{member.pk}", "lin.new@example.org")
+    assert Member.objects.get(pk=member.pk).username == ""
+
+
+@pytest.mark.django_db
+def test_two_members_without_a_username_both_change_their_login_email():
+    first, second = imported_member("lin@example.org"), imported_member("mo@example.org")
+    for member, new in ((first, "lin.new@example.org"), (second, "mo.new@example.org")):
+        response = change_login_email(logged_in(member.user), new)
+        assert response.status_code == 302
+        assert login_places(member)["user"] == new
+    usernames = User.objects.filter(pk__in=[first.user_id, second.user_id]).values_list(
+        "username", flat=True
+    )
+    assert sorted(usernames) == sorted([f"member-{first.pk}", f"member-{second.pk}"])
