@@ -5,9 +5,11 @@ writes only the keys that changed."""
 import re
 
 from django import forms
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.validators import URLValidator
 
 from members.emails import EmailField
+from members.ratelimit import PasswordLocked, password_check_limited
 from members.rfid import rfid_tag_form
 from members.services import FLOOF_KEYS, PROFILE_KEYS, email_change_clash
 
@@ -100,7 +102,11 @@ class EmailChangeForm(forms.Form):
 
     def clean_current_password(self):
         password = self.cleaned_data["current_password"]
-        if not self.user.check_password(password):
+        try:
+            right = password_check_limited(self.user, password)
+        except PasswordLocked as locked:
+            raise forms.ValidationError(str(locked), code="locked") from None
+        if not right:
             raise forms.ValidationError("That is not your password.", code="password")
         return password
 
@@ -112,3 +118,20 @@ class EmailChangeForm(forms.Form):
         if clash:
             raise forms.ValidationError(clash, code="taken")
         return email
+
+
+class LimitedPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, its old password checked under the same limit as the
+    other password-confirmed forms (members/ratelimit.py)."""
+
+    def clean_old_password(self):
+        password = self.cleaned_data["old_password"]
+        try:
+            right = password_check_limited(self.user, password)
+        except PasswordLocked as locked:
+            raise forms.ValidationError(str(locked), code="locked") from None
+        if not right:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return password

@@ -10,7 +10,6 @@ import json
 import pghistory
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.http import HttpResponse
@@ -23,6 +22,7 @@ from members.audit import audit
 from members.erasure import erasure_request_open
 from members.models import ErasureRequest, Member
 from members.privacy import member_export
+from members.ratelimit import PasswordLocked, counter_hit, password_check_limited
 
 # Downloads a member may make per hour: each one reads their whole history.
 EXPORTS_PER_HOUR = 5
@@ -32,14 +32,7 @@ DOWNLOAD_EVENT = "download"
 
 
 def _export_allowed(member) -> bool:
-    # Counted in the shared cache (add + incr are atomic in Redis), as signup's limits.
-    key = f"privacy-exports:{member.pk}"
-    cache.add(key, 0, timeout=3600)
-    try:
-        return cache.incr(key) <= EXPORTS_PER_HOUR
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=3600)
-        return True
+    return counter_hit(f"privacy-exports:{member.pk}", seconds=3600) <= EXPORTS_PER_HOUR
 
 
 def member_export_download(*, member, by) -> str:
@@ -91,7 +84,12 @@ def privacy(request):
         )
         return response
     if "erase" in request.POST:
-        if not request.user.check_password(request.POST.get("password", "")):
+        try:
+            right = password_check_limited(request.user, request.POST.get("password", ""))
+        except PasswordLocked as locked:
+            messages.error(request, f"{locked} Nothing was requested.")
+            return _page(request, member, status=429)
+        if not right:
             messages.error(request, "That password is not right; nothing was requested.")
             return _page(request, member, status=400)
         _, created = erasure_request_open(member=member)

@@ -12,9 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -23,8 +21,16 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from members import services
 from members.email_change import BadEmailChangeLink, email_change_mail_queue, email_change_read
-from members.forms import EmailChangeForm, FloofForm, ProfileForm, RfidAddForm, RfidRemoveForm
+from members.forms import (
+    EmailChangeForm,
+    FloofForm,
+    LimitedPasswordChangeForm,
+    ProfileForm,
+    RfidAddForm,
+    RfidRemoveForm,
+)
 from members.models import Member, MemberStatus
+from members.ratelimit import counter_hit
 from members.templatetags.site import day
 
 UNKNOWN = "unknown, please contact staff"
@@ -348,7 +354,7 @@ EMAIL_CHANGE_MAILS_PER_HOUR = 5
 def _account_page(request, member, *, password_form=None, email_form=None, status=200):
     context = {
         "member": member,
-        "password_form": password_form or PasswordChangeForm(request.user),
+        "password_form": password_form or LimitedPasswordChangeForm(request.user),
         "email_form": email_form,
     }
     if member is not None and email_form is None:
@@ -358,12 +364,7 @@ def _account_page(request, member, *, password_form=None, email_form=None, statu
 
 def _email_change_allowed(member) -> bool:
     key = f"email-change-mails:{member.pk}"
-    cache.add(key, 0, timeout=3600)
-    try:
-        return cache.incr(key) <= EMAIL_CHANGE_MAILS_PER_HOUR
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=3600)
-        return True
+    return counter_hit(key, seconds=3600) <= EMAIL_CHANGE_MAILS_PER_HOUR
 
 
 @never_cache
@@ -374,9 +375,10 @@ def account(request, member):
         return _account_page(request, member)
     action = request.POST.get("action")
     if action == "password":
-        form = PasswordChangeForm(request.user, request.POST)
+        form = LimitedPasswordChangeForm(request.user, request.POST)
         if not form.is_valid():
-            return _account_page(request, member, password_form=form)
+            status = 429 if form.has_error("old_password", "locked") else 200
+            return _account_page(request, member, password_form=form, status=status)
         form.save()
         # This session stays logged in; every other one holds the old hash and ends.
         update_session_auth_hash(request, form.user)
@@ -385,7 +387,8 @@ def account(request, member):
     if action == "email" and member is not None:
         form = EmailChangeForm(request.POST, member=member, user=request.user)
         if not form.is_valid():
-            return _account_page(request, member, email_form=form)
+            status = 429 if form.has_error("current_password", "locked") else 200
+            return _account_page(request, member, email_form=form, status=status)
         if not _email_change_allowed(member):
             messages.error(request, "Too many confirmation mails this hour; try again later.")
             return _account_page(request, member, email_form=form, status=429)
