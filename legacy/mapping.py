@@ -420,7 +420,7 @@ def username_of(identity) -> str:
     return ""
 
 
-def _fits_username_rule(name) -> bool:
+def _fits_username_rule(name) -> typing.TypeGuard[str]:
     """§3's rule, and not `member-<number>`, which only placeholder login names use."""
     return (
         isinstance(name, str)

@@ -36,7 +36,7 @@ from billing.models import ReconcileFinding, ReconcileRun
 from integrations.models import Delivery, DeliveryState, Endpoint, FeedEvent
 from integrations.services import access_key_create
 from members.email_change import email_change_token
-from members.models import Member
+from members.models import ErasureRequest, Member
 from members.notifications import notification_create
 from signup.tokens import make_token
 from tests.factories import (
@@ -273,6 +273,8 @@ def world(db):
         last_answer="HTTP 500",
     )
     access_key_create(name="door controller")
+    # An open erasure request (members/erasure.py), for its admin pages.
+    ErasureRequest.objects.create(member=stranger)
 
     # A verified address's confirmation link is dead; an old unverified one's is live.
     addresses = [
