@@ -3,7 +3,10 @@
 `member_erase` runs in one transaction under the member's row lock, audited as
 `erasure` with the staff user who approved it. It removes the person's names, contact
 details, birthday, usernames, tags and free text from the member row and the login, and
-then every other copy the portal keeps:
+then every other copy the portal keeps. A record merged into the member (DESIGN §10)
+is the same person: its row and copies are erased with the member's, in the same
+transaction, its merge notes kept (they name no one and keep it marked as merged away).
+The copies:
 
 - allauth's addresses and the login's sessions;
 - the change feed's events (their snapshots' personal fields) and deliveries (the
@@ -42,6 +45,7 @@ from django.utils import timezone
 from members import shapes
 from members.audit import audit
 from members.emails import canonical_email
+from members.merge import MERGE_NOTE_FROM, MERGED_AWAY_Q, is_merged_away
 from members.models import (
     BannedEmailHash,
     EmailChangeMail,
@@ -129,19 +133,29 @@ def erased_status(raw):
     return {k: v for k, v in raw.items() if k in shapes.keys("status")}
 
 
-def _erased_values(member) -> dict:
+def _merge_notes(notes) -> list:
+    """The notes a merge left on a record it merged away ("merged into #N by <staff>"):
+    they name no one, and they keep it marked (MERGED_AWAY_Q), so the possible-duplicates
+    list leaves it out, no merge takes it again and a repeated erasure finds it."""
+    return [n for n in notes if isinstance(n, dict) and n.get("from") == MERGE_NOTE_FROM]
+
+
+def _erased_values(member, *, merged_away: bool = False) -> dict:
     """The member's columns after erasure. A NULL column stays NULL (nothing is
     invented, and the record stays as partial as it was)."""
 
     def blank(column):
         return None if getattr(member, column) is None else shapes.default(column)
 
+    notes = blank("notes")
+    if merged_away and isinstance(member.notes, list):
+        notes = _merge_notes(member.notes)
     return {
         "email": "",
         "username": "",
         "identity": shapes.default("identity"),
         "connections": blank("connections"),
-        "notes": blank("notes"),
+        "notes": notes,
         "access": blank("access"),
         "forms": erased_forms(member.forms),
         "status": erased_status(member.status),
@@ -310,63 +324,97 @@ def _pending_jobs_cancel(notification_ids, email_change_ids, tables: set[str]) -
 # --- the erasure -------------------------------------------------------------------------
 
 
+def _locked_rows(member_id: int) -> tuple[Member, list[Member]]:
+    """The member and the records merged into it (DESIGN §10: kept rows holding the same
+    person's identity, connections, forms, notes and history), locked in id order as a
+    merge locks its pair, so the two queue instead of deadlocking."""
+    merged_ids = list(
+        Member.objects.filter(MERGED_AWAY_Q, duplicate_of=member_id).values_list("pk", flat=True)
+    )
+    locked = {
+        m.pk: m
+        for m in Member.objects.select_for_update()
+        .filter(pk__in=[member_id, *merged_ids])
+        .order_by("pk")
+    }
+    if member_id not in locked:
+        raise Member.DoesNotExist(f"Member #{member_id} does not exist.")
+    # A merge into the member that committed before its lock was taken: locked now too
+    # (merges into it wait for this transaction from here on).
+    late = Member.objects.select_for_update().filter(MERGED_AWAY_Q, duplicate_of=member_id)
+    locked.update({m.pk: m for m in late.exclude(pk__in=list(locked)).order_by("pk")})
+    member = locked.pop(member_id)
+    merged = [m for m in locked.values() if m.duplicate_of_id == member_id and is_merged_away(m)]
+    return member, merged
+
+
+def _row_erase(member, user, addresses: set[str], tables: set[str], *, merged_away, by) -> None:
+    """Blank one member row and every copy of it (see the module docstring)."""
+    erased = _erased_values(member, merged_away=merged_away)
+    changed = {k: v for k, v in erased.items() if getattr(member, k) != v}
+    if changed:
+        # One write: one audit event (source erasure, the staff user) and one feed
+        # event, the snapshot without tags or login that removes the access.
+        Member.objects.filter(pk=member.pk).update(**changed, last_updated_by=by)
+
+    address_ids = []
+    if user is not None:
+        address_ids = list(EmailAddress.objects.filter(user=user).values_list("pk", flat=True))
+        EmailAddress.objects.filter(pk__in=address_ids).delete()
+        user.username = placeholder_username(member.pk)
+        user.email = ""
+        user.first_name = ""
+        user.last_name = ""
+        user.is_active = False
+        user.set_unusable_password()
+        user.save()
+        _sessions_end(user.pk)
+
+    notification_ids = list(Notification.objects.filter(member=member).values_list("pk", flat=True))
+    Notification.objects.filter(pk__in=notification_ids).update(error="")
+    email_change_ids = list(
+        EmailChangeMail.objects.filter(member=member).values_list("pk", flat=True)
+    )
+    EmailChangeMail.objects.filter(pk__in=email_change_ids).delete()
+    _pending_jobs_cancel(notification_ids, email_change_ids, tables)
+    _admin_log_blank(member, user, address_ids)
+    _other_apps_blank(member, addresses, tables)
+    _history_blank(member.pk, erased)
+
+
 def member_erase(*, request: ErasureRequest, by) -> ErasureRequest:
     """Erase the request's member (DESIGN §14) in one transaction, audited as `erasure`
-    with `by`, and close the request. Raises ErasureRefused (nothing written) for a
-    member with a live subscription or a staff login. Erasing again is harmless: it
-    finds nothing left to remove and closes the request."""
+    with `by`, and close the request. The records merged into the member (§10) are the
+    same person: each is erased the same way, its merge notes kept. Raises
+    ErasureRefused (nothing written) for a member with a live subscription or a staff
+    login. Erasing again is harmless: it finds nothing left to remove and closes the
+    request."""
     with audit("erasure", by), transaction.atomic():
-        member = Member.objects.select_for_update().get(pk=request.member_id)
+        member, merged = _locked_rows(request.member_id)
+        # Only the member is asked: a merge moved the subscriptions, the Stripe ids and
+        # the login to it, and a merged record's leftover status says nothing live.
         refusal = erasure_refusal(member)
         if refusal:
             raise ErasureRefused(refusal)
-        user = User.objects.select_for_update().filter(pk=member.user_id).first()
         tables = _tables()
-        addresses = _addresses(member, user)
+        rows = []
+        for row in [member, *merged]:
+            user = User.objects.select_for_update().filter(pk=row.user_id).first()
+            rows.append((row, user, _addresses(row, user)))
 
         if member.membership_status == MemberStatus.BANNED:
-            for address in addresses:
+            for address in set().union(*(addresses for _, _, addresses in rows)):
                 BannedEmailHash.objects.get_or_create(digest=ban_digest(address))
 
-        erased = _erased_values(member)
-        changed = {k: v for k, v in erased.items() if getattr(member, k) != v}
-        if changed:
-            # One write: one audit event (source erasure, the staff user) and one feed
-            # event, the snapshot without tags or login that removes the access.
-            Member.objects.filter(pk=member.pk).update(**changed, last_updated_by=by)
-
-        address_ids = []
-        if user is not None:
-            address_ids = list(EmailAddress.objects.filter(user=user).values_list("pk", flat=True))
-            EmailAddress.objects.filter(pk__in=address_ids).delete()
-            user.username = placeholder_username(member.pk)
-            user.email = ""
-            user.first_name = ""
-            user.last_name = ""
-            user.is_active = False
-            user.set_unusable_password()
-            user.save()
-            _sessions_end(user.pk)
-
-        notification_ids = list(
-            Notification.objects.filter(member=member).values_list("pk", flat=True)
-        )
-        Notification.objects.filter(pk__in=notification_ids).update(error="")
-        email_change_ids = list(
-            EmailChangeMail.objects.filter(member=member).values_list("pk", flat=True)
-        )
-        EmailChangeMail.objects.filter(pk__in=email_change_ids).delete()
-        _pending_jobs_cancel(notification_ids, email_change_ids, tables)
-        _admin_log_blank(member, user, address_ids)
-        _other_apps_blank(member, addresses, tables)
-        _history_blank(member.pk, erased)
+        for row, user, addresses in rows:
+            _row_erase(row, user, addresses, tables, merged_away=row is not member, by=by)
 
         now = timezone.now()
         ErasureRequest.objects.filter(pk=request.pk).update(approved_by=by, erased_at=now)
-        # Any other open request for the same member is answered by this erasure too.
-        ErasureRequest.objects.filter(member_id=member.pk, erased_at=None).update(
-            approved_by=by, erased_at=now
-        )
+        # Any other open request for the same person is answered by this erasure too.
+        ErasureRequest.objects.filter(
+            member_id__in=[row.pk for row, _, _ in rows], erased_at=None
+        ).update(approved_by=by, erased_at=now)
     request.refresh_from_db()
     return request
 

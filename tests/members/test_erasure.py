@@ -17,8 +17,10 @@ from members.erasure import (
     LIVE_SUBSCRIPTION_REFUSAL,
     ErasureRefused,
     erasure_request_open,
+    is_erased_ban,
     member_erase,
 )
+from members.merge import MERGED_AWAY_Q, member_merge
 from members.models import (
     BannedEmailHash,
     EmailChangeMail,
@@ -256,6 +258,77 @@ def test_it_takes_the_member_off_the_access_list_and_the_feed(client):
     assert "may_enter" in last.changed and last.snapshot["may_enter"] is False
     assert (last.snapshot["username"], last.snapshot["email"]) == ("", "")
     assert not last.pumped
+
+
+# A second record of the same person (an old Deep Harbor row), merged into the first.
+TWIN_EMAIL = "zq-twinrecord@example.org"
+TWIN_PHONE = "+1 555 0177 33"
+TWIN_ID_NUMBER = "DL-55660011"
+TWIN_NOTE = "left a bag in bay 3"
+TWIN_LEGACY_ID = 5151
+TWIN_NEEDLES = (*NEEDLES, "zq-twinrecord", "555 0177", TWIN_ID_NUMBER, TWIN_NOTE)
+
+
+def _merged_twin(member, membership="lapsed"):
+    twin = MemberFactory(
+        user=None,
+        email=TWIN_EMAIL,
+        legacy_id=TWIN_LEGACY_ID,
+        connections={"phone": TWIN_PHONE, "discord_username": USERNAME},
+        forms={"id_check_1": "IL", "id_check_2": TWIN_ID_NUMBER},
+        membership=membership,
+    )
+    Member.objects.filter(pk=twin.pk).update(
+        identity={
+            "first_name": FIRST,
+            "last_name": LAST,
+            "birthday": BIRTHDAY,
+            "emails": [{"type": "primary", "email_address": TWIN_EMAIL}],
+        }
+    )
+    Member.objects.filter(pk=twin.pk).append_note(TWIN_NOTE, author="staff")
+    ImportedRow.objects.create(
+        legacy_id=TWIN_LEGACY_ID,
+        member=twin,
+        detail=[{"field": "email", "value": TWIN_EMAIL, "fix": "kept", "kind": "duplicate"}],
+    )
+    member_merge(survivor=member, merged=twin, choices={}, by=StaffFactory())
+    return twin
+
+
+def test_it_erases_the_records_merged_into_the_member_too():
+    member = _person()
+    _copies_everywhere(member)
+    twin = _merged_twin(member)
+    # The merge kept the twin's row, its history and its ledger row, with the person on them.
+    before = _tables_holding((TWIN_ID_NUMBER, TWIN_NOTE, "555 0177"))
+    assert {"members_member", "members_memberevent"} <= set(before)
+    assert before["members_member"] == [TWIN_ID_NUMBER, TWIN_NOTE, "555 0177"]
+    assert "legacy_importedrow" in _tables_holding(("zq-twinrecord",))
+    # The change feed's snapshots of the twin name the person.
+    assert FIRST in [e.snapshot["first_name"] for e in FeedEvent.objects.filter(member=twin)]
+
+    _erase(member)
+
+    assert _tables_holding(TWIN_NEEDLES) == {}
+    assert {e.snapshot["first_name"] for e in FeedEvent.objects.filter(member=twin)} == {""}
+    ledger = ImportedRow.objects.get(legacy_id=TWIN_LEGACY_ID)
+    assert (ledger.detail, ledger.outcome) == ([], "erased")
+    after = Member.objects.get(pk=twin.pk)
+    assert after.connections == {"phone": "", "discord_username": ""}
+    assert (after.email, after.identity["first_name"], after.forms["id_check_2"]) == ("", "", "")
+    # Still marked as merged into the member: only the merge's own note is left.
+    assert Member.objects.filter(MERGED_AWAY_Q, pk=twin.pk, duplicate_of=member.pk).exists()
+    assert [n["from"] for n in after.notes] == ["merge"]
+    assert after.events.order_by("pgh_id").last().pgh_context.metadata["source"] == "erasure"
+
+
+def test_it_bans_the_addresses_of_a_merged_record_of_a_banned_member():
+    member = _person(membership="banned")
+    twin = _merged_twin(member, membership="banned")
+    _erase(member)
+    assert is_erased_ban(EMAIL) and is_erased_ban(TWIN_EMAIL)
+    assert Member.objects.get(pk=twin.pk).email == ""
 
 
 SPELLINGS = (
