@@ -59,6 +59,10 @@ from members.validators import placeholder_username
 
 LIVE_SUBSCRIPTION_REFUSAL = "Cancel the subscription first."
 STAFF_LOGIN_REFUSAL = "This member's login is a staff login: take its staff rights away first."
+PLACEHOLDER_TAKEN_REFUSAL = (
+    "Another login already uses the name {name}, which this member's login takes when it is"
+    " erased: rename that login first."
+)
 
 # Stripe statuses after which a subscription can never bill again (billing/rules.py's
 # FINAL); any other status, blank included (known only from a checkout), is live.
@@ -193,6 +197,11 @@ def erasure_refusal(member) -> str | None:
     user = member.user
     if user is not None and (user.is_staff or user.is_superuser):
         return STAFF_LOGIN_REFUSAL
+    # Usernames of this form are refused since placeholders exist, but an older login
+    # may hold one; the erased login's rename would then break the unique index.
+    name = placeholder_username(member.pk)
+    if user is not None and User.objects.with_username(name).exclude(pk=user.pk).exists():
+        return PLACEHOLDER_TAKEN_REFUSAL.format(name=name)
     return None
 
 

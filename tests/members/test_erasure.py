@@ -395,6 +395,17 @@ def test_it_refuses_a_member_whose_subscription_row_is_live():
     assert Member.objects.get(pk=member.pk).username == USERNAME
 
 
+def test_it_refuses_when_an_older_login_holds_the_placeholder_name():
+    member = _person()
+    # Saved past the form's rule, as logins made before the rule may be.
+    UserFactory(username=f"Member-{member.pk}")
+    request, _ = erasure_request_open(member=member)
+    with pytest.raises(ErasureRefused, match=f"the name member-{member.pk}"):
+        member_erase(request=request, by=StaffFactory())
+    assert Member.objects.get(pk=member.pk).username == USERNAME
+    assert ErasureRequest.objects.get(pk=request.pk).erased_at is None
+
+
 def test_it_does_no_harm_when_erasing_twice():
     member = _person(membership="banned")
     _copies_everywhere(member)
