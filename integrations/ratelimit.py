@@ -1,10 +1,11 @@
-"""The access API's limit per key, counted in Django's cache as signup/ratelimit.py
-counts its limits (`add` then `incr`, atomic in Redis, so all workers count together).
+"""The access API's limit per key, counted in Django's cache by members.ratelimit's
+counter (`add` then `incr`, atomic in Redis, so all workers count together).
 `INTEGRATIONS_ACCESS_RATE_LIMIT` is "<count>/<seconds>" (120 a minute by default: a
 door controller polling every few seconds stays far below it)."""
 
 from django.conf import settings
-from django.core.cache import cache
+
+from members.ratelimit import counter_hit
 
 DEFAULT_RATE = "120/60"
 
@@ -18,11 +19,5 @@ def _rate() -> tuple[int, int]:
 def hit(key_hash: str) -> tuple[bool, int]:
     """Count one request with this key; (allowed, seconds of the window)."""
     amount, seconds = _rate()
-    cache_key = f"integrations:rl:access:{key_hash}"
-    cache.add(cache_key, 0, timeout=seconds)
-    try:
-        used = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr: this is the first hit
-        cache.set(cache_key, 1, timeout=seconds)
-        used = 1
+    used = counter_hit(f"integrations:rl:access:{key_hash}", seconds=seconds)
     return used <= amount, seconds

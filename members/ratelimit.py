@@ -1,7 +1,7 @@
-"""Per-member and per-login limits counted in Django's cache, as signup/ratelimit.py
-counts its limits: a counter is created with `add` and bumped with `incr`, both atomic
-in Redis, so every gunicorn worker sharing CACHE_URL counts together. The window opens
-at the first hit and lasts the limit's seconds (the counter's expiry)."""
+"""The cache counter every rate limit of the project counts with (signup's, the access
+API's, the dashboard's): a counter is created with `add` and bumped with `incr`, both
+atomic in Redis, so every gunicorn worker sharing CACHE_URL counts together. The window
+opens at the first hit and lasts the limit's seconds (the counter's expiry)."""
 
 import contextlib
 

@@ -14,10 +14,10 @@ client by its /64 (members.net.rate_limit_key).
 import hashlib
 
 from django.conf import settings
-from django.core.cache import cache
 from django.shortcuts import render
 
 from members.net import client_ip, rate_limit_key
+from members.ratelimit import counter_hit
 
 
 def _rate(action: str) -> tuple[int, int]:
@@ -29,14 +29,7 @@ def hit(action: str, key: str) -> bool:
     """Count one request for (action, key); False once the limit is exceeded."""
     amount, seconds = _rate(action)
     digest = hashlib.sha256(key.encode()).hexdigest()
-    cache_key = f"signup:rl:{action}:{digest}"
-    cache.add(cache_key, 0, timeout=seconds)
-    try:
-        used = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr: this is the first hit
-        cache.set(cache_key, 1, timeout=seconds)
-        used = 1
-    return used <= amount
+    return counter_hit(f"signup:rl:{action}:{digest}", seconds=seconds) <= amount
 
 
 def hit_ip(request, action: str) -> bool:
