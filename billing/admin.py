@@ -11,7 +11,7 @@ from billing.models import (
     StripeEvent,
     Subscription,
 )
-from dhportal.adminkit import SafeModelAdmin
+from dhportal.adminkit import RecordAdmin, SafeModelAdmin
 
 
 def _member_link(member):
@@ -144,16 +144,7 @@ class ReconcileFindingAdmin(StripeRecordAdmin):
 
 
 @admin.register(ReconcileRun)
-class ReconcileRunAdmin(SafeModelAdmin):
+class ReconcileRunAdmin(RecordAdmin):
     list_display = ("started", "finished", "dry_run", "summary", "error", "watermark")
     list_filter = ("dry_run", "started")
     readonly_fields = [f.name for f in ReconcileRun._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -115,6 +115,20 @@ class SafeModelAdmin(SafeActionsMixin, admin.ModelAdmin):
     pass
 
 
+class RecordAdmin(SafeModelAdmin):
+    """A list of records the code writes (events, notifications, deliveries, ledgers):
+    staff read them and use the admin's actions, never add, edit or delete a row."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def make_every_admin_safe(site) -> None:
     """Give the admins other apps register (procrastinate's jobs, allauth's addresses,
     Django's groups) the same refusals as the project's own: their lists take the same

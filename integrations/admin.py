@@ -24,7 +24,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from dhportal.adminkit import SafeModelAdmin
+from dhportal.adminkit import RecordAdmin, SafeModelAdmin
 from dhportal.jobs import defer
 from integrations import services
 from integrations.models import (
@@ -184,7 +184,7 @@ class NeedsStaff(admin.SimpleListFilter):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(SafeModelAdmin):
+class DeliveryAdmin(RecordAdmin):
     list_display = (
         "id",
         "endpoint",
@@ -218,15 +218,6 @@ class DeliveryAdmin(SafeModelAdmin):
         "delivered_at",
     )
     change_form_template = "admin/integrations/delivery/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_replay_permission(self, request):
         return request.user.has_perm("integrations.view_delivery") and request.user.has_perm(
@@ -272,7 +263,7 @@ class DeliveryAdmin(SafeModelAdmin):
 
 
 @admin.register(FeedEvent)
-class FeedEventAdmin(SafeModelAdmin):
+class FeedEventAdmin(RecordAdmin):
     list_display = ("id", "member", "sequence", "changed", "changed_at", "pumped")
     list_display_links = ("id",)
     list_select_related = ("member",)
@@ -283,15 +274,6 @@ class FeedEventAdmin(SafeModelAdmin):
     list_per_page = 100
     readonly_fields = ("member", "sequence", "changed", "snapshot", "changed_at", "pumped")
     exclude = ("xact",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class AccessKeyForm(forms.ModelForm):

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import smart_split, unescape_string_literal
 
-from dhportal.adminkit import SafeModelAdmin
+from dhportal.adminkit import RecordAdmin
 from legacy.models import ImportedRow
 
 MAX_LEGACY_ID = 2**31 - 1
@@ -20,7 +20,9 @@ def fixes_html(fixes: list[str]):
 
 
 @admin.register(ImportedRow)
-class ImportedRowAdmin(SafeModelAdmin):
+class ImportedRowAdmin(RecordAdmin):
+    # Never deleted: a ledger row is what keeps a merged-away or erased member from
+    # coming back.
     list_display = ("legacy_id", "member_link", "outcome", "fix_count", "imported_at")
     list_filter = ("outcome", "imported_at")
     list_select_related = ("member",)
@@ -31,16 +33,6 @@ class ImportedRowAdmin(SafeModelAdmin):
     list_per_page = 100
     fields = ("legacy_id", "member_link", "outcome", "fix_list", "imported_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # A ledger row is what keeps a merged-away or erased member from coming back.
-        return False
 
     @admin.display(description="member", ordering="member")
     def member_link(self, row):

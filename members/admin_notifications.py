@@ -7,7 +7,7 @@ Imported at the end of members/admin.py, so it registers with the admin site the
 
 from django.contrib import admin, messages
 
-from dhportal.adminkit import SafeModelAdmin
+from dhportal.adminkit import RecordAdmin
 from members import notifications
 from members.admin import MemberAdmin
 from members.models import Notification, NotificationState
@@ -27,7 +27,8 @@ class FailedFirst(admin.SimpleListFilter):
 
 
 @admin.register(Notification)
-class NotificationAdmin(SafeModelAdmin):
+class NotificationAdmin(RecordAdmin):
+    # Notifications are made by the transitions that cause them, never by hand.
     list_display = ("id", "member", "kind", "state", "attempts", "error", "created_at", "sent_at")
     list_display_links = ("id",)
     list_filter = (FailedFirst, "state", "kind", "created_at")
@@ -47,16 +48,6 @@ class NotificationAdmin(SafeModelAdmin):
         "created_at",
         "sent_at",
     )
-
-    # Notifications are made by the transitions that cause them, never by hand.
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_resend_permission(self, request):
         return request.user.has_perm("members.view_notification") and request.user.has_perm(
