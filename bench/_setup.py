@@ -1,8 +1,10 @@
 """What the benchmarks share: a fresh database and Redis database each run, and the
 server started the way `make serve` starts it."""
 
+import http.client
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,3 +48,37 @@ def gunicorn_argv(host: str, port: int, workers: int = 2) -> list[str]:
     the project's gunicorn.conf.py there."""
     gunicorn = Path(sys.executable).with_name("gunicorn")
     return [str(gunicorn), "dhportal.wsgi", "-w", str(workers), "-b", f"{host}:{port}"]
+
+
+def request(host, port, method, path, *, address, body=None, headers=None):
+    """One request from the client address `address` (X-Forwarded-For, as a proxy
+    would send it): (status, headers, body)."""
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    try:
+        conn.request(
+            method, path, body=body, headers={"X-Forwarded-For": address, **(headers or {})}
+        )
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+def start_gunicorn(env: dict, host: str, port: int) -> subprocess.Popen:
+    """gunicorn as `make serve` runs it, once it answers /healthz."""
+    server = subprocess.Popen(
+        gunicorn_argv(host, port),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if request(host, port, "GET", "/healthz", address="192.0.2.1")[0] == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit(f"gunicorn did not answer on {host}:{port}")

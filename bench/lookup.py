@@ -26,7 +26,6 @@ in production). A login's time is mostly that hash; the lookup is what might gro
 Run from the repository root: .venv/bin/python bench/lookup.py
 """
 
-import http.client
 import json
 import os
 import random
@@ -39,8 +38,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+import _setup
 import psycopg
-from _setup import fresh_redis, gunicorn_argv, prepare_server, recreate_database
+from _setup import fresh_redis, prepare_server, recreate_database, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -125,34 +125,11 @@ def fill(size: int, password_hash: str, defaults: dict) -> None:
 
 
 def start_server(env: dict, port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        gunicorn_argv(HOST, port),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if request(port, "GET", "/healthz", address="192.0.2.1")[0] == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit(f"gunicorn did not answer on {HOST}:{port}")
+    return start_gunicorn(env, HOST, port)
 
 
 def request(port, method, path, *, address, body=None, headers=None):
-    conn = http.client.HTTPConnection(HOST, port, timeout=60)
-    try:
-        conn.request(
-            method, path, body=body, headers={"X-Forwarded-For": address, **(headers or {})}
-        )
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
+    return _setup.request(HOST, port, method, path, address=address, body=body, headers=headers)
 
 
 class Addresses:

@@ -17,7 +17,6 @@ at the start. CACHE_URL is Redis at 127.0.0.1:6379/12 when it answers.
 Run from the repository root: .venv/bin/python bench/signup.py
 """
 
-import http.client
 import os
 import re
 import secrets
@@ -30,8 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
+import _setup
 import psycopg
-from _setup import fresh_redis, gunicorn_argv, prepare_server, recreate_database
+from _setup import fresh_redis, prepare_server, recreate_database, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST, PORT = "127.0.0.1", 8101
@@ -73,34 +73,11 @@ def count_rows(email: str) -> tuple[int, int]:
 
 def start_server(env: dict) -> subprocess.Popen:
     prepare_server(env)
-    server = subprocess.Popen(
-        gunicorn_argv(HOST, PORT),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if request("GET", "/healthz", address="192.0.2.1")[0] == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit(f"gunicorn did not answer on {HOST}:{PORT}")
+    return start_gunicorn(env, HOST, PORT)
 
 
 def request(method, path, *, address, body=None, headers=None):
-    conn = http.client.HTTPConnection(HOST, PORT, timeout=60)
-    try:
-        conn.request(
-            method, path, body=body, headers={"X-Forwarded-For": address, **(headers or {})}
-        )
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
+    return _setup.request(HOST, PORT, method, path, address=address, body=body, headers=headers)
 
 
 class Visitor:
