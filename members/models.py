@@ -274,6 +274,17 @@ class Member(models.Model):
         on_delete=models.SET_NULL,
         related_name="duplicates",
     )
+    # Set by a merge on the record it emptied: the one mark of a record merged away
+    # (members/merge.py). A column, not a note, so editing the notes cannot undo it;
+    # PROTECT, so the survivor cannot be deleted from under the records merged into it.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+        editable=False,
+    )
 
     objects = MemberQuerySet.as_manager()
 
