@@ -6,6 +6,9 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # billing's answers to members' merge, erasure, refusal and export hooks.
+        from billing import receivers  # noqa: F401
+
         # What needs staff here, counted on the admin index (members/admin_index.py).
         from billing.models import EventState, Plan, ReconcileFinding, StripeEvent
         from members.admin_index import register, register_plan_names

@@ -7,6 +7,9 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
+        # integrations' answers to members' erasure hook.
+        from integrations import receivers  # noqa: F401
+
         # Counted on the admin index (members/admin_index.py).
         from integrations.models import Delivery
         from members.admin_index import register

@@ -7,5 +7,5 @@ class LegacyConfig(AppConfig):
     verbose_name = "Deep Harbor import"
 
     def ready(self):
-        # Marks the import ledger when members merges a legacy member away.
-        from legacy import signals  # noqa: F401
+        # The import ledger's answers to members' merge and erasure hooks.
+        from legacy import receivers  # noqa: F401

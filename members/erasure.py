@@ -1,32 +1,33 @@
-"""Erasure of a member's personal data (DESIGN §14), and the ban hash that survives it.
+"""Erasure of a member's personal data (README "Privacy"), and the ban hash that
+survives it.
 
 `member_erase` runs in one transaction under the member's row lock, audited as
 `erasure` with the staff user who approved it. It removes the person's names, contact
 details, birthday, usernames, tags and free text from the member row and the login, and
-then every other copy the portal keeps. A record merged into the member (DESIGN §10)
-is the same person: its row and copies are erased with the member's, in the same
-transaction, its merge notes kept (they name no one and keep it marked as merged away).
-The copies:
+then every other copy the portal keeps. A record merged into the member (its
+`merged_into`, members/merge.py) is the same person: its row and copies are erased with
+the member's, in the same transaction, its merge notes kept (they say where the record
+went and name no one but staff). The copies members keeps itself:
 
 - allauth's addresses and the login's sessions;
-- the change feed's events (their snapshots' personal fields) and deliveries (the
-  receivers' answers), the notifications' errors, pending mail jobs (cancelled: their
-  rows would mail an address that no longer exists), pending login-email-change and
-  signup mails (rows holding an address);
-- the admin log's object names (`#<id>`), the import ledger's detail (outcome `erased`,
-  so a rerun of the import never brings the row back) and the audit history's earlier
-  copies of the row (the events stay, their personal values are blanked).
+- the notifications' errors, pending mail jobs (cancelled: their rows would mail an
+  address that no longer exists) and pending login-email-change mails;
+- the admin log's object names (`#<id>`) and the audit history's earlier copies of the
+  row (the events stay, their personal values are blanked).
+
+The other apps' copies (the change feed's snapshots and deliveries' answers, the import
+ledger's detail, queued signup mails) are theirs to blank: members sends `member_erased`
+(members/hooks.py) for each row inside the transaction and each app answers for its own
+tables. Before anything is written, `member_refusal` lets an app refuse (billing: a live
+subscription).
 
 It keeps the member number, `date_added`, the status column (membership status, plan,
 Stripe customer and subscription ids), authorizations and storage, the billing event
 log (what Stripe sent, kept for the accounts), and for a banned member the keyed hash of
 each of their canonical addresses, so that signup and the import refuse them again.
 
-The members app imports neither `integrations` nor `legacy` (imports point one way), so
-their copies are blanked by SQL on their own tables, each statement guarded by the table
-existing: the complete list of what erasure touches stays readable in this one file, and
-a site that leaves an app out still erases. The member update itself fires the change
-feed's trigger, which records the event that takes the member's access away.
+The member update itself fires the change feed's trigger, which records the event that
+takes the member's access away.
 """
 
 import hashlib
@@ -34,18 +35,22 @@ import hmac
 import json
 
 from allauth.account.models import EmailAddress
-from django.apps import apps
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
+from django.db.models.fields.json import KT
 from django.utils import timezone
+from procrastinate import manager
+from procrastinate.contrib.django.django_connector import DjangoConnector
+from procrastinate.contrib.django.models import ProcrastinateJob
 
 from members import shapes
 from members.audit import audit
 from members.emails import canonical_email
-from members.merge import MERGE_NOTE_FROM, MERGED_AWAY_Q, is_merged_away
+from members.hooks import Action, member_erased, refusal
+from members.merge import MERGE_NOTE_FROM
 from members.models import (
     BannedEmailHash,
     EmailChangeMail,
@@ -67,8 +72,10 @@ PLACEHOLDER_TAKEN_REFUSAL = (
 # Stripe statuses after which a subscription can never bill again (billing/rules.py's
 # FINAL); any other status, blank included (known only from a checkout), is live.
 _ENDED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})
-# The change feed snapshot's personal fields and their erased values (integrations).
-_SNAPSHOT_BLANKS = {"username": "", "email": "", "first_name": "", "last_name": "", "rfid_tags": []}
+# members' mail tasks that wait on a row erasure removes or blanks: the task's name and
+# the argument holding the row's id.
+_MAIL_JOB_NOTIFICATION = ("send_notification", "notification_id")
+_MAIL_JOB_EMAIL_CHANGE = ("send_email_change_mail", "email_change_mail_id")
 
 
 class ErasureRefused(Exception):
@@ -139,8 +146,7 @@ def erased_status(raw):
 
 def _merge_notes(notes) -> list:
     """The notes a merge left on a record it merged away ("merged into #N by <staff>"):
-    they name no one, and they keep it marked (MERGED_AWAY_Q), so the possible-duplicates
-    list leaves it out, no merge takes it again and a repeated erasure finds it."""
+    they name no one but staff, and say on the record's own page where it went."""
     return [n for n in notes if isinstance(n, dict) and n.get("from") == MERGE_NOTE_FROM]
 
 
@@ -170,23 +176,14 @@ def _erased_values(member, *, merged_away: bool = False) -> dict:
 
 
 def _live_subscription(member) -> bool:
+    """Whether the member's status column names a subscription that may still bill
+    (billing answers for its subscription rows itself, through member_refusal)."""
     status = member.read("status")
     value = status.subscription_status if status is not None else None
-    if (
-        isinstance(value, str)
-        and value.strip()
-        and value.strip().lower() not in _ENDED_SUBSCRIPTION
-    ):
-        return True
-    # The billing app's subscription table, reached through the app registry: members
-    # never imports billing (imports point one way), and a site without it has no rows.
-    if not apps.is_installed("billing"):
-        return False
-    subscription = apps.get_model("billing", "Subscription")
     return (
-        subscription.objects.filter(member_id=member.pk)
-        .exclude(status__in=_ENDED_SUBSCRIPTION)
-        .exists()
+        isinstance(value, str)
+        and bool(value.strip())
+        and value.strip().lower() not in _ENDED_SUBSCRIPTION
     )
 
 
@@ -194,6 +191,9 @@ def erasure_refusal(member) -> str | None:
     """Why the member cannot be erased now, or None."""
     if _live_subscription(member):
         return LIVE_SUBSCRIPTION_REFUSAL
+    reason = refusal(Action.ERASE, member)
+    if reason:
+        return reason
     user = member.user
     if user is not None and (user.is_staff or user.is_superuser):
         return STAFF_LOGIN_REFUSAL
@@ -206,10 +206,6 @@ def erasure_refusal(member) -> str | None:
 
 
 # --- the other copies ------------------------------------------------------------------
-
-
-def _tables() -> set[str]:
-    return set(connection.introspection.table_names())
 
 
 def _addresses(member, user) -> set[str]:
@@ -286,60 +282,42 @@ def _history_blank(member_id: int, erased: dict) -> None:
         )
 
 
-def _other_apps_blank(member, addresses: set[str], tables: set[str]) -> None:
-    """The change feed's, the import ledger's and signup's copies, by SQL on their own
-    tables (see the module docstring), each only where the table exists."""
-    with connection.cursor() as cursor:
-        if "integrations_feedevent" in tables:
-            cursor.execute(
-                "UPDATE integrations_feedevent SET snapshot = snapshot || %s::jsonb"
-                " WHERE member_id = %s AND jsonb_typeof(snapshot) = 'object'",
-                [json.dumps(_SNAPSHOT_BLANKS), member.pk],
-            )
-        if "integrations_delivery" in tables:
-            # A receiver's answer may echo the payload it was sent.
-            cursor.execute(
-                "UPDATE integrations_delivery SET last_answer = '' WHERE member_id = %s",
-                [member.pk],
-            )
-        if "legacy_importedrow" in tables:
-            cursor.execute(
-                "UPDATE legacy_importedrow SET detail = '[]'::jsonb, outcome = 'erased'"
-                " WHERE member_id = %s OR (legacy_id = %s)",
-                [member.pk, member.legacy_id],
-            )
-        if "signup_signupmail" in tables and addresses:
-            # A queued signup mail holds the address it goes to; its job finds no row.
-            cursor.execute(
-                "DELETE FROM signup_signupmail WHERE lower(email) = ANY(%s)", [sorted(addresses)]
-            )
+def _waiting_jobs(job: tuple[str, str], ids) -> list[int]:
+    """The ids of the jobs of `job` (task, argument) still to run for these rows. The
+    argument is compared as text, as procrastinate keeps whatever JSON it was given."""
+    if not ids:
+        return []
+    task, argument = job
+    return list(
+        ProcrastinateJob.objects.filter(status="todo", task_name__endswith=task)
+        .alias(row_id=KT(f"args__{argument}"))
+        .filter(row_id__in=[str(i) for i in ids])
+        .values_list("pk", flat=True)
+    )
 
 
-def _pending_jobs_cancel(notification_ids, email_change_ids, tables: set[str]) -> None:
+def _pending_jobs_cancel(notification_ids, email_change_ids) -> None:
     """Cancel the mail jobs still waiting for this member (their args are ids only, but
-    the mail would go to an address that is gone)."""
-    if "procrastinate_jobs" not in tables or not (notification_ids or email_change_ids):
+    the mail would go to an address that is gone), through procrastinate's own job
+    manager on Django's connection, so the cancellation commits with the erasure."""
+    waiting = _waiting_jobs(_MAIL_JOB_NOTIFICATION, notification_ids) + _waiting_jobs(
+        _MAIL_JOB_EMAIL_CHANGE, email_change_ids
+    )
+    if not waiting:
         return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE procrastinate_jobs SET status = 'cancelled' WHERE status = 'todo' AND ("
-            " (task_name LIKE '%%send_notification' AND args ->> 'notification_id' = ANY(%s))"
-            " OR (task_name LIKE '%%send_email_change_mail'"
-            " AND args ->> 'email_change_mail_id' = ANY(%s)))",
-            [[str(i) for i in notification_ids], [str(i) for i in email_change_ids]],
-        )
+    jobs = manager.JobManager(connector=DjangoConnector(alias="default"))
+    for job_id in waiting:
+        jobs.cancel_job_by_id(job_id)
 
 
 # --- the erasure -------------------------------------------------------------------------
 
 
 def _locked_rows(member_id: int) -> tuple[Member, list[Member]]:
-    """The member and the records merged into it (DESIGN §10: kept rows holding the same
-    person's identity, connections, forms, notes and history), locked in id order as a
-    merge locks its pair, so the two queue instead of deadlocking."""
-    merged_ids = list(
-        Member.objects.filter(MERGED_AWAY_Q, duplicate_of=member_id).values_list("pk", flat=True)
-    )
+    """The member and the records merged into it (kept rows holding the same person's
+    identity, connections, forms, notes and history), locked in id order as a merge
+    locks its pair, so the two queue instead of deadlocking."""
+    merged_ids = list(Member.objects.filter(merged_into=member_id).values_list("pk", flat=True))
     locked = {
         m.pk: m
         for m in Member.objects.select_for_update()
@@ -350,14 +328,14 @@ def _locked_rows(member_id: int) -> tuple[Member, list[Member]]:
         raise Member.DoesNotExist(f"Member #{member_id} does not exist.")
     # A merge into the member that committed before its lock was taken: locked now too
     # (merges into it wait for this transaction from here on).
-    late = Member.objects.select_for_update().filter(MERGED_AWAY_Q, duplicate_of=member_id)
+    late = Member.objects.select_for_update().filter(merged_into=member_id)
     locked.update({m.pk: m for m in late.exclude(pk__in=list(locked)).order_by("pk")})
     member = locked.pop(member_id)
-    merged = [m for m in locked.values() if m.duplicate_of_id == member_id and is_merged_away(m)]
+    merged = [m for m in locked.values() if m.merged_into_id == member_id]
     return member, merged
 
 
-def _row_erase(member, user, addresses: set[str], tables: set[str], *, merged_away, by) -> None:
+def _row_erase(member, user, addresses: set[str], *, merged_away, by) -> None:
     """Blank one member row and every copy of it (see the module docstring)."""
     erased = _erased_values(member, merged_away=merged_away)
     changed = {k: v for k, v in erased.items() if getattr(member, k) != v}
@@ -385,18 +363,19 @@ def _row_erase(member, user, addresses: set[str], tables: set[str], *, merged_aw
         EmailChangeMail.objects.filter(member=member).values_list("pk", flat=True)
     )
     EmailChangeMail.objects.filter(pk__in=email_change_ids).delete()
-    _pending_jobs_cancel(notification_ids, email_change_ids, tables)
+    _pending_jobs_cancel(notification_ids, email_change_ids)
     _admin_log_blank(member, user, address_ids)
-    _other_apps_blank(member, addresses, tables)
+    # The other apps blank their own copies (members/hooks.py).
+    member_erased.send(sender=Member, member=member, addresses=addresses, by=by)
     _history_blank(member.pk, erased)
 
 
 def member_erase(*, request: ErasureRequest, by) -> ErasureRequest:
-    """Erase the request's member (DESIGN §14) in one transaction, audited as `erasure`
-    with `by`, and close the request. The records merged into the member (§10) are the
-    same person: each is erased the same way, its merge notes kept. Raises
-    ErasureRefused (nothing written) for a member with a live subscription or a staff
-    login. Erasing again is harmless: it finds nothing left to remove and closes the
+    """Erase the request's member in one transaction, audited as `erasure` with `by`,
+    and close the request. The records merged into the member are the same person: each
+    is erased the same way, its merge notes kept. Raises ErasureRefused (nothing
+    written) for a member with a live subscription or a staff login, or when an app
+    refuses. Erasing again is harmless: it finds nothing left to remove and closes the
     request."""
     with audit("erasure", by), transaction.atomic():
         member, merged = _locked_rows(request.member_id)
@@ -405,7 +384,6 @@ def member_erase(*, request: ErasureRequest, by) -> ErasureRequest:
         refusal = erasure_refusal(member)
         if refusal:
             raise ErasureRefused(refusal)
-        tables = _tables()
         rows = []
         for row in [member, *merged]:
             user = User.objects.select_for_update().filter(pk=row.user_id).first()
@@ -416,7 +394,7 @@ def member_erase(*, request: ErasureRequest, by) -> ErasureRequest:
                 BannedEmailHash.objects.get_or_create(digest=ban_digest(address))
 
         for row, user, addresses in rows:
-            _row_erase(row, user, addresses, tables, merged_away=row is not member, by=by)
+            _row_erase(row, user, addresses, merged_away=row is not member, by=by)
 
         now = timezone.now()
         ErasureRequest.objects.filter(pk=request.pk).update(approved_by=by, erased_at=now)

@@ -1,27 +1,34 @@
-"""Merging two member records of one person (DESIGN §10): staff choose the member that
-stays (the survivor) and, per column, whose value wins; notes, RFID tags,
-authorizations and identity.emails are united.
+"""Merging two member records of one person (README "Moving from Deep Harbor",
+docs/hooks.md): staff choose the member that stays (the survivor) and, per column,
+whose value wins; notes, RFID tags, authorizations and identity.emails are united.
 
 What happens to the merged-away record. Its row is kept, as a record of the merge,
 rather than deleted: its pghistory events (which the history page reads through the
 row) stay where they were, the change feed gets its last snapshot (no tags, no login:
-the door controller and the directory drop it), and billing rows, notifications and
-the import ledger keep a row to point at. It is emptied of everything that must have
-one holder or that outside systems act on: email, username, its login, its RFID tags
-(moved) and its Stripe ids (kept only on the survivor, so the webhook finds one member).
+the door controller and the directory drop it), and notifications and the other apps'
+rows keep a row to point at. It is emptied of everything that must have one holder or
+that outside systems act on: email, username, its login, its RFID tags (moved) and its
+Stripe ids (kept only on the survivor, so the webhook finds one member).
 A banned record stays banned; any other becomes `suspended` (a staff decision Stripe
 never changes), so a stray second record never lets anyone in. Its other columns stay as
-they were, readable on its own page. It gets `duplicate_of` = survivor and a note from
-"merge" (`MERGED_AWAY_Q`: how the "possible duplicates" filter leaves it out), and the
-survivor gets a note naming it; the survivor's history page links the merged record's
-own history.
+they were, readable on its own page. It gets `merged_into` = survivor, the one mark of a
+record merged away (`MERGED_AWAY_Q`: how the "possible duplicates" filter leaves it out,
+and how erasure finds it), `duplicate_of` = survivor (the link staff pages follow) and
+a note from "merge" saying so; the survivor gets a note naming it, and its history page
+links the merged record's own history. Records merged earlier into the merged record
+are merged into the survivor from now on: one person, one record in use.
+
+The other apps' rows. members knows none of their tables: inside the transaction it
+sends `member_merged` (members/hooks.py) and each app moves its own rows (billing its
+subscriptions, events and findings; the import ledger says `merged`). Before writing, it
+asks `member_refusal`, so an app can refuse with a reason for staff.
 
 Logins. At most one of the two Users may have been used (`last_login` set): that one
 stays and becomes the survivor's; otherwise the survivor's User stays, or, when the
 survivor has none, the merged member's. The other User, never used (an unusable
 password the import made, or one nobody logged in with), is deleted with its allauth
 addresses; a staff login is never deleted (the merge is refused). The User that stays
-takes the survivor's final email and username (or the placeholder `member-<id>`, §2).
+takes the survivor's final email and username (or the placeholder `member-<id>`).
 
 Everything runs in one transaction under the audit source `merge` with the staff user:
 both member rows are locked in id order (so concurrent merges of overlapping pairs
@@ -36,22 +43,16 @@ import pghistory
 from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.dispatch import Signal
 from django.utils import timezone
 
 from members import shapes
 from members.audit import audit
 from members.emails import stored_email
+from members.hooks import Action, member_merged, refusal
 from members.lookups import ci_equals
 from members.models import Member, MemberStatus, User, violated_field
 from members.rfid import TAGS_KEY, rfid_tag_form
 from members.validators import placeholder_username
-
-# Sent inside the merge's transaction, after both rows are written:
-# sender=Member, survivor=<Member>, merged=<Member>, by=<User>. The legacy app marks
-# the merged member's import ledger row `merged` from it (members does not import
-# legacy).
-member_merged = Signal()
 
 # Whose value wins, per column: the two login fields, the JSON columns that are not
 # united, and the member's joining date.
@@ -61,9 +62,10 @@ CHOOSABLE = CHOSEN_FIELDS + CHOSEN_SCALARS
 # United, whoever stays.
 UNITED = ("notes", "access", "authorizations", "identity.emails")
 
+# The author of the note a merge leaves on the record it empties.
 MERGE_NOTE_FROM = "merge"
-# A record merged away: the note the merge leaves on it.
-MERGED_AWAY_Q = Q(duplicate_of__isnull=False, notes__contains=[{"from": MERGE_NOTE_FROM}])
+# A record merged away.
+MERGED_AWAY_Q = Q(merged_into__isnull=False)
 
 _EMAILS_KEY = "emails"
 assert _EMAILS_KEY in shapes.keys("identity")
@@ -76,8 +78,6 @@ _OTHER = "other"
 _STRIPE_KEYS = tuple(k for k in shapes.keys("status") if k.startswith("stripe_"))
 _STRIPE_CUSTOMER = "stripe_customer_id"
 assert _STRIPE_CUSTOMER in _STRIPE_KEYS
-# Billing rows (billing app, through their reverse relations) that follow the person.
-_MOVED_RELATIONS = ("subscriptions", "stripe_events", "reconcile_findings")
 
 
 class MergeRefused(Exception):
@@ -100,10 +100,7 @@ class MergeResult:
 
 
 def is_merged_away(member) -> bool:
-    return member.duplicate_of_id is not None and any(
-        isinstance(n, dict) and n.get("from") == MERGE_NOTE_FROM
-        for n in (member.notes if isinstance(member.notes, list) else [])
-    )
+    return member.merged_into_id is not None
 
 
 def stripe_customer(member) -> str:
@@ -133,7 +130,7 @@ def merge_refusal(first, second) -> str | None:
     for member in (first, second):
         if is_merged_away(member):
             return (
-                f"Member #{member.pk} was already merged into #{member.duplicate_of_id}: "
+                f"Member #{member.pk} was already merged into #{member.merged_into_id}: "
                 "merge with that member instead."
             )
     users = [m.user for m in (first, second)]
@@ -160,7 +157,7 @@ def merge_refusal(first, second) -> str | None:
             f"The login {dropped.get_username()} is a staff login; a merge never removes "
             "it. Keep the other member instead."
         )
-    return None
+    return refusal(Action.MERGE, first, second)
 
 
 def _check_choices(choices, survivor, merged) -> dict[str, int]:
@@ -366,6 +363,7 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
         access=tomb_access,
         status=tomb_status,
         notes=tomb_notes,
+        merged_into=keep,
         duplicate_of=keep,
         last_updated_by=by,
     )
@@ -416,14 +414,12 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
         "last_updated_by": by,
     }
     Member.objects.filter(pk=keep.pk).update(**values)
-    # Rows that pointed at the merged record as their holder now point at the survivor.
+    # Rows that pointed at the merged record as their holder, or were merged into it
+    # earlier, now point at the survivor.
     Member.objects.filter(duplicate_of=gone.pk).exclude(pk__in=[keep.pk, gone.pk]).update(
         duplicate_of=keep
     )
-    for relation in _MOVED_RELATIONS:
-        related = getattr(gone, relation, None)
-        if related is not None:
-            related.update(member=keep)
+    Member.objects.filter(merged_into=gone.pk).update(merged_into=keep)
 
     login = "no login"
     if stay_user is not None:
@@ -436,6 +432,7 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
 
     keep.refresh_from_db()
     gone.refresh_from_db()
+    # The other apps move or mark their own rows (members/hooks.py).
     member_merged.send(sender=Member, survivor=keep, merged=gone, by=by)
     moved = len(_tags(keep.access)) - len(tags_before)
     return MergeResult(keep.pk, gone.pk, moved, login)
@@ -443,9 +440,7 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
 
 def merged_into(member) -> list:
     """The records merged into this member (for its history page)."""
-    return list(
-        Member.objects.filter(MERGED_AWAY_Q, duplicate_of=member.pk).only("id", "legacy_id")
-    )
+    return list(member.merged_records.order_by("pk").only("id", "legacy_id"))
 
 
 __all__ = [
@@ -457,7 +452,6 @@ __all__ = [
     "default_choices",
     "is_merged_away",
     "member_merge",
-    "member_merged",
     "merge_refusal",
     "merged_into",
 ]

@@ -318,7 +318,7 @@ def test_it_erases_the_records_merged_into_the_member_too():
     assert after.connections == {"phone": "", "discord_username": ""}
     assert (after.email, after.identity["first_name"], after.forms["id_check_2"]) == ("", "", "")
     # Still marked as merged into the member: only the merge's own note is left.
-    assert Member.objects.filter(MERGED_AWAY_Q, pk=twin.pk, duplicate_of=member.pk).exists()
+    assert Member.objects.filter(MERGED_AWAY_Q, pk=twin.pk, merged_into=member.pk).exists()
     assert [n["from"] for n in after.notes] == ["merge"]
     assert after.events.order_by("pgh_id").last().pgh_context.metadata["source"] == "erasure"
 
@@ -428,3 +428,23 @@ def test_it_opens_one_request_per_member_until_it_is_done():
     first, created = erasure_request_open(member=member)
     again, created_again = erasure_request_open(member=member)
     assert created and not created_again and again.pk == first.pk
+
+
+def test_it_erases_a_merged_record_whose_merge_note_staff_removed():
+    member = _person()
+    twin = _merged_twin(member)
+    # Notes are free text staff edit; the merge is recorded in merged_into, not there.
+    Member.objects.filter(pk=twin.pk).update(notes=[])
+    _erase(member)
+    assert _tables_holding(TWIN_NEEDLES) == {}
+    assert Member.objects.get(pk=twin.pk).merged_into_id == member.pk
+
+
+def test_it_erases_a_record_merged_into_a_record_later_merged_into_the_member():
+    member = _person()
+    middle = MemberFactory(user=None, email="zq-middle@example.org", username="")
+    twin = _merged_twin(middle)
+    member_merge(survivor=member, merged=middle, choices={}, by=StaffFactory())
+    assert Member.objects.get(pk=twin.pk).merged_into_id == member.pk
+    _erase(member)
+    assert _tables_holding((*TWIN_NEEDLES, "zq-middle")) == {}

@@ -1,14 +1,22 @@
 """Merging two member records of one person (members/merge.py, DESIGN §10)."""
 
 import datetime
+import importlib
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.apps import apps as django_apps
 from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from legacy.models import ImportedRow, Outcome
-from members.merge import MergeRefused, is_merged_away, member_merge, merged_into
+from members.merge import (
+    MERGED_AWAY_Q,
+    MergeRefused,
+    is_merged_away,
+    member_merge,
+    merged_into,
+)
 from members.models import Member, MemberStatus, RfidTag, User
 from tests.factories import MemberFactory, StaffFactory, UserFactory
 from tests.threads import run_concurrently
@@ -114,6 +122,7 @@ def test_it_keeps_the_merged_record_emptied_marked_and_readable(staff):
     assert twin.status == {"membership_status": "suspended"}
     assert twin.identity["first_name"] == "Alicia"
     assert twin.notes[-1]["from"] == "merge"
+    assert twin.merged_into == holder
     assert is_merged_away(twin)
     # Its history is whole: what it was before the merge, then the merge.
     after = events_of(twin)
@@ -175,6 +184,46 @@ def test_it_marks_the_merged_legacy_members_ledger_row_merged(staff):
     assert row.detail[-1]["fix"] == f"merged into member #{holder.pk}"
     other.refresh_from_db()
     assert other.outcome == Outcome.IMPORTED
+
+
+def test_it_stays_merged_away_whatever_staff_do_to_its_notes(staff):
+    holder = MemberFactory()
+    twin = legacy_twin(holder)
+    third = MemberFactory()
+    member_merge(survivor=holder, merged=twin, choices={}, by=staff)
+
+    Member.objects.filter(pk=twin.pk).update(notes=[note("tidied up")])
+
+    assert Member.objects.filter(MERGED_AWAY_Q).get() == twin
+    with pytest.raises(MergeRefused, match=f"already merged into #{holder.pk}"):
+        member_merge(survivor=third, merged=twin, choices={}, by=staff)
+    assert merged_into(holder) == [twin]
+
+
+def test_it_moves_the_records_merged_into_the_merged_member_to_the_survivor(staff):
+    first = MemberFactory()
+    second = legacy_twin(first)
+    third = legacy_twin(first, legacy_id=6, access={"rfid_tags": []})
+    member_merge(survivor=second, merged=third, choices={}, by=staff)
+
+    member_merge(survivor=first, merged=second, choices={}, by=staff)
+
+    assert merged_into(first) == [second, third]
+    assert Member.objects.get(pk=third.pk).merged_into_id == first.pk
+
+
+def test_the_migration_marks_the_records_earlier_merges_left_with_a_note(staff):
+    holder = MemberFactory()
+    merged = legacy_twin(holder, notes=[note("Merged into member #1 by staff1", "merge")])
+    duplicate = legacy_twin(holder, legacy_id=6, access={"rfid_tags": []})
+    noted = MemberFactory(notes=[note("merge soon", "merge")])
+    migration = importlib.import_module("members.migrations.0012_member_merged_into")
+
+    migration.merged_into_fill(django_apps, None)
+
+    marked = Member.objects.filter(merged_into__isnull=False)
+    assert list(marked.values_list("pk", "merged_into")) == [(merged.pk, holder.pk)]
+    assert not {duplicate.pk, noted.pk} & set(marked.values_list("pk", flat=True))
 
 
 def test_it_refuses_when_both_have_logged_in(staff):
