@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "csp",
     "procrastinate.contrib.django",
     "members",
+    "dashboard",
     "signup",
     "billing",
     "legacy",
@@ -83,8 +84,11 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 # SITE_NAME, the contact address, SITE_ADDRESS and TERMS_URL on every page.
-                "members.context_processors.site",
+                "dhportal.context_processors.site",
             ],
+            # `{% load site %}`: the day filter and the site name for every template,
+            # the error pages and allauth's mails included.
+            "libraries": {"site": "dhportal.templatetags.site"},
         },
     },
 ]

@@ -44,7 +44,7 @@ urlpatterns = [
         name="view_on_site",
     ),
     path("admin/", admin.site.urls),
-    path("", include("members.urls")),
+    path("", include("dashboard.urls")),
     path("", include("signup.urls")),
     path("", include("billing.urls")),
     path("", include("integrations.urls")),

@@ -1,5 +1,5 @@
-"""The member snapshot of the change feed and of the access list (DESIGN.md §12), and the
-SQL that captures it.
+"""The member snapshot of the change feed and of the access list (README, "Telling the door
+and the directory"), and the SQL that captures it.
 
 The snapshot is computed in PostgreSQL, by one SQL function generated here from the
 shapes (members/shapes.py): which column holds `first_name`, `membership_status`,
@@ -176,12 +176,12 @@ def erased_sql(row: str) -> str:
     )
 
 
-def _field_sql(key: str, row: str, sources, *, erasure: bool = True) -> str:
+def _field_sql(key: str, row: str, sources) -> str:
     if key in _PLAIN_COLUMNS:
         return f"{row}.{key}"
     if key == _MAY_ENTER:
         may_enter = f"COALESCE({status_sql(row)} = {_literal(ACTIVE)}, false)"
-        return f"({may_enter} AND NOT {erased_sql(row)})" if erasure else may_enter
+        return f"({may_enter} AND NOT {erased_sql(row)})"
     if key == _STATUS_KEY:
         return status_sql(row)
     column, is_list = sources[key]
@@ -208,14 +208,12 @@ def read_columns() -> tuple[str, ...]:
     return tuple(columns)
 
 
-def function_sql(*, erasure: bool = True) -> str:
+def function_sql() -> str:
     """CREATE OR REPLACE of the snapshot function: a member row -> its snapshot's
-    fields (member_id, legacy_id and FIELD_KEYS) as jsonb. `erasure=False` is the
-    function as migration 0002 installed it, before may_enter read the erasure
-    requests (whose table that migration does not depend on)."""
+    fields (member_id, legacy_id and FIELD_KEYS) as jsonb."""
     sources = json_sources()
     pairs = ["'member_id', m.id", "'legacy_id', m.legacy_id"] + [
-        f"{_literal(key)}, {_field_sql(key, 'm', sources, erasure=erasure)}" for key in FIELD_KEYS
+        f"{_literal(key)}, {_field_sql(key, 'm', sources)}" for key in FIELD_KEYS
     ]
     body = ",\n        ".join(pairs)
     return f"""
@@ -310,10 +308,13 @@ CREATE TRIGGER {ERASURE_TRIGGER} AFTER INSERT OR UPDATE OF erased_at ON {ERASURE
 """  # noqa: S608 - constant SQL from fixed names
 
 
-def capture_sql(*, erasure: bool = True) -> str:
-    """The trigger function and the two triggers on the member table, and (unless
-    `erasure=False`, as migration 0002 installed it) the trigger on the erasure
-    requests.
+def capture_sql() -> str:
+    """The trigger function and the two triggers on the member table, and the trigger
+    on the erasure requests.
+
+    The migrations install this as text they keep (a migration runs the same SQL
+    whenever it runs): a change here needs a new migration holding the new output as
+    its CAPTURE_SQL, which tests/integrations/test_migrations.py asks for.
 
     One event per member per transaction: a second write to the member in the same
     transaction (a merge, an import's insert then fix-up) updates that transaction's
@@ -324,7 +325,7 @@ def capture_sql(*, erasure: bool = True) -> str:
     tracked = "ARRAY[" + ", ".join(_literal(k) for k in FIELD_KEYS) + "]::text[]"
     changed_any = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in read_columns())
     return f"""
-{function_sql(erasure=erasure)}
+{function_sql()}
 CREATE OR REPLACE FUNCTION {CAPTURE_FUNCTION}() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -364,18 +365,7 @@ DROP TRIGGER IF EXISTS {UPDATE_TRIGGER} ON {MEMBER_TABLE};
 CREATE TRIGGER {UPDATE_TRIGGER} AFTER UPDATE ON {MEMBER_TABLE}
     FOR EACH ROW WHEN ({changed_any})
     EXECUTE FUNCTION {CAPTURE_FUNCTION}();
-{erasure_capture_sql() if erasure else ""}"""  # noqa: S608 - constant SQL from fixed names and the shapes' keys
-
-
-def drop_capture_sql() -> str:
-    return f"""
-DROP TRIGGER IF EXISTS {ERASURE_TRIGGER} ON {ERASURE_TABLE};
-DROP FUNCTION IF EXISTS {ERASURE_FUNCTION}();
-DROP TRIGGER IF EXISTS {INSERT_TRIGGER} ON {MEMBER_TABLE};
-DROP TRIGGER IF EXISTS {UPDATE_TRIGGER} ON {MEMBER_TABLE};
-DROP FUNCTION IF EXISTS {CAPTURE_FUNCTION}();
-DROP FUNCTION IF EXISTS {FUNCTION}({MEMBER_TABLE});
-"""
+{erasure_capture_sql()}"""  # noqa: S608 - constant SQL from fixed names and the shapes' keys
 
 
 def backfill_sql() -> str:

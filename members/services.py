@@ -5,11 +5,17 @@ The functions that write set their audit source and own their transaction, so no
 caller can forget either."""
 
 import datetime
+import json
 from dataclasses import dataclass
+from importlib import import_module
 
 import pghistory
 from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from members import scaffolding
 from members.audit import audit
@@ -24,6 +30,7 @@ from members.models import (
     violated_field,
 )
 from members.notifications import kind_for, notification_create
+from members.privacy import member_export
 from members.validators import placeholder_username
 
 _CLASH_MESSAGES = {
@@ -450,3 +457,40 @@ def member_rfid_tag_remove(*, member, by, tag: str) -> str:
         return TAG_REMOVED
     active, _tags = _tags_now(member.pk)
     return TAG_ABSENT if active else NOT_ACTIVE
+
+
+# The member's note on a download of their data, and the history event's label where
+# their notes cannot take it.
+EXPORT_NOTE = "Downloaded a copy of their data (privacy page)."
+DOWNLOAD_EVENT = "download"
+
+
+def member_export_download(*, member, by) -> str:
+    """The member's export (members/privacy.py) as JSON text, its download recorded in
+    the member's history in the same transaction, audited as the member's own act: a
+    note from "member" where notes is a list; otherwise (NULL on a partial record, or a
+    damaged value) a `download` event in the history and no write, since a NULL stays
+    NULL and nothing but the scaffolding writes defaults."""
+    with audit("member", by), transaction.atomic():
+        locked = Member.objects.select_for_update().get(pk=member.pk)
+        if isinstance(locked.notes, list):
+            Member.objects.filter(pk=locked.pk).append_note(EXPORT_NOTE, author="member", user=by)
+            locked.refresh_from_db()
+        else:
+            pghistory.create_event(locked, label=DOWNLOAD_EVENT)
+        data = member_export(member=locked)
+    return json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
+
+
+def login_sessions_end(*, user, keep: str | None = None) -> int:
+    """End the login's live sessions but the one keyed `keep` (database rows; with the
+    cached_db engine, the cache copy too). Returns how many were ended."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    user_id = str(user.pk)
+    ended = 0
+    live = Session.objects.filter(expire_date__gt=timezone.now()).exclude(session_key=keep)
+    for session in live.iterator():
+        if session.get_decoded().get("_auth_user_id") == user_id:
+            store(session_key=session.session_key).delete()
+            ended += 1
+    return ended

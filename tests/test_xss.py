@@ -445,7 +445,7 @@ UNESCAPING = re.compile(
 def test_it_marks_nothing_as_safe_html():
     sources = [
         path
-        for folder in ("members", "signup", "billing", "dhportal", "templates")
+        for folder in ("members", "dashboard", "signup", "billing", "dhportal", "templates")
         for path in (ROOT / folder).rglob("*")
         if path.suffix in (".py", ".html")
     ]

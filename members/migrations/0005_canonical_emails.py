@@ -1,5 +1,5 @@
-"""Existing emails in their canonical form (DESIGN §2, members/emails.py), on Member,
-User and allauth's EmailAddress.
+"""Existing emails in their canonical form (members/emails.py), on Member, User and
+allauth's EmailAddress.
 
 Rows are taken in id order. A row whose canonical form another row of the same table
 already holds keeps its text and is reported; a member also gets `duplicate_of` set to
@@ -7,24 +7,41 @@ the holder, for staff to merge or fix (nothing is merged here). An address with 
 canonical form (email-validator refuses it) keeps its text and is reported. Reports
 name rows by id and give the reason, never the address. There is no way back: the
 reverse keeps the canonical forms.
+
+The canonical form is computed by this migration's own copy of the rule as it stood
+when the migration was written (members/emails.py's `normalize_email`), so the
+migration does the same work whenever it runs, whatever that module says later.
 """
 
+import unicodedata
+
+import pghistory
 from django.db import migrations
 from django.db.models.functions import Lower
-
-from members.audit import audit
-from members.emails import canonical_email, normalize_email
+from email_validator import EmailNotValidError, validate_email
 
 BATCH = 2000
 PREFIX = "canonical emails:"
+MAX_INPUT_LENGTH = 1000
 
 
-def _refusal(text: str) -> str:
+def _canonical(text) -> tuple[str, str]:
+    """(the canonical form, "") or ("", why the address has none): strip, Unicode
+    NFKC, email-validator without DNS and without SMTPUTF8, then the local part and
+    the ASCII (IDNA) domain lower-cased."""
+    if not isinstance(text, str) or not text.strip():
+        return "", "Enter an email address."
+    if len(text) > MAX_INPUT_LENGTH:
+        return "", "This email address is too long."
     try:
-        normalize_email(text)
-    except Exception as error:  # ValidationError: its message is the reason
-        return " ".join(getattr(error, "messages", [str(error)]))
-    return ""
+        checked = validate_email(
+            unicodedata.normalize("NFKC", text.strip()),
+            check_deliverability=False,
+            allow_smtputf8=False,
+        )
+    except EmailNotValidError as error:
+        return "", str(error)
+    return f"{checked.local_part.lower()}@{checked.ascii_domain.lower()}", ""
 
 
 def _canonicalise(rows, *, label: str, report, on_duplicate=None) -> dict:
@@ -32,10 +49,10 @@ def _canonicalise(rows, *, label: str, report, on_duplicate=None) -> dict:
     for pk, text in (
         rows.exclude(email="").order_by("pk").values_list("pk", "email").iterator(chunk_size=BATCH)
     ):
-        canonical = canonical_email(text)
+        canonical, refusal = _canonical(text)
         if not canonical:
             counts["kept"] += 1
-            report(f"{PREFIX} {label} #{pk} kept its email: {_refusal(text)}")
+            report(f"{PREFIX} {label} #{pk} kept its email: {refusal}")
             continue
         if canonical == text:
             continue
@@ -74,7 +91,8 @@ def canonicalise_emails(apps, schema_editor, report=print):
     def mark_duplicate(pk, holder):
         members.filter(pk=pk).update(duplicate_of_id=holder)
 
-    with audit("command"):
+    # The audit source members/audit.py calls "command".
+    with pghistory.context(source="command"):
         tables = [
             ("member", members, mark_duplicate),
             ("user", User.objects.using(alias), None),

@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
+from dashboard.views import UNKNOWN
 from members.models import Member
-from members.views import UNKNOWN
 from tests.dashboard.conftest import (
     ALL_URLS,
     ESCAPED,

@@ -4,8 +4,8 @@ from functools import partial
 import pytest
 from django.db import connections, transaction
 
+from dashboard.views import UNKNOWN
 from members.models import Member, RfidTag
-from members.views import UNKNOWN
 from tests.dashboard.conftest import (
     assert_one_write_by_the_member,
     assert_post_sent_to_locked_writes_nothing,

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
+from dashboard.privacy import EXPORTS_PER_HOUR
 from members import shapes
 from members.models import ErasureRequest, Member, Notification
-from members.privacy_views import DOWNLOAD_EVENT, EXPORT_NOTE, EXPORTS_PER_HOUR
+from members.services import DOWNLOAD_EVENT, EXPORT_NOTE
 from tests.dashboard.conftest import assert_sends_to_login
 from tests.factories import (
     DEFAULT_PASSWORD,

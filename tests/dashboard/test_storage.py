@@ -1,6 +1,6 @@
 import pytest
 
-from members.views import UNKNOWN
+from dashboard.views import UNKNOWN
 from tests.dashboard.conftest import (
     assert_sends_a_banned_member_to_locked,
     assert_sends_to_login,

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import QueryDict
 from hypothesis import strategies as st
 
-from members.forms import FloofForm, ProfileForm
+from dashboard.forms import FloofForm, ProfileForm
 from members.models import Member, RfidTag, rfid_tag_form
 from members.scaffolding import NULLABLE_COLUMNS
 from tests.factories import MemberFactory, UserFactory

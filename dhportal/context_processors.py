@@ -1,5 +1,5 @@
-"""What every page knows about the site (DESIGN §6, §7): its name, where to write and
-come for orientation, and the terms of use signup links to."""
+"""What every page knows about the site (README, "Configuration"): its name, where to
+write and come for orientation, and the terms of use signup links to."""
 
 from django.conf import settings
 

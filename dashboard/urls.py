@@ -1,6 +1,6 @@
 from django.urls import path
 
-from members import privacy_views, views
+from dashboard import account, privacy, views
 
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
@@ -10,12 +10,12 @@ urlpatterns = [
     path("dashboard/storage/", views.storage, name="dashboard_storage"),
     path("dashboard/floof/", views.floof, name="dashboard_floof"),
     path("dashboard/locked/", views.locked, name="dashboard_locked"),
-    path("dashboard/account/", views.account, name="dashboard_account"),
-    path("dashboard/privacy/", privacy_views.privacy, name="dashboard_privacy"),
+    path("dashboard/account/", account.account, name="dashboard_account"),
+    path("dashboard/privacy/", privacy.privacy, name="dashboard_privacy"),
     # The kwarg is `token` so the audit history and access logs elide it (dhportal/routes.py).
     path(
         "dashboard/account/email/<str:token>/",
-        views.email_confirm,
+        account.email_confirm,
         name="dashboard_email_confirm",
     ),
 ]

@@ -1,5 +1,5 @@
-"""The member dashboard (DESIGN §6). Every page is the logged-in member's own: no URL
-takes a member id. Pages read the record through the shapes' tolerant readers
+"""The member dashboard. Every page is the logged-in member's own: no URL takes a
+member id. Pages read the record through the shapes' tolerant readers
 (members/shapes.py), since legacy and damaged rows may have NULL columns, missing keys
 and values of the wrong type; writes go through one service function each."""
 
@@ -10,28 +10,14 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.contrib.sessions.models import Session
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.utils import timezone
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
+from dashboard.forms import FloofForm, ProfileForm, RfidAddForm, RfidRemoveForm
+from dhportal.templatetags.site import day
 from members import services
-from members.email_change import BadEmailChangeLink, email_change_mail_queue, email_change_read
-from members.forms import (
-    EmailChangeForm,
-    FloofForm,
-    LimitedPasswordChangeForm,
-    ProfileForm,
-    RfidAddForm,
-    RfidRemoveForm,
-)
 from members.models import Member, MemberStatus
-from members.ratelimit import counter_hit
-from members.templatetags.site import day
 
 UNKNOWN = "unknown, please contact staff"
 require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
@@ -343,126 +329,3 @@ def locked(request):
     if member is None or member.membership_status != MemberStatus.BANNED:
         return redirect("dashboard")
     return render(request, "members/locked.html", {"member": member})
-
-
-# --- /dashboard/account/: password, login email, other sessions ---------------------
-
-# Confirmation mails a member may ask for per hour: each goes to an address they type.
-EMAIL_CHANGE_MAILS_PER_HOUR = 5
-
-
-def _account_page(request, member, *, password_form=None, email_form=None, status=200):
-    context = {
-        "member": member,
-        "password_form": password_form or LimitedPasswordChangeForm(request.user),
-        "email_form": email_form,
-    }
-    if member is not None and email_form is None:
-        context["email_form"] = EmailChangeForm(member=member, user=request.user)
-    return render(request, "members/account.html", context, status=status)
-
-
-def _email_change_allowed(member) -> bool:
-    key = f"email-change-mails:{member.pk}"
-    return counter_hit(key, seconds=3600) <= EMAIL_CHANGE_MAILS_PER_HOUR
-
-
-@never_cache
-@require_get_or_post
-@member_page
-def account(request, member):
-    if request.method != "POST":
-        return _account_page(request, member)
-    action = request.POST.get("action")
-    if action == "password":
-        form = LimitedPasswordChangeForm(request.user, request.POST)
-        if not form.is_valid():
-            status = 429 if form.has_error("old_password", "locked") else 200
-            return _account_page(request, member, password_form=form, status=status)
-        form.save()
-        # This session stays logged in; every other one holds the old hash and ends.
-        update_session_auth_hash(request, form.user)
-        messages.success(request, "Your password was changed. Other sessions are logged out.")
-        return redirect("dashboard_account")
-    if action == "email" and member is not None:
-        form = EmailChangeForm(request.POST, member=member, user=request.user)
-        if not form.is_valid():
-            status = 429 if form.has_error("current_password", "locked") else 200
-            return _account_page(request, member, email_form=form, status=status)
-        if not _email_change_allowed(member):
-            messages.error(request, "Too many confirmation mails this hour; try again later.")
-            return _account_page(request, member, email_form=form, status=429)
-        email = form.cleaned_data["email"]
-        email_change_mail_queue(member=member, email=email)
-        messages.info(
-            request,
-            f"We sent a link to {email}. Open it to confirm; until then your login email "
-            "stays as it is.",
-        )
-        return redirect("dashboard_account")
-    if action == "sessions":
-        ended = _log_out_other_sessions(request)
-        noun = "session" if ended == 1 else "sessions"
-        messages.success(request, f"Logged out {ended} other {noun}.")
-        return redirect("dashboard_account")
-    messages.error(request, "Nothing was changed.")
-    return redirect("dashboard_account")
-
-
-def _log_out_other_sessions(request) -> int:
-    """End every other session of this login (database sessions; with the cached_db
-    engine, the cache copy too). Returns how many were ended."""
-    store = request.session.__class__
-    user_id = str(request.user.pk)
-    ended = 0
-    live = Session.objects.filter(expire_date__gt=timezone.now()).exclude(
-        session_key=request.session.session_key
-    )
-    for session in live.iterator():
-        if session.get_decoded().get("_auth_user_id") == user_id:
-            store(session_key=session.session_key).delete()
-            ended += 1
-    return ended
-
-
-def _email_link_page(request, template, context=None, status=200):
-    return render(request, template, {"member": None, **(context or {})}, status=status)
-
-
-@never_cache
-@require_get_or_post
-def email_confirm(request, token):
-    """The link mailed to a new login address. GET shows what it would change and a
-    button; only the POST changes anything. Anonymous visitors are asked to log in
-    without the link in the login URL (it would end up in logs and history)."""
-    if not request.user.is_authenticated:
-        messages.info(request, "Log in, then open the link from the mail again.")
-        return redirect(f"{settings.LOGIN_URL}?next=/dashboard/account/")
-    member = Member.objects.filter(user=request.user).first()
-    if member is not None and member.membership_status == MemberStatus.BANNED:
-        return redirect("dashboard_locked")
-    try:
-        data = email_change_read(token)
-    except BadEmailChangeLink:
-        return _email_link_page(request, "members/email_link_bad.html", status=400)
-    if member is None or data["m"] != member.pk:
-        # Another member's link: it says nothing about that member.
-        return _email_link_page(request, "members/email_link_bad.html", status=400)
-    new_email = data["to"]
-    if member.email == new_email:
-        return _email_link_page(request, "members/email_link_done.html", {"email": new_email})
-    if member.email != data["from"]:
-        # The login email changed since the link was sent (another link, or staff).
-        return _email_link_page(request, "members/email_link_bad.html", status=400)
-    context = {"member": member, "new_email": new_email}
-    if request.method == "POST":
-        try:
-            services.member_email_change(member=member, email=new_email, by=request.user)
-        except services.MemberClash as clash:
-            context["problem"] = clash.message
-        except ValidationError:
-            return _email_link_page(request, "members/email_link_bad.html", status=400)
-        else:
-            messages.success(request, f"Your login email is now {new_email}.")
-            return redirect("dashboard_account")
-    return render(request, "members/email_confirm.html", context)
