@@ -7,9 +7,9 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
-        # Counted on the admin index (members/admin_index.py).
+        # Counted on the admin index (dhportal/needs_staff.py).
+        from dhportal.needs_staff import register
         from integrations.models import Delivery
-        from members.admin_index import register
 
         register(
             "dead_deliveries",
