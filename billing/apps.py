@@ -9,9 +9,10 @@ class BillingConfig(AppConfig):
         # billing's answers to members' merge, erasure, refusal and export hooks.
         from billing import receivers  # noqa: F401
 
-        # What needs staff here, counted on the admin index (members/admin_index.py).
+        # What needs staff here, counted on the admin index (dhportal/needs_staff.py).
         from billing.models import EventState, Plan, ReconcileFinding, StripeEvent
-        from members.admin_index import register, register_plan_names
+        from dhportal.adminkit import register_plan_names
+        from dhportal.needs_staff import register
 
         # The member admin offers the plans' names as membership levels.
         register_plan_names(lambda: list(Plan.objects.values_list("name", flat=True)))

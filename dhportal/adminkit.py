@@ -1,4 +1,5 @@
 import datetime
+from collections.abc import Callable
 
 from django.apps import apps
 from django.contrib import admin, messages
@@ -228,3 +229,22 @@ def view_on_site(request, content_type_id, object_id):
     if not _is_primary_key(model, object_id):
         raise Http404("No such row.")
     return shortcut(request, content_type_id, object_id)
+
+
+# --- plan names, for the member admin's level choice ----------------------------------
+# The billing app owns the plans; it tells the member admin their names through this
+# hook (registered at its ready()), so neither app imports the other.
+
+_PLAN_NAMES: list[Callable[[], list[str]]] = []
+
+
+def register_plan_names(provider: Callable[[], list[str]]) -> None:
+    if provider not in _PLAN_NAMES:
+        _PLAN_NAMES.append(provider)
+
+
+def plan_names() -> list[str]:
+    names: list[str] = []
+    for provider in _PLAN_NAMES:
+        names += [n for n in provider() if isinstance(n, str) and n and n not in names]
+    return names

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "billing",
     "legacy",
     "integrations",
+    # The staff admin for the members app, on top of the feature apps.
+    "staff",
 ]
 
 MIDDLEWARE = [

@@ -10,9 +10,9 @@ class IntegrationsConfig(AppConfig):
         # integrations' answers to members' erasure hook.
         from integrations import receivers  # noqa: F401
 
-        # Counted on the admin index (members/admin_index.py).
+        # Counted on the admin index (dhportal/needs_staff.py).
+        from dhportal.needs_staff import register
         from integrations.models import Delivery
-        from members.admin_index import register
 
         register(
             "dead_deliveries",

@@ -11,9 +11,9 @@ from django import forms
 from django.conf import settings
 from hypothesis import strategies as st
 
-from members.admin_forms import JSON_COLUMNS
 from members.models import Member, User, rfid_tag_form, stored_email
 from members.scaffolding import NULLABLE_COLUMNS, default
+from members.shapes import COLUMNS as JSON_COLUMNS
 from members.validators import placeholder_username
 from tests.factories import MemberFactory, StaffFactory, UserFactory
 from tests.fuzz.fuzzing import (
@@ -263,7 +263,7 @@ def test_it_saves_a_valid_structured_edit_or_nothing_for_any_post(staff, members
     """The structured fields (generated from the shapes): any post is a form error with
     nothing written, or a save after which every column still fits its shape."""
     from members import shapes
-    from tests.admin.formdata import change_page_data
+    from tests.staff.formdata import change_page_data
 
     members, others = members
     client = as_staff(staff)

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from members import scaffolding, shapes
-from members.admin_forms import JSON_COLUMNS, MemberAdminForm
+from members.shapes import COLUMNS as JSON_COLUMNS
 from members.shapes import MemberStatus
+from staff.raw_form import MemberAdminForm
 
 # Anything a JSON column can hold (what a legacy import or raw SQL may have left).
 json_values = st.recursive(

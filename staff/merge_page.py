@@ -1,22 +1,19 @@
-"""Staff tooling for duplicates (DESIGN §10): the "possible duplicates" list filter, the
-link from a duplicate's page to its holder, the action "Merge the two selected
-members", and the side-by-side merge page. The merge itself is members/merge.py;
-MemberAdmin (members/admin.py) hooks these in."""
+"""Staff tooling for duplicates (README: "Moving from Deep Harbor"): the link from a duplicate's
+page to its holder, the action "Merge the two selected members", and the side-by-side
+merge page. The merge itself is members/merge.py; MemberAdmin (staff/member_admin.py)
+hooks these in; the list's "possible duplicates" filter is in staff/filters.py."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from members.admin_forms import json_preview
 from members.merge import (
     CHOOSABLE,
-    MERGED_AWAY_Q,
     MergeRefused,
     default_choices,
     is_merged_away,
@@ -25,33 +22,11 @@ from members.merge import (
     merged_into,
 )
 from members.models import Member
+from staff.display import json_preview
 
 # Shown on the page below the chosen columns: what a merge unites, whoever stays.
 UNITED_COLUMNS = ("notes", "access", "authorizations")
 _LABELS = {"date_added": "date added"}
-
-# Duplicates still to be looked at: duplicate_of set, not merged away.
-POSSIBLE_DUPLICATE_Q = Q(duplicate_of__isnull=False) & ~MERGED_AWAY_Q
-
-
-class PossibleDuplicatesFilter(admin.SimpleListFilter):
-    """Members whose email or username another member already held at import or at
-    the canonical-email migration (`duplicate_of` set), with their holders."""
-
-    title = "possible duplicates"
-    parameter_name = "duplicates"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "duplicates and their holders"), ("only", "duplicates only")]
-
-    def queryset(self, request, queryset):
-        duplicates = Member.objects.filter(POSSIBLE_DUPLICATE_Q)
-        if self.value() == "only":
-            return queryset.filter(POSSIBLE_DUPLICATE_Q)
-        if self.value() == "yes":
-            holders = duplicates.values("duplicate_of_id")
-            return queryset.filter(POSSIBLE_DUPLICATE_Q | Q(pk__in=holders))
-        return queryset
 
 
 def _change_url(pk) -> str:
@@ -107,35 +82,17 @@ def merge_two_members(model_admin, request, queryset):
     return HttpResponseRedirect(merge_url(second, first))
 
 
-def merge_urls(model_admin, urls: list) -> list:
-    """MemberAdmin's URLs (its get_urls) with the merge page added and the history page
-    answered with the records merged into the member."""
+def merge_urls(model_admin) -> list:
+    """The merge page's URL, for MemberAdmin.get_urls."""
     site = model_admin.admin_site
-
-    def wrap(view):
-        wrapper = site.admin_view(view)
-        # As ModelAdmin.get_urls marks its own views.
-        wrapper.model_admin = model_admin
-        return wrapper
 
     def merge(request, object_id):
         return merge_view(model_admin, request, object_id)
 
-    def history(request, object_id):
-        extra_context = _history_context(object_id)
-        return model_admin.history_view(request, object_id, extra_context=extra_context)
-
-    history_name = "members_member_history"
-    return [
-        path("<path:object_id>/merge/", wrap(merge), name="members_member_merge"),
-        path("<path:object_id>/history/", wrap(history), name=history_name),
-        *(url for url in urls if getattr(url, "name", None) != history_name),
-    ]
-
-
-def _history_context(object_id) -> dict:
-    member = _member(object_id)
-    return {"merged_members": merged_into(member)} if member is not None else {}
+    wrapper = site.admin_view(merge)
+    # As ModelAdmin.get_urls marks its own views.
+    wrapper.model_admin = model_admin
+    return [path("<path:object_id>/merge/", wrapper, name="members_member_merge")]
 
 
 def _member(value):
@@ -225,33 +182,12 @@ def merge_view(model_admin, request, object_id):
     stays = second if first.duplicate_of_id == second.pk else first
     other = second if stays is first else first
     chosen = default_choices(stays, other)
-    error = None
     if request.method == "POST":
         if not can_change:
             raise PermissionDenied
-        survivor_pk = _pk(request.POST.get("survivor"))
-        pair = {first.pk: first, second.pk: second}
-        for field in CHOOSABLE:
-            pk = _pk(request.POST.get(f"choice_{field}"))
-            if pk in pair:
-                chosen[field] = pk
-        if survivor_pk in pair:
-            survivor = pair[survivor_pk]
-            merged = second if survivor is first else first
-            try:
-                result = member_merge(
-                    survivor=survivor, merged=merged, choices=chosen, by=request.user
-                )
-            except MergeRefused as refused:
-                error = str(refused)
-            else:
-                model_admin.message_user(request, result.summary(), messages.SUCCESS)
-                return redirect(_change_url(survivor.pk))
-            stays = survivor
-        else:
-            error = "Choose the member that stays."
-        if error:
-            model_admin.message_user(request, f"Not merged: {error}", messages.ERROR)
+        merged, stays = _merge_posted(model_admin, request, (first, second), chosen, stays)
+        if merged is not None:
+            return merged
     refusal = merge_refusal(stays, second if stays is first else first)
     context = {
         **model_admin.admin_site.each_context(request),
@@ -275,11 +211,29 @@ def merge_view(model_admin, request, object_id):
     )
 
 
-__all__ = [
-    "POSSIBLE_DUPLICATE_Q",
-    "PossibleDuplicatesFilter",
-    "duplicate_holder",
-    "merge_two_members",
-    "merge_urls",
-    "merge_view",
-]
+def _merge_posted(model_admin, request, pair, chosen, stays):
+    """The merge staff posted (`chosen` takes their choices): the redirect to the
+    member that stayed, or None, the reason in a message, and the member to show as
+    staying."""
+    members = {member.pk: member for member in pair}
+    for field in CHOOSABLE:
+        pk = _pk(request.POST.get(f"choice_{field}"))
+        if pk in members:
+            chosen[field] = pk
+    survivor_pk = _pk(request.POST.get("survivor"))
+    if survivor_pk not in members:
+        error = "Choose the member that stays."
+    else:
+        survivor = members[survivor_pk]
+        merged = next(member for member in pair if member is not survivor)
+        try:
+            result = member_merge(survivor=survivor, merged=merged, choices=chosen, by=request.user)
+        except MergeRefused as refused:
+            error = str(refused)
+            stays = survivor
+        else:
+            model_admin.message_user(request, result.summary(), messages.SUCCESS)
+            return redirect(_change_url(survivor.pk)), survivor
+    if error:
+        model_admin.message_user(request, f"Not merged: {error}", messages.ERROR)
+    return None, stays

@@ -6,9 +6,9 @@ screenshots saved under screenshots/ (git-ignored)."""
 import pytest
 
 from members.models import Authorization, AuthorizationKind, Member
-from tests.admin.a11y import WIDTHS, axe_problems, no_sideways_scroll, screenshot
 from tests.browser import orm
 from tests.factories import DEFAULT_PASSWORD, MemberFactory, StaffFactory
+from tests.staff.a11y import WIDTHS, axe_problems, no_sideways_scroll, screenshot
 
 
 def _log_in(page, live_server, staff, path="/admin/"):

@@ -1,16 +1,12 @@
 """Staff tooling for lifecycle notifications: the list of notifications (kind, state,
-error) with a resend action for failed ones, and the member list's `invitation`
-action for imported members who never logged in.
-
-Imported at the end of members/admin.py, so it registers with the admin site there.
-"""
+error) with a resend action for failed ones, and the member list's invitation action
+for imported members who never logged in (listed in MemberAdmin.actions)."""
 
 from django.contrib import admin, messages
 
 from dhportal.adminkit import RecordAdmin
 from members import notifications
-from members.admin import MemberAdmin
-from members.models import Notification, NotificationState
+from members.models import NotificationState
 
 
 class FailedFirst(admin.SimpleListFilter):
@@ -26,7 +22,6 @@ class FailedFirst(admin.SimpleListFilter):
         return queryset
 
 
-@admin.register(Notification)
 class NotificationAdmin(RecordAdmin):
     # Notifications are made by the transitions that cause them, never by hand.
     list_display = ("id", "member", "kind", "state", "attempts", "error", "created_at", "sent_at")
@@ -92,7 +87,3 @@ def invite_members(modeladmin, request, queryset):
         )
     level = messages.SUCCESS if counts[notifications.INVITED] else messages.WARNING
     modeladmin.message_user(request, " ".join(parts), level)
-
-
-# The member list's actions, with the invitation added.
-MemberAdmin.actions = (*MemberAdmin.actions, invite_members)

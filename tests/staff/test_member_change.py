@@ -9,10 +9,10 @@ from allauth.account.models import EmailAddress
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from members.admin_forms import JSON_COLUMNS
 from members.models import Member, User
-from tests.admin.conftest import XSS, XSS_ESCAPED
+from members.shapes import COLUMNS as JSON_COLUMNS
 from tests.factories import MemberFactory
+from tests.staff.conftest import XSS, XSS_ESCAPED
 
 
 def _url(member):
@@ -269,10 +269,10 @@ def test_it_stores_rfid_tags_in_their_ten_digit_form(as_superuser):
 def test_it_turns_a_lost_race_for_a_username_into_a_form_error(as_superuser, monkeypatch):
     """The unique index, not the friendly check, is the guard: skip the check and the
     save must still answer with a form error and write nothing."""
-    from members import admin_forms
+    from staff import locking
 
     member, other = MemberFactory(), MemberFactory()
-    monkeypatch.setattr(admin_forms, "login_clashes", lambda **kwargs: {})
+    monkeypatch.setattr(locking, "login_clashes", lambda **kwargs: {})
     response = _post(as_superuser, member, username=other.username)
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["username"]

@@ -5,8 +5,8 @@ import pytest
 
 from members import scaffolding
 from members.models import Member
-from tests.admin.conftest import messages_of
 from tests.factories import MemberFactory
+from tests.staff.conftest import messages_of
 
 URL = "/admin/members/member/"
 

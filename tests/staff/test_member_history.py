@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 
 from members.audit import audit
 from members.models import Member
-from tests.admin.conftest import XSS, XSS_ESCAPED
 from tests.factories import MemberFactory
+from tests.staff.conftest import XSS, XSS_ESCAPED
 
 
 def _url(member):

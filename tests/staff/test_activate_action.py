@@ -7,8 +7,8 @@ import pytest
 
 from members import shapes
 from members.models import Member
-from tests.admin.conftest import XSS, XSS_ESCAPED, messages_of
 from tests.factories import MemberFactory, StaffFactory
+from tests.staff.conftest import XSS, XSS_ESCAPED, messages_of
 
 URL = "/admin/members/member/"
 

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from billing.models import EventState
+from dhportal import needs_staff
 from integrations.models import DeliveryState
-from members import admin_index
 from members.models import NotificationKind, NotificationState
 from tests.factories import MemberFactory, UserFactory
 
@@ -88,7 +88,7 @@ def test_it_says_when_nothing_needs_staff(as_superuser):
 
 @pytest.mark.django_db
 def test_it_takes_a_count_an_app_registers_with_one_call(as_superuser):
-    admin_index.register(
+    needs_staff.register(
         "test_extra",
         ("thing to check", "things to check"),
         count=lambda: 4,
@@ -99,7 +99,7 @@ def test_it_takes_a_count_an_app_registers_with_one_call(as_superuser):
     try:
         panel = _panel(as_superuser)
     finally:
-        admin_index._REGISTRY.pop("test_extra")
+        needs_staff._REGISTRY.pop("test_extra")
     assert '<a href="/admin/members/member/?scaffolding=complete">4 things to check</a>' in panel
 
 

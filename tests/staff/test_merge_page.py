@@ -5,8 +5,8 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from members.models import Member, RfidTag
-from tests.admin.conftest import XSS, XSS_ESCAPED, messages_of
 from tests.factories import MemberFactory, UserFactory, logged_in
+from tests.staff.conftest import XSS, XSS_ESCAPED, messages_of
 
 pytestmark = pytest.mark.django_db
 

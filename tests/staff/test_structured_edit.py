@@ -7,12 +7,12 @@ import pytest
 from allauth.account.models import EmailAddress
 
 from members import scaffolding, shapes
-from members.admin_forms import KEY_SPECS
 from members.models import Authorization, AuthorizationKind, Member, User
 from members.validators import placeholder_username
-from tests.admin.conftest import XSS, XSS_ESCAPED
-from tests.admin.formdata import change_page_data, form_fields
+from staff.keys import KEY_SPECS
 from tests.factories import MemberFactory, PlanFactory, logged_in
+from tests.staff.conftest import XSS, XSS_ESCAPED
+from tests.staff.formdata import change_page_data, form_fields
 
 
 def _url(member):

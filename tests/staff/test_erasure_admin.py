@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 
 from members.erasure import LIVE_SUBSCRIPTION_REFUSAL
 from members.models import ErasureRequest, Member
-from tests.admin.conftest import messages_of
 from tests.factories import MemberFactory, UserFactory
+from tests.staff.conftest import messages_of
 
 pytestmark = pytest.mark.django_db
 

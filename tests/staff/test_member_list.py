@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 
 from members.models import Member
 from members.scaffolding import NULLABLE_COLUMNS
-from tests.admin.conftest import XSS, XSS_ESCAPED
 from tests.factories import MemberFactory
+from tests.staff.conftest import XSS, XSS_ESCAPED
 
 URL = "/admin/members/member/"
 

@@ -1,23 +1,20 @@
-"""Erasure requests in admin (DESIGN §14): the list of requests, the action `erase` (a
-confirmation page; staff with the change permission only, so view-only staff cannot),
-staff opening a request for a member (the add form, or the member list's action), and
-the admin index's count of open requests."""
+"""Erasure requests in admin (README: "Privacy"): the list of requests, the action
+`erase` (a confirmation page; staff with the change permission only, so view-only
+staff cannot), and staff opening a request for a member (the add form, or the member
+list's action, listed in MemberAdmin.actions)."""
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 from dhportal.adminkit import SafeModelAdmin
-from members import admin_index
-from members.admin import MemberAdmin
 from members.erasure import (
     ErasureRefused,
     erasure_refusal,
     erasure_request_open,
     member_erase,
-    open_erasure_requests_count,
 )
-from members.models import ErasureRequest
+from staff.display import plural
 
 
 class OpenFilter(admin.SimpleListFilter):
@@ -35,11 +32,6 @@ class OpenFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-@admin.register(ErasureRequest)
 class ErasureRequestAdmin(SafeModelAdmin):
     list_display = ("__str__", "member_link", "requested_at", "approved_by", "erased_at")
     list_filter = (OpenFilter,)
@@ -99,9 +91,9 @@ class ErasureRequestAdmin(SafeModelAdmin):
                 again += 1
             else:
                 erased += 1
-        parts = [f"Erased {_plural(erased, 'member', 'members')}."]
+        parts = [f"Erased {plural(erased, 'member', 'members')}."]
         if again:
-            parts.append(f"{_plural(again, 'request was', 'requests were')} already done.")
+            parts.append(f"{plural(again, 'request was', 'requests were')} already done.")
         if refused:
             parts.append("Refused: " + "; ".join(refused))
         self.message_user(
@@ -116,21 +108,7 @@ def open_erasure_requests(modeladmin, request, queryset):
         erasure_request_open(member=member)[1] for member in queryset.only("id").order_by("pk")
     )
     selected = queryset.count()
-    text = f"Opened {_plural(opened, 'erasure request', 'erasure requests')}."
+    text = f"Opened {plural(opened, 'erasure request', 'erasure requests')}."
     if selected - opened:
-        text += f" {_plural(selected - opened, 'member', 'members')} already had one open."
+        text += f" {plural(selected - opened, 'member', 'members')} already had one open."
     modeladmin.message_user(request, text, messages.SUCCESS)
-
-
-# The member list's actions, with opening an erasure request added.
-MemberAdmin.actions = (*MemberAdmin.actions, open_erasure_requests)
-
-admin_index.register(
-    "open_erasure_requests",
-    ("open erasure request", "open erasure requests"),
-    count=open_erasure_requests_count,
-    url="admin:members_erasurerequest_changelist",
-    query="state=open",
-    permission="members.view_erasurerequest",
-    order=40,
-)

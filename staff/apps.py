@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class StaffConfig(AppConfig):
+    """Everything staff do in Django admin for the members app. No models: the admins
+    edit the members app's tables."""
+
+    name = "staff"
+    verbose_name = "Staff tooling"
+
+    def ready(self):
+        # The members app's counts on the admin index (the other apps register theirs).
+        from staff.index_panel import register_member_counts
+
+        register_member_counts()

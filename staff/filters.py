@@ -1,0 +1,89 @@
+"""The member list's filters: completeness, membership status, onboarding, and possible
+duplicates."""
+
+from django.contrib import admin
+from django.db.models import Q
+
+from members.merge import MERGED_AWAY_Q
+from members.models import Member, MemberStatus, missing_q
+from members.shapes import NULLABLE_COLUMNS
+
+# Duplicates still to be looked at: duplicate_of set, not merged away.
+POSSIBLE_DUPLICATE_Q = Q(duplicate_of__isnull=False) & ~MERGED_AWAY_Q
+
+
+class ScaffoldingFilter(admin.SimpleListFilter):
+    """Complete, partial, or which piece is missing; the same expressions as
+    Member.objects.partial() and its index, so the list uses member_partial_idx."""
+
+    title = "completeness"
+    parameter_name = "scaffolding"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("complete", "Complete"),
+            ("partial", "Partial"),
+            *[(f"missing_{column}", f"Missing {column}") for column in NULLABLE_COLUMNS],
+            ("missing_membership_status", "Status without membership_status"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "complete":
+            return queryset.complete()
+        if value == "partial":
+            return queryset.partial()
+        if value and value.startswith("missing_"):
+            label = value.removeprefix("missing_")
+            if label in NULLABLE_COLUMNS or label == "membership_status":
+                return queryset.filter(missing_q(label))
+        return queryset
+
+
+class MembershipStatusFilter(admin.SimpleListFilter):
+    title = "membership status"
+    parameter_name = "membership"
+
+    def lookups(self, request, model_admin):
+        return [*MemberStatus.choices, ("none", "(none)")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value in MemberStatus.values:
+            return queryset.filter(status__membership_status__iexact=value)
+        if value == "none":
+            return queryset.filter(Q(status__isnull=True) | missing_q("membership_status"))
+        return queryset
+
+
+class AwaitingActivationFilter(admin.SimpleListFilter):
+    title = "onboarding"
+    parameter_name = "onboarding"
+
+    def lookups(self, request, model_admin):
+        return [("awaiting", "Paid, awaiting activation")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "awaiting":
+            return queryset.awaiting_activation()
+        return queryset
+
+
+class PossibleDuplicatesFilter(admin.SimpleListFilter):
+    """Members whose email or username another member already held at import or at
+    the canonical-email migration (`duplicate_of` set), with their holders."""
+
+    title = "possible duplicates"
+    parameter_name = "duplicates"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "duplicates and their holders"), ("only", "duplicates only")]
+
+    def queryset(self, request, queryset):
+        duplicates = Member.objects.filter(POSSIBLE_DUPLICATE_Q)
+        if self.value() == "only":
+            return queryset.filter(POSSIBLE_DUPLICATE_Q)
+        if self.value() == "yes":
+            holders = duplicates.values("duplicate_of_id")
+            return queryset.filter(POSSIBLE_DUPLICATE_Q | Q(pk__in=holders))
+        return queryset

@@ -1,0 +1,156 @@
+"""The keys of each JSON column as the structured member form edits them, generated
+from the shapes (members/shapes.py): each key's form field name, label and kind of
+input, and the form field for it."""
+
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django import forms
+
+from members import shapes
+from members.models import Member
+from staff.fields import NameChoiceField, NumberField, TagListField, TimestampField
+
+_ACRONYMS = {"id": "ID", "rfid": "RFID", "url": "URL", "ad": "AD"}
+
+
+def _label(key: str) -> str:
+    words = [_ACRONYMS.get(word, word) for word in key.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+_KINDS = {
+    shapes.Text: "text",
+    shapes.Boolean: "boolean",
+    shapes.Number: "number",
+    shapes.TextOrNumber: "text_or_number",
+    shapes.Date: "date",
+    shapes.Timestamp: "timestamp",
+    shapes.Membership: "membership_status",
+}
+
+
+def _kind(annotation) -> str:
+    """The editing kind of a key, from its type in the shape."""
+    inner = typing.get_args(annotation)[0]  # X in `X | None`
+    if inner in _KINDS:
+        return _KINDS[inner]
+    base = typing.get_args(inner)[0] if typing.get_origin(inner) is typing.Annotated else inner
+    if typing.get_origin(base) is list:
+        item = typing.get_args(base)[0]
+        if item == shapes.RfidTagText:
+            return "rfid_tags"
+        if item == shapes.Text:
+            return "names"
+    return "readonly"  # e.g. identity.emails: follows the email field
+
+
+# Keys whose editing is more than their type says.
+_SPECIAL = {
+    ("status", "membership_level"): "plan",
+    ("authorizations", "authorizations"): "physical",
+    ("authorizations", "computer_authorizations"): "computer",
+}
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    column: str
+    key: str  # as stored
+    attr: str  # on the shape's model
+    name: str  # the form field's name
+    kind: str
+    label: str
+
+
+def _key_specs() -> dict[str, list[KeySpec]]:
+    every_key = [k for c in shapes.COLUMNS if c != "notes" for k in shapes.keys(c)]
+    model_fields = {f.name for f in Member._meta.get_fields()}
+    specs: dict[str, list[KeySpec]] = {}
+    for column in shapes.COLUMNS:
+        specs[column] = []
+        if column == "notes":
+            continue  # a list, only ever appended to: the "add a note" field
+        for attr, info in shapes.SHAPES[column].model_fields.items():
+            key = info.alias or attr
+            kind = _SPECIAL.get((column, key)) or _kind(info.annotation)
+            # The key's own name where it is unambiguous (`membership_status`).
+            clash = every_key.count(key) > 1 or key in model_fields or key in shapes.COLUMNS
+            name = f"{column}__{key}" if clash else key
+            specs[column].append(KeySpec(column, key, attr, name, kind, _label(key)))
+    return specs
+
+
+KEY_SPECS = _key_specs()
+SPEC_BY_NAME = {spec.name: spec for specs in KEY_SPECS.values() for spec in specs}
+
+
+def fill_field(column: str) -> str:
+    return f"{column}__fill"
+
+
+ADD_NOTE = "add_note"
+
+
+class _CommonFieldArgs(typing.TypedDict):
+    """What every structured field is built with."""
+
+    required: bool
+    label: str
+    show_hidden_initial: bool
+
+
+def _date_field(**common) -> forms.Field:
+    return forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+        **common,
+    )
+
+
+def _status_field(**common) -> forms.Field:
+    return forms.ChoiceField(choices=[("", "(none)"), *shapes.MemberStatus.choices], **common)
+
+
+def _plan_field(**common) -> forms.Field:
+    # The plans' names are filled in per form (StructuredMemberForm).
+    return forms.ChoiceField(choices=[], **common)
+
+
+def _names_field(**common) -> forms.Field:
+    # The catalog's names are filled in per form (StructuredMemberForm).
+    return NameChoiceField(choices=[], **common)
+
+
+def _readonly_field(**common) -> forms.Field:
+    return forms.CharField(
+        disabled=True,
+        **{**common, "show_hidden_initial": False},
+        help_text="Follows the email field above; other addresses are kept.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+# The form field of each kind of key.
+_FIELDS: dict[str, Callable[..., forms.Field]] = {
+    "text": forms.CharField,
+    "text_or_number": forms.CharField,
+    "boolean": forms.BooleanField,
+    "number": NumberField,
+    "date": _date_field,
+    "timestamp": TimestampField,
+    "membership_status": _status_field,
+    "plan": _plan_field,
+    "rfid_tags": TagListField,
+    "physical": _names_field,
+    "computer": _names_field,
+    "names": _names_field,
+    "readonly": _readonly_field,
+}
+
+
+def form_field(spec: KeySpec) -> forms.Field:
+    common: _CommonFieldArgs = {"required": False, "label": spec.label, "show_hidden_initial": True}
+    return _FIELDS[spec.kind](**common)
