@@ -7,11 +7,10 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
-        # integrations' answers to members' erasure hook.
-        from integrations import receivers  # noqa: F401
-
-        # Counted on the admin index (dhportal/needs_staff.py).
+        # integrations' answers to members' erasure hook, and what is counted on the
+        # admin index (dhportal/needs_staff.py).
         from dhportal.needs_staff import register
+        from integrations import receivers  # noqa: F401
         from integrations.models import Delivery
 
         register(
