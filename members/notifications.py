@@ -30,14 +30,10 @@ import logging
 from dataclasses import dataclass
 
 from allauth.account import app_settings as allauth_settings
-from allauth.account.models import EmailAddress
-from allauth.account.signals import password_reset
 from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -256,11 +252,3 @@ def password_set_url(user) -> str:
         kwargs={"uidb36": user_pk_to_url_str(user), "key": token},
     )
     return settings.SITE_URL + path
-
-
-@receiver(password_reset, sender=get_user_model())
-def _verify_address_on_password_reset(sender, request, user, **kwargs):
-    """Whoever completes a reset (an invitation's link included) has read a mail sent
-    to the login's address: that address is theirs, verified."""
-    # Emails are stored in their canonical form, so an exact match (allauth's index).
-    EmailAddress.objects.filter(user=user, email=user.email, verified=False).update(verified=True)
