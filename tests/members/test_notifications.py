@@ -1,7 +1,7 @@
-"""Lifecycle notifications (DESIGN §11): which transition is due which mail, queued once
-per cause with its send job in the same transaction, rendered and sent by the job
-(run here in process; tests/jobs/ run the real worker), SMTP trouble recorded and
-retried, the admin's list and resend, and throttled invitations."""
+"""Lifecycle notifications (README, "Mail to members"): which transition is due which
+mail, queued once per cause with its send job in the same transaction, rendered and sent
+by the job (run here in process; tests/jobs/ run the real worker), SMTP trouble recorded
+and retried, the admin's list and resend, and throttled invitations."""
 
 import datetime
 import re
@@ -26,7 +26,7 @@ from tests.factories import (
     UserFactory,
     logged_in,
 )
-from tests.jobs import SEND_TASK, deliver_in_process, jobs, run_in_process, smtp_sink
+from tests.jobs import SEND_TASK, deliver_in_process, jobs, run_in_process
 from tests.signup.conftest import valid_details
 
 pytestmark = pytest.mark.django_db
@@ -184,17 +184,6 @@ def test_it_does_not_mail_a_member_banned_after_the_notification_was_queued():
     notification = Notification.objects.get(pk=notification_id)
     assert notification.state == NotificationState.FAILED
     assert "banned" in notification.error
-
-
-@pytest.fixture
-def smtp(settings):
-    with smtp_sink() as sink:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.EMAIL_TIMEOUT = 1
-        yield sink
 
 
 @pytest.mark.parametrize(
