@@ -1,13 +1,14 @@
 """The feed's service functions: pump events into deliveries, send one delivery, replay
 dead ones, send every current snapshot to an endpoint, and the access keys.
 
-Ordering (DESIGN §12): per member and endpoint, an older snapshot is never delivered
-after a newer one. A delivery is sent under a transaction-scoped advisory lock on its
-(endpoint, member) pair, so two deliveries of one pair are never on the wire at once;
-it is not sent when a newer one of the pair was delivered (it is `superseded`), and
-once it is delivered every older pending or dead one of the pair is superseded. Nothing
-waits for an older delivery: a receiver that refuses one snapshot for a day still gets
-the next, and a dead delivery never blocks the rest.
+Ordering (README, "Telling the door and the directory", Promises): per member and
+endpoint, an older snapshot is never delivered after a newer one. A delivery is sent
+under a transaction-scoped advisory lock on its (endpoint, member) pair, so two
+deliveries of one pair are never on the wire at once; it is not sent when a newer one of
+the pair was delivered (it is `superseded`), and once it is delivered every older
+pending or dead one of the pair is superseded. Nothing waits for an older delivery: a
+receiver that refuses one snapshot for a day still gets the next, and a dead delivery
+never blocks the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
+from procrastinate import jobs
 
+from dhportal.jobs import defer_many, will_retry
 from integrations import outbound
 from integrations.models import AccessKey, Delivery, DeliveryState, Endpoint, FeedEvent
 from integrations.snapshot import backfill_sql, payload
@@ -32,6 +35,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10
 PUMP_BATCH = 500
 KEY_PREFIX = "dhak_"
+# The job that sends one delivery (integrations/tasks.py), deferred by name.
+SEND_TASK = "integrations.tasks.send_delivery"
 
 
 def delivery_timeout() -> float:
@@ -43,16 +48,7 @@ def delivery_timeout() -> float:
 
 def _defer_sends(delivery_ids: list[int]) -> None:
     """Queue one send job per delivery, in this transaction (one statement)."""
-    if not delivery_ids:
-        return
-    from procrastinate import manager
-    from procrastinate.contrib.django.django_connector import DjangoConnector
-
-    from integrations.tasks import send_delivery
-
-    deferrer = send_delivery.configure()
-    jobs = [deferrer.make_new_job(delivery_id=pk) for pk in delivery_ids]
-    manager.JobManager(connector=DjangoConnector(alias="default")).batch_defer_jobs(jobs=jobs)
+    defer_many(SEND_TASK, ({"delivery_id": pk} for pk in delivery_ids))
 
 
 def feed_pump(*, batch: int = PUMP_BATCH) -> int:
@@ -179,6 +175,23 @@ def delivery_send(delivery_id: int) -> SendResult:
             state__in=(DeliveryState.PENDING, DeliveryState.DEAD),
         ).update(state=DeliveryState.SUPERSEDED)
     return SendResult("delivered", answer.text)
+
+
+class DeliveryFailed(Exception):
+    """The receiver did not answer 2xx; the job is retried (or the delivery dies)."""
+
+
+def delivery_attempt(delivery_id: int, *, job: jobs.Job) -> str:
+    """What the send job does: delivery_send, and on a failed POST raise DeliveryFailed
+    for the retry policy, the delivery dead first when no retry follows."""
+    result = delivery_send(delivery_id)
+    if not result.failed:
+        return result.outcome
+    error = DeliveryFailed(result.answer)
+    if not will_retry(job, error):
+        delivery_kill(delivery_id)
+        logger.warning("Delivery %s is dead: %s", delivery_id, result.answer[:200])
+    raise error
 
 
 def delivery_kill(delivery_id: int) -> None:

@@ -11,12 +11,11 @@
 - periodic `prune_feed_pumps`, hourly: the pump's own finished jobs (one every two
   seconds) after an hour, rather than the week other jobs are kept.
 
-Jobs carry ids only.
+Jobs carry ids only. Each task is a thin wrapper of integrations/services.py, which
+defers send_delivery by name.
 """
 
 from __future__ import annotations
-
-import logging
 
 from procrastinate import builtin_tasks, job_context
 from procrastinate.contrib.django import app
@@ -24,14 +23,8 @@ from procrastinate.contrib.django import app
 from dhportal.jobs import CappedRetryStrategy
 from integrations import services
 
-logger = logging.getLogger(__name__)
-
 FEED_QUEUE = "feed"
 PUMP_QUEUE = "feed_pump"
-
-
-class DeliveryFailed(Exception):
-    """The receiver did not answer 2xx; the job is retried (or the delivery dies)."""
 
 
 # First retry after 2 s, then doubling up to an hour between attempts: 11 retries take
@@ -47,14 +40,7 @@ def pump_feed(timestamp: int) -> int:
 
 @app.task(queue=FEED_QUEUE, retry=FEED_RETRY, pass_context=True)
 def send_delivery(context: job_context.JobContext, delivery_id: int) -> str:
-    result = services.delivery_send(delivery_id)
-    if not result.failed:
-        return result.outcome
-    error = DeliveryFailed(result.answer)
-    if not FEED_RETRY.will_retry(exception=error, job=context.job):
-        services.delivery_kill(delivery_id)
-        logger.warning("Delivery %s is dead: %s", delivery_id, result.answer[:200])
-    raise error
+    return services.delivery_attempt(delivery_id, job=context.job)
 
 
 @app.task(queue=FEED_QUEUE)

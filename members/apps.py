@@ -6,5 +6,6 @@ class MembersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # A completed password reset verifies the address it was mailed to (claim).
+        # The one receiver of allauth's password_reset: a completed reset verifies
+        # the address it was mailed to (a claim, an invitation).
         from members import signals  # noqa: F401

@@ -1,31 +1,25 @@
-"""A member changes their own login email (DESIGN §6): a signed, time-limited link
-mailed to the new address proves they read mail there; only the link's POST changes
-anything (members.services.member_email_change).
+"""A member changes their own login email (`/dashboard/account/`): a signed,
+time-limited link mailed to the new address proves they read mail there; only the
+link's POST changes anything (members.services.member_email_change).
 
-The mail goes out the way signup step 1's do (signup/mail.py): the request stores one
-row (the member and the canonical new address) and defers one job carrying the row's
-id only; the job signs the link, sends the mail and deletes the row in one
-transaction, so the address is kept no longer than the mail takes and no link is ever
-stored. The link binds the member, the address it changes from and the one it changes
-to: once used (the member's email is then the new one) or superseded by another
+The mail goes out through an outbox (dhportal.mail.Outbox), as signup step 1's do: the
+request stores one row (the member and the canonical new address) and defers one job
+carrying the row's id only; the job signs the link, sends the mail and deletes the row
+in one transaction, so the address is kept no longer than the mail takes and no link is
+ever stored. The link binds the member, the address it changes from and the one it
+changes to: once used (the member's email is then the new one) or superseded by another
 change, it no longer applies.
 """
 
-import logging
-
 from django.conf import settings
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMessage
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
 
-from dhportal.jobs import defer
-from members import shapes
+from dhportal.mail import Outbox, mail_render, site_link
 from members.emails import canonical_email
 from members.models import EmailChangeMail, Member
-
-logger = logging.getLogger(__name__)
+from members.notifications import greeting_name
 
 SALT = "members.email_change"
 
@@ -58,59 +52,32 @@ def email_change_read(token) -> dict:
     return data
 
 
+class EmailChangeMails(Outbox):
+    model = EmailChangeMail
+    task = "members.tasks.send_email_change_mail"
+    id_argument = "email_change_mail_id"
+    label = "Email change mail"
+    related = ("member",)
+
+    def message(self, row: EmailChangeMail) -> EmailMessage:
+        member = row.member
+        token = email_change_token(member_id=member.pk, old_email=member.email, new_email=row.email)
+        context = {
+            "name": greeting_name(member),
+            "email": row.email,
+            "hours": settings.EMAIL_CHANGE_MAX_AGE // 3600,
+            "confirm_url": site_link("dashboard_email_confirm", token),
+        }
+        return mail_render("members/email/email_change", context, to=[row.email])
+
+
+EMAIL_CHANGE_MAILS = EmailChangeMails()
+
+
 def email_change_mail_queue(*, member: Member, email: str) -> int:
     """Queue the confirmation mail to `email` (canonical) for `member`; an earlier
     change the member asked for and that is still waiting for its job is dropped.
     Returns the row's id."""
-    from members.tasks import send_email_change_mail
-
     with transaction.atomic():
         EmailChangeMail.objects.filter(member=member).delete()
-        row = EmailChangeMail.objects.create(member=member, email=email)
-        defer(send_email_change_mail, email_change_mail_id=row.pk)
-    return row.pk
-
-
-def email_change_message(row: EmailChangeMail) -> EmailMultiAlternatives:
-    member = row.member
-    identity = shapes.read("identity", member.identity)
-    first_name = (identity.first_name if identity is not None else None) or ""
-    token = email_change_token(member_id=member.pk, old_email=member.email, new_email=row.email)
-    context = {
-        "name": first_name.strip() or member.username or "there",
-        "site_name": settings.SITE_NAME,
-        "site_url": settings.SITE_URL,
-        "contact_email": settings.SITE_CONTACT_EMAIL,
-        "email": row.email,
-        "hours": settings.EMAIL_CHANGE_MAX_AGE // 3600,
-        "confirm_url": settings.SITE_URL + reverse("dashboard_email_confirm", args=[token]),
-    }
-    subject = render_to_string("members/email/email_change_subject.txt", context).strip()
-    body = render_to_string("members/email/email_change.txt", context)
-    return EmailMultiAlternatives(subject, body, settings.DEFAULT_FROM_EMAIL, [row.email])
-
-
-def email_change_mail_send(email_change_mail_id: int) -> str:
-    """Send the mail and delete its row, in one transaction (the row lock keeps a
-    retried job and a stalled one from both sending)."""
-    from members.tasks import mail_send
-
-    with transaction.atomic():
-        row = (
-            EmailChangeMail.objects.select_for_update(of=("self",))
-            .select_related("member")
-            .filter(pk=email_change_mail_id)
-            .first()
-        )
-        if row is None:
-            return "gone"
-        mail_send(email_change_message(row))
-        row.delete()
-    return "sent"
-
-
-def email_change_mail_give_up(email_change_mail_id: int, error: BaseException) -> None:
-    """The last attempt failed: forget the address (the member can ask again)."""
-    EmailChangeMail.objects.filter(pk=email_change_mail_id).delete()
-    # No address in the log: the row id and the error class say enough.
-    logger.error("Email change mail #%s given up: %s", email_change_mail_id, type(error).__name__)
+        return EMAIL_CHANGE_MAILS.queue(member=member, email=email)

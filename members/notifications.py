@@ -1,5 +1,5 @@
-"""Lifecycle notifications (DESIGN §11): which mail each transition is due, and the one
-way to queue one.
+"""Lifecycle notifications (README, "Mail to members"): which mail each transition is
+due, the one way to queue one, and how it is sent.
 
 | kind               | due when                                                       |
 |--------------------|----------------------------------------------------------------|
@@ -20,27 +20,26 @@ Stripe event id, the audit event id of a staff action). The row's unique (member
 key) makes a redelivered event or a repeated save a no-op, and the send job is deferred
 in the same transaction, so a rolled-back change mails nothing and a committed one is
 never lost. Banned and suspended members get none. The mail itself is rendered when the
-job runs (members/tasks.py), from templates/members/email/<kind>.txt and .html.
+job runs (NOTIFICATION_MAILS, an outbox whose rows are kept: state, attempts and the
+last error are for staff), from templates/members/email/<kind>.txt and .html.
 """
 
 from __future__ import annotations
 
 import datetime
-import logging
 from dataclasses import dataclass
 
 from allauth.account import app_settings as allauth_settings
-from allauth.account.models import EmailAddress
-from allauth.account.signals import password_reset
 from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth import get_user_model
+from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.dispatch import receiver
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from dhportal.mail import NotSendable, Outbox, error_text, mail_render, site_link
 from members import shapes
 from members.models import (
     PAYING_SUBSCRIPTION_STATUSES,
@@ -50,8 +49,6 @@ from members.models import (
     NotificationKind,
     NotificationState,
 )
-
-logger = logging.getLogger(__name__)
 
 Kind = NotificationKind
 
@@ -133,6 +130,73 @@ def kind_for(before, after, *, through_stripe: bool) -> str | None:
     return None
 
 
+def greeting_name(member: Member) -> str:
+    """What a mail to the member calls them: their first name, else their username."""
+    identity = shapes.read("identity", member.identity)
+    first_name = (identity.first_name if identity is not None else None) or ""
+    return first_name.strip() or member.username or "there"
+
+
+class NotificationMails(Outbox):
+    """Notifications are kept once sent (or failed, for staff to resend): the row
+    records the state, the attempts and the last error."""
+
+    model = Notification
+    task = "members.tasks.send_notification"
+    id_argument = "notification_id"
+    label = "Notification"
+    related = ("member", "member__user")
+
+    def message(self, notification: Notification) -> EmailMessage:
+        member = notification.member
+        if not member.email:
+            raise NotSendable("The member has no email address.")
+        if member.membership_status in NEVER_MAILED:
+            raise NotSendable(f"Not sent: the member is {member.membership_status}.")
+        context = {
+            "kind": notification.kind,
+            "name": greeting_name(member),
+            "portal_url": settings.STRIPE_CUSTOMER_PORTAL_URL,
+            "dashboard_url": site_link("dashboard"),
+            "login_url": site_link("account_login"),
+            "reset_url": site_link("account_reset_password"),
+            "payment_url": site_link("signup:payment"),
+        }
+        if notification.kind == Kind.INVITATION:
+            if member.user is None:
+                raise NotSendable("The member has no login to set a password for.")
+            context["password_url"] = password_set_url(member.user)
+            context["email"] = member.email
+        return mail_render(
+            f"members/email/{notification.kind}",
+            context,
+            to=[member.email],
+            subject=SUBJECTS[notification.kind].format(site=settings.SITE_NAME),
+            html=True,
+        )
+
+    def settled(self, notification: Notification) -> str | None:
+        return "already sent" if notification.state == NotificationState.SENT else None
+
+    def mark_sent(self, notification: Notification) -> None:
+        notification.state = NotificationState.SENT
+        notification.attempts += 1
+        notification.error = ""
+        notification.sent_at = timezone.now()
+        notification.save(update_fields=["state", "attempts", "error", "sent_at"])
+
+    def mark_failed(self, row_id: int, error: BaseException, *, final: bool) -> None:
+        """Record the attempt and its error; `failed` once no retry follows (staff
+        resend it from admin)."""
+        state = NotificationState.FAILED if final else NotificationState.QUEUED
+        Notification.objects.filter(pk=row_id).exclude(state=NotificationState.SENT).update(
+            attempts=F("attempts") + 1, error=error_text(error), state=state
+        )
+
+
+NOTIFICATION_MAILS = NotificationMails()
+
+
 # One statement: insert unless this cause already mailed this member, and never for a
 # banned or suspended member (read in this transaction, so after the caller's write).
 _INSERT = """
@@ -153,9 +217,6 @@ def notification_create(*, member, kind: str, key: str) -> int | None:
     Callers hold the member row lock and call this in the transaction that made the
     change, right after writing it.
     """
-    from dhportal.jobs import defer
-    from members.tasks import send_notification
-
     kind = Kind(kind).value  # a plain str for the driver (ValueError if unknown)
     key = str(key)[:255]
     member_id = member if isinstance(member, int) else member.pk
@@ -167,7 +228,7 @@ def notification_create(*, member, kind: str, key: str) -> int | None:
             row = cursor.fetchone()
         if row is None:
             return None
-        defer(send_notification, notification_id=row[0])
+        NOTIFICATION_MAILS.defer(row[0])
     return row[0]
 
 
@@ -182,15 +243,12 @@ def notify_transition(*, member, before, after, key: str, through_stripe: bool) 
 def notification_resend(*, notification_id: int) -> bool:
     """Queue a failed notification again (the admin's resend). False when it is not
     failed any more (sent meanwhile, or already queued again)."""
-    from dhportal.jobs import defer
-    from members.tasks import send_notification
-
     with transaction.atomic():
         updated = Notification.objects.filter(
             pk=notification_id, state=NotificationState.FAILED
         ).update(state=NotificationState.QUEUED)
         if updated:
-            defer(send_notification, notification_id=notification_id)
+            NOTIFICATION_MAILS.defer(notification_id)
     return bool(updated)
 
 
@@ -256,11 +314,3 @@ def password_set_url(user) -> str:
         kwargs={"uidb36": user_pk_to_url_str(user), "key": token},
     )
     return settings.SITE_URL + path
-
-
-@receiver(password_reset, sender=get_user_model())
-def _verify_address_on_password_reset(sender, request, user, **kwargs):
-    """Whoever completes a reset (an invitation's link included) has read a mail sent
-    to the login's address: that address is theirs, verified."""
-    # Emails are stored in their canonical form, so an exact match (allauth's index).
-    EmailAddress.objects.filter(user=user, email=user.email, verified=False).update(verified=True)

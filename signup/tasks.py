@@ -4,14 +4,10 @@ from procrastinate import job_context
 from procrastinate.contrib.django import app
 
 from dhportal.jobs import OUTSIDE_RETRY
-from signup.mail import signup_mail_give_up, signup_mail_send
+from dhportal.mail import MAIL_QUEUE
+from signup.mail import SIGNUP_MAILS
 
 
-@app.task(queue="mail", retry=OUTSIDE_RETRY, pass_context=True)
+@app.task(queue=MAIL_QUEUE, retry=OUTSIDE_RETRY, pass_context=True)
 def send_signup_mail(context: job_context.JobContext, signup_mail_id: int) -> str:
-    try:
-        return signup_mail_send(signup_mail_id)
-    except Exception as error:
-        if not OUTSIDE_RETRY.will_retry(exception=error, job=context.job):
-            signup_mail_give_up(signup_mail_id, error)
-        raise
+    return SIGNUP_MAILS.run(context.job, signup_mail_id)

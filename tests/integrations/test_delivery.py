@@ -9,8 +9,9 @@ import pytest
 from integrations import services
 from integrations.models import Delivery, DeliveryState, Endpoint, FeedEvent
 from integrations.outbound import SIGNATURE_HEADER
+from integrations.services import DeliveryFailed
 from integrations.snapshot import EVENT_KEYS, SNAPSHOT_KEYS
-from integrations.tasks import FEED_RETRY, DeliveryFailed
+from integrations.tasks import FEED_RETRY
 from members.models import Member
 from tests.factories import MemberFactory, logged_in
 from tests.integrations import (

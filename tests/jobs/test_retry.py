@@ -4,16 +4,17 @@ caller's transaction."""
 import pytest
 from django.db import transaction
 from procrastinate import jobs as procrastinate_jobs
+from procrastinate.exceptions import TaskNotFound
 from procrastinate.utils import utcnow
 
-from dhportal.jobs import OUTSIDE_RETRY, CappedRetryStrategy, defer
+from dhportal.jobs import OUTSIDE_RETRY, CappedRetryStrategy, defer, defer_many, will_retry
 from members.tasks import send_notification
-from tests.jobs import SEND_TASK, jobs
+from tests.jobs import SEND_TASK, SIGNUP_TASK, jobs
 
 
-def job(attempts: int) -> procrastinate_jobs.Job:
+def job(attempts: int, task_name: str = SEND_TASK) -> procrastinate_jobs.Job:
     return procrastinate_jobs.Job(
-        queue="mail", lock=None, queueing_lock=None, task_name=SEND_TASK, attempts=attempts
+        queue="mail", lock=None, queueing_lock=None, task_name=task_name, attempts=attempts
     )
 
 
@@ -58,3 +59,33 @@ def test_it_defers_in_the_callers_transaction():
             defer(send_notification, notification_id=2)
             raise RuntimeError
     assert [j["args"] for j in jobs()] == [{"notification_id": 1}]
+
+
+def test_it_answers_whether_the_jobs_own_task_retries_it():
+    assert will_retry(job(15), OSError())
+    assert not will_retry(job(16), OSError())
+    # A task without a retry policy (the hourly repair) never retries.
+    assert not will_retry(job(0, "members.tasks.repair_members"), OSError())
+
+
+@pytest.mark.django_db
+def test_it_defers_by_name_into_the_tasks_own_queue_and_refuses_an_unknown_name():
+    with transaction.atomic():
+        defer(SIGNUP_TASK, signup_mail_id=7)
+        # A made-up name would land in the default queue, where no worker runs it.
+        with pytest.raises(TaskNotFound):
+            defer("signup.tasks.send_no_such_mail", signup_mail_id=8)
+
+    assert [(j["args"], j["queue_name"]) for j in jobs(None)] == [({"signup_mail_id": 7}, "mail")]
+
+
+@pytest.mark.django_db
+def test_it_defers_many_jobs_at_once_in_the_callers_transaction():
+    assert defer_many(SEND_TASK, []) == []
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ids = defer_many(SEND_TASK, [{"notification_id": n} for n in (1, 2, 3)])
+        assert [j["id"] for j in jobs()] == ids
+        assert [j["args"] for j in jobs()] == [{"notification_id": n} for n in (1, 2, 3)]
+        raise RuntimeError
+
+    assert jobs(None) == []

@@ -25,11 +25,11 @@ def sent_step_one_mail() -> list:
     """Signup step 1's mail: sent at once, or queued as a job (signup/tasks.py); a
     queued one is sent here the way its job would."""
     if not mail.outbox:
-        from signup.mail import signup_mail_send
+        from signup.mail import SIGNUP_MAILS
         from signup.models import SignupMail
 
         for row in SignupMail.objects.order_by("pk"):
-            signup_mail_send(row.pk)
+            SIGNUP_MAILS.send(row.pk)
     return mail.outbox
 
 

@@ -1,7 +1,7 @@
-"""Lifecycle notifications (DESIGN §11): which transition is due which mail, queued once
-per cause with its send job in the same transaction, rendered and sent by the job
-(run here in process; tests/jobs/ run the real worker), SMTP trouble recorded and
-retried, the admin's list and resend, and throttled invitations."""
+"""Lifecycle notifications (README, "Mail to members"): which transition is due which
+mail, queued once per cause with its send job in the same transaction, rendered and sent
+by the job (run here in process; tests/jobs/ run the real worker), SMTP trouble recorded
+and retried, the admin's list and resend, and throttled invitations."""
 
 import datetime
 import re
@@ -19,8 +19,14 @@ from members.models import Member, Notification, NotificationKind, NotificationS
 from members.notifications import kind_for, notification_create
 from members.services import member_activate, member_change_login, members_repair
 from tests.billing.stripe_events import SECRET, T0, checkout_for, deliver, stripe_event
-from tests.factories import MemberFactory, StaffFactory, UserFactory, logged_in
-from tests.jobs import SEND_TASK, deliver_in_process, jobs, run_in_process, smtp_sink
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    MemberFactory,
+    StaffFactory,
+    UserFactory,
+    logged_in,
+)
+from tests.jobs import SEND_TASK, deliver_in_process, jobs, run_in_process
 from tests.signup.conftest import valid_details
 
 pytestmark = pytest.mark.django_db
@@ -180,17 +186,6 @@ def test_it_does_not_mail_a_member_banned_after_the_notification_was_queued():
     assert "banned" in notification.error
 
 
-@pytest.fixture
-def smtp(settings):
-    with smtp_sink() as sink:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.EMAIL_TIMEOUT = 1
-        yield sink
-
-
 @pytest.mark.parametrize(
     ("mode", "error"),
     [
@@ -327,6 +322,18 @@ def test_it_invites_imported_members_at_most_once_a_week():
     assert len(jobs()) == 2
 
 
+def _set_password_from_the_invitation(client, password: str):
+    """Open the mailed invitation link as its reader would and post a new password;
+    returns the answer to that post."""
+    [message] = mail.outbox
+    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+/)", message.body)
+    assert link, message.body
+    form = client.get(link.group(1), follow=True)
+    assert form.status_code == 200
+    set_password_path = form.redirect_chain[-1][0] if form.redirect_chain else link.group(1)
+    return client.post(set_password_path, {"password1": password, "password2": password})
+
+
 def test_it_mails_an_invitation_link_that_sets_the_password_and_verifies_the_address(
     settings, client
 ):
@@ -336,23 +343,38 @@ def test_it_mails_an_invitation_link_that_sets_the_password_and_verifies_the_add
 
     run_in_process(jobs()[0])
 
-    [message] = mail.outbox
-    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+/)", message.body)
-    assert link, message.body
-    form = client.get(link.group(1), follow=True)
-    assert form.status_code == 200
-    set_password_path = form.redirect_chain[-1][0] if form.redirect_chain else link.group(1)
-    done = client.post(
-        set_password_path,
-        {"password1": "a-new-harbor-pass-7", "password2": "a-new-harbor-pass-7"},
-    )
+    done = _set_password_from_the_invitation(client, "a-new-harbor-pass-7")
     assert done.status_code == 302
 
     member.user.refresh_from_db()
     assert member.user.check_password("a-new-harbor-pass-7")
     assert EmailAddress.objects.get(user=member.user).verified is True
     # The link works once.
+    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+/)", mail.outbox[0].body)
     assert client.get(link.group(1), follow=True).context.get("token_fail") is True
+
+
+def test_it_completes_the_reset_when_another_login_holds_the_address_verified(settings, client):
+    settings.SITE_URL = "http://testserver"
+    member = imported_member()
+    # Another login proved it reads mail at this address first (a secondary address).
+    other = UserFactory()
+    EmailAddress.objects.create(user=other, email=member.email, verified=True, primary=False)
+    _invite(logged_in(StaffFactory()), member)
+    run_in_process(jobs()[0])
+
+    done = _set_password_from_the_invitation(client, "a-new-harbor-pass-7")
+
+    assert done.status_code == 302
+    member.user.refresh_from_db()
+    assert member.user.check_password("a-new-harbor-pass-7")
+    other.refresh_from_db()
+    assert other.check_password(DEFAULT_PASSWORD)
+    # Verified it stays for the login that proved it first; the invited login's copy
+    # stays unverified, for staff to sort out.
+    holders = EmailAddress.objects.filter(email=member.email).values_list("user", "verified")
+    assert sorted(holders) == sorted([(member.user.pk, False), (other.pk, True)])
+    assert EmailAddress.objects.get(user=other, email=other.email).verified is True
 
 
 # --- the whole life, through the webhook, activation and signup -------------------------
