@@ -1,16 +1,18 @@
 import datetime
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.contenttypes.views import shortcut
 from django.core.exceptions import BadRequest, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from pghistory import core as pghistory_core
 from pghistory.admin import EventsAdmin as PghistoryEventsAdmin
 
@@ -23,8 +25,11 @@ LIST_LOOKUPS = {"in", "range"}
 # up to 23:59:59.999999 ("time zone displacement out of range" inside the database).
 MAX_DB_OFFSET = datetime.timedelta(hours=16)
 
+# What a model's _meta.get_field() answers.
+ModelField = models.Field | models.ForeignObjectRel | GenericForeignKey
 
-def _are_years(value) -> bool:
+
+def _are_years(value: object) -> bool:
     """True when every comma-separated part of a query value is a year 1..9999."""
     try:
         return all(1 <= int(part) <= 9999 for part in str(value).split(","))
@@ -32,7 +37,7 @@ def _are_years(value) -> bool:
         return False
 
 
-def _is_primary_key(model, value) -> bool:
+def _is_primary_key(model: type[models.Model], value: object) -> bool:
     """True when `value` is something the model's primary key can hold (a positive
     number for a numeric key); whether such a row exists is another question."""
     pk_field = model._meta.pk
@@ -44,22 +49,23 @@ def _is_primary_key(model, value) -> bool:
     return not isinstance(pk, int) or pk > 0
 
 
-def _lookup_field(model, lookup):
+def _lookup_field(model: type[models.Model], lookup: str) -> tuple[ModelField | None, list[str]]:
     """The field a list lookup compares and the lookup names after it, following
     relations (user__date_joined__gte: User.date_joined, ["gte"])."""
     parts = lookup.split(LOOKUP_SEP)
-    field = None
+    field: ModelField | None = None
     for index, part in enumerate(parts):
         try:
             field = model._meta.get_field(part)
         except FieldDoesNotExist:
             return field, parts[index:]
-        if field.is_relation and field.related_model is not None:
+        # related_model is a class once the apps are loaded ("self" only before).
+        if field.is_relation and isinstance(field.related_model, type):
             model = field.related_model
     return field, []
 
 
-def _db_takes_datetimes(field, rest, value) -> bool:
+def _db_takes_datetimes(field: ModelField | None, rest: list[str], value: object) -> bool:
     """False when a datetime value would be refused by PostgreSQL only when the query
     runs (an offset the database cannot hold), which the admin would answer with a 500."""
     if not isinstance(field, models.DateTimeField) or not set(rest) <= VALUE_LOOKUPS:
@@ -76,12 +82,20 @@ def _db_takes_datetimes(field, rest, value) -> bool:
     return True
 
 
-class SafeActionsMixin:
+if TYPE_CHECKING:
+    # The mixin goes in front of a ModelAdmin (make_every_admin_safe builds such classes
+    # at run time); the checker needs to know what its super() calls reach.
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class SafeActionsMixin(_AdminBase):
     """Refuse what Django's admin would answer with a 500: an action whose selection
     holds something that is not a primary key (staff get a message), and list queries
     that fail only inside the database (a 400)."""
 
-    def lookup_allowed(self, lookup, value, request=None):
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # Django allows any lookup on a model's own fields. PostgreSQL refuses a NUL in
         # text (?email__exact=%00), and ?created__year=99999 (or 0) only raises
         # ValueError while the query is built.
@@ -99,7 +113,9 @@ class SafeActionsMixin:
             return False
         return super().lookup_allowed(lookup, value, request)
 
-    def response_action(self, request, queryset):
+    def response_action(
+        self, request: HttpRequest, queryset: models.QuerySet[Any]
+    ) -> HttpResponse | None:
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
         if not all(_is_primary_key(self.model, value) for value in selected):
             name = self.model._meta.verbose_name
@@ -120,17 +136,17 @@ class RecordAdmin(SafeModelAdmin):
     """A list of records the code writes (events, notifications, deliveries, ledgers):
     staff read them and use the admin's actions, never add, edit or delete a row."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
 
-def make_every_admin_safe(site) -> None:
+def make_every_admin_safe(site: admin.AdminSite) -> None:
     """Give the admins other apps register (procrastinate's jobs, allauth's addresses,
     Django's groups) the same refusals as the project's own: their lists take the same
     query strings. Call once, after autodiscovery (dhportal/urls.py)."""
@@ -146,20 +162,21 @@ def make_every_admin_safe(site) -> None:
         site.register(model, safe)
 
 
-def _model(label):
+def _model(label: str) -> type[models.Model] | None:
     try:
         return apps.get_model(label)
     except (LookupError, ValueError):
         return None
 
 
-def _event_models() -> list:
+def _event_models() -> list[Any]:
+    # Each event model class has its own pgh_tracked_model, which no type declares.
     return pghistory_core.event_models()
 
 
-def _event_subjects() -> set:
+def _event_subjects() -> set[type[models.Model]]:
     """The models an ?obj= filter can name: those the event models track or point to."""
-    subjects = set()
+    subjects: set[type[models.Model]] = set()
     for event_model in _event_models():
         subjects.add(event_model.pgh_tracked_model._meta.concrete_model)
         for field in event_model._meta.fields:
@@ -212,7 +229,7 @@ class EventsAdmin(SafeActionsMixin, PghistoryEventsAdmin):
         return super().get_object(request, object_id, from_field)
 
 
-def view_on_site(request, content_type_id, object_id):
+def view_on_site(request: HttpRequest, content_type_id: str, object_id: str) -> HttpResponse:
     """Django's "view on site" redirect (admin/r/<content_type_id>/<object_id>/), for a
     row of a model that has a page on the site. Django's own view looks the row up
     first, whatever the model: a model without a table of its own (pghistory's events)
@@ -220,7 +237,7 @@ def view_on_site(request, content_type_id, object_id):
     if not _is_primary_key(ContentType, content_type_id):
         raise Http404("No such content type.")
     try:
-        content_type = ContentType.objects.get_for_id(content_type_id)
+        content_type = ContentType.objects.get_for_id(int(content_type_id))
     except ContentType.DoesNotExist:
         raise Http404("No such content type.") from None
     model = content_type.model_class()
