@@ -58,7 +58,8 @@ class FloofForm(forms.Form):
     KEYS = FLOOF_KEYS
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         # A song needs a duration; a duration left over without a song is harmless.
         missing = cleaned.get("theme_song_duration") is None
         if cleaned.get("theme_song_url") and missing and "theme_song_duration" not in self.errors:

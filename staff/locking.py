@@ -90,8 +90,9 @@ class LockedMemberForm(forms.ModelForm):
         return stored_email(email)
 
     def clean(self):
-        cleaned = super().clean()
-        email, username = cleaned.get("email"), cleaned.get("username")
+        super().clean()
+        cleaned = self.cleaned_data
+        email, username = cleaned.get("email", ""), cleaned.get("username", "")
         # No username is fine: the User keeps its placeholder login name.
         if self.instance.user_id and "email" in cleaned and not email:
             self.add_error("email", "A member with a login needs an email.")
