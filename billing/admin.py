@@ -63,7 +63,7 @@ class StripeEventAdmin(StripeRecordAdmin):
     def reprocess(self, request, queryset):
         # Runs each event under its own row lock; an event already processed (by an
         # earlier run of this action or a redelivery) is left alone, so twice is safe.
-        counts = {}
+        counts: dict[str, int] = {}
         skipped = 0
         for pk in queryset.order_by("created", "pk").values_list("pk", flat=True):
             event, ran = webhook.reprocess(pk)

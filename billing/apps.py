@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.apps import AppConfig
 
 
@@ -5,7 +7,7 @@ class BillingConfig(AppConfig):
     name = "billing"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
+    def ready(self) -> None:
         # billing's answers to members' merge, erasure, refusal and export hooks.
         from billing import receivers  # noqa: F401
 
@@ -17,7 +19,9 @@ class BillingConfig(AppConfig):
         # The member admin offers the plans' names as membership levels.
         register_plan_names(lambda: list(Plan.objects.values_list("name", flat=True)))
 
-        events = StripeEvent.objects
+        def events_in(state: str) -> int:
+            return StripeEvent.objects.filter(state=state).count()
+
         for state, label, order in (
             (EventState.FAILED, ("failed Stripe event", "failed Stripe events"), 40),
             (EventState.UNMATCHED, ("unmatched Stripe event", "unmatched Stripe events"), 41),
@@ -25,7 +29,7 @@ class BillingConfig(AppConfig):
             register(
                 f"stripe_{state}",
                 label,
-                count=lambda state=state: events.filter(state=state).count(),
+                count=partial(events_in, state),
                 url="admin:billing_stripeevent_changelist",
                 query=f"state__exact={state}",
                 permission="billing.view_stripeevent",

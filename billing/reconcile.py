@@ -31,10 +31,11 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import stripe
@@ -97,12 +98,20 @@ class RateLimitedClient(stripe.RequestsClient):
     """The library's requests-based HTTP client, retrying 429 (which the library
     leaves to its caller) with a capped exponential backoff, and counting requests."""
 
-    def __init__(self, *, timeout=None):
+    def __init__(self, *, timeout: float | tuple[float, float] | None = None):
         super().__init__(timeout=TIMEOUT if timeout is None else timeout)
         self.requests_made = 0
         self.rate_limited = 0
 
-    def request(self, method, url, headers, post_data=None):
+    # RequestsClient.request's own signature: the library's base class declares a
+    # keyword and a content type (str) that its requests-based client does not have.
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+    ) -> tuple[bytes, int, Mapping[str, str]]:
         attempt = 0
         while True:
             self.requests_made += 1
@@ -114,10 +123,10 @@ class RateLimitedClient(stripe.RequestsClient):
             attempt += 1
 
 
-def _rate_limit_wait(attempt: int, headers) -> float:
+def _rate_limit_wait(attempt: int, headers: Mapping[str, str]) -> float:
     asked = None
     with contextlib.suppress(AttributeError, TypeError, ValueError):
-        asked = float(headers.get("retry-after"))
+        asked = float(headers.get("retry-after", ""))  # none or junk: ValueError
     if asked is not None and 0 <= asked <= RATE_LIMIT_MAX_WAIT:
         return asked
     wait = min(RATE_LIMIT_WAIT * 2**attempt, RATE_LIMIT_MAX_WAIT)
@@ -150,7 +159,7 @@ def _describe(error: Exception) -> str:
     return f"Stripe's answer could not be read ({type(error).__name__})."
 
 
-def _date_header(headers) -> datetime | None:
+def _date_header(headers: Mapping[str, str] | None) -> datetime | None:
     """The `Date` of a response: Stripe's clock at the read."""
     value = headers.get("date") if headers is not None else None
     if not value:

@@ -3,7 +3,7 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 @csrf_exempt  # Stripe cannot send a CSRF token; the signature is the check.
 @require_POST
-def stripe_webhook(request):
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         # 500, not 400: Stripe keeps the events and retries once we are configured.
@@ -33,7 +33,7 @@ def stripe_webhook(request):
     )
 
 
-def simulate_payment(request):
+def simulate_payment(request: HttpRequest) -> HttpResponse:
     """Development only: pretend Stripe took a payment for the logged-in member."""
     if not settings.DEBUG:
         raise Http404
@@ -42,7 +42,7 @@ def simulate_payment(request):
 
 @require_POST
 @login_required
-def _simulate_payment(request):
+def _simulate_payment(request) -> HttpResponse:  # logged in: request.user is a User
     member = Member.objects.filter(user=request.user).first()
     if member is None:
         messages.error(request, "There is no member record for this account.")
