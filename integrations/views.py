@@ -12,7 +12,7 @@ import json
 import re
 
 from django.db import connection
-from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.utils import timezone
 from django.utils.http import parse_etags
 from django.views.decorators.csrf import csrf_exempt
@@ -50,7 +50,7 @@ def members_json() -> str:
         return cursor.fetchone()[0]
 
 
-def _unauthorized():
+def _unauthorized() -> JsonResponse:
     response = JsonResponse({"error": "A valid access key is required."}, status=401)
     response["WWW-Authenticate"] = 'Bearer realm="access"'
     return response
@@ -62,7 +62,7 @@ def _touch(key: AccessKey) -> None:
         AccessKey.objects.filter(pk=key.pk).update(last_used_at=now)
 
 
-def _matches(request, etag: str) -> bool:
+def _matches(request: HttpRequest, etag: str) -> bool:
     header = request.headers.get("If-None-Match", "")
     if not header:
         return False
@@ -72,7 +72,7 @@ def _matches(request, etag: str) -> bool:
 
 @csrf_exempt  # GET only: other methods get 405 instead of a CSRF 403
 @require_GET
-def access_list(request):
+def access_list(request: HttpRequest) -> HttpResponse:
     match = _BEARER.match(request.headers.get("Authorization", ""))
     if match is None:
         return _unauthorized()
@@ -90,10 +90,10 @@ def access_list(request):
     etag = '"' + hashlib.sha256(members.encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if _matches(request, etag):
-        response = HttpResponseNotModified()
+        not_modified = HttpResponseNotModified()
         for name, value in headers.items():
-            response[name] = value
-        return response
+            not_modified[name] = value
+        return not_modified
     generated_at = json.dumps(timezone.now().isoformat().replace("+00:00", "Z"))
     body = f'{{"generated_at": {generated_at}, "members": {members}}}'
     return HttpResponse(body, content_type="application/json", headers=headers)
