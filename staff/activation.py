@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from members import services
-from members.models import User
+from members.models import Member, User
 from staff.display import membership_text, plural
 
 
@@ -82,7 +82,7 @@ def activate_members(model_admin, request, queryset):
 
 
 def _activate(model_admin, request, members, data):
-    outcome = {}
+    outcome: dict[str, list[Member]] = {}
     # member_activate records each activation as a staff write by this user.
     for member in members:
         result = services.member_activate(member_id=member.pk, by=request.user, **data)

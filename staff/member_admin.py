@@ -4,6 +4,7 @@ audit history."""
 
 import copy
 from collections.abc import Mapping
+from typing import cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -32,6 +33,7 @@ from staff.filters import (
 )
 from staff.history import member_history
 from staff.keys import ADD_NOTE
+from staff.locking import LockedMemberForm
 from staff.notification_admin import invite_members
 from staff.raw_form import MemberAdminForm
 from staff.structured import StructuredMemberForm
@@ -184,8 +186,9 @@ class MemberAdmin(SafeModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = MemberAdminForm if self._advanced(request) else StructuredMemberForm
-        form = super().get_form(request, obj, change, **kwargs)
-        # A class made for this request (modelform_factory), so this stays with it.
+        # A subclass of that form, made for this request (modelform_factory), so what
+        # is set on it stays with it.
+        form = cast(type[LockedMemberForm], super().get_form(request, obj, change, **kwargs))
         form.lost_race = self.lost_race
         return form
 

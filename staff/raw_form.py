@@ -1,6 +1,7 @@
 """The raw view of a member (superusers' "advanced" editing, ?advanced=1): each JSON
 column as JSON text, checked against its shape."""
 
+from django import forms
 from django.core.exceptions import ValidationError
 
 from members import shapes
@@ -18,7 +19,7 @@ class MemberAdminForm(LockedMemberForm):
         super().__init__(*args, **kwargs)
         for column in shapes.COLUMNS:
             old = self.fields.get(column)
-            if old is None:  # read-only for this user
+            if not isinstance(old, forms.JSONField):  # absent: read-only for this user
                 continue
             # The hidden initial value lets changed_data compare the edit with what
             # the page showed, so a column written meanwhile (a webhook's note) is
