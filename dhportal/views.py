@@ -3,7 +3,7 @@ import sys
 
 from allauth.account import views as account_views
 from django.db import DatabaseError, connection
-from django.http import Http404, HttpResponse, JsonResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.template import loader
 from django.utils.cache import add_never_cache_headers
@@ -41,7 +41,7 @@ def _forget_unparseable_body(request) -> None:
         request._post, request._files = QueryDict(), MultiValueDict()
 
 
-def server_error(request):
+def server_error(request: HttpRequest) -> HttpResponse:
     """handler500. Django calls it inside its `except` block, so the exception is in
     sys.exc_info(). A database outage is a 503 that browsers, load balancers and Stripe
     retry; django.request still logs the error with its traceback."""
@@ -51,7 +51,7 @@ def server_error(request):
     return defaults.server_error(request)
 
 
-def bad_request(request, exception):
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler400. SessionMiddleware reports a session it could not save as
     SessionInterrupted, a 400, even when the save failed because the database is
     gone; that is an outage, not a bad request."""
@@ -61,24 +61,24 @@ def bad_request(request, exception):
     return defaults.bad_request(request, exception)
 
 
-def permission_denied(request, exception):
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     _forget_unparseable_body(request)
     return defaults.permission_denied(request, exception)
 
 
-def page_not_found(request, exception):
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     _forget_unparseable_body(request)
     return defaults.page_not_found(request, exception)
 
 
 @require_safe
-def home(request):
+def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
 
 
 @never_cache
 @require_safe
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -89,11 +89,11 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
-def not_found(request, **kwargs):
+def not_found(request: HttpRequest, **kwargs: object) -> HttpResponse:
     raise Http404
 
 
-def password_reset_from_key(request, uidb36, key):
+def password_reset_from_key(request: HttpRequest, uidb36: str, key: str) -> HttpResponse:
     """A password-reset link opened while signed in: explain instead of signing the
     visitor out, which allauth would do even on a GET (a link in any page or mail could
     end someone's session). Once logged out, the same link works."""

@@ -29,7 +29,7 @@ from email_validator import EmailNotValidError, validate_email
 MAX_INPUT_LENGTH = 1000
 
 
-def normalize_email(value) -> str:
+def normalize_email(value: object) -> str:
     """Strip, Unicode NFKC, email-validator without DNS and without SMTPUTF8, then
     the local part lower-cased + "@" + the ASCII (IDNA) domain lower-cased.
 
@@ -48,7 +48,7 @@ def normalize_email(value) -> str:
     return f"{checked.local_part.lower()}@{checked.ascii_domain.lower()}"
 
 
-def canonical_email(value) -> str:
+def canonical_email(value: object) -> str:
     """The canonical form, or "" when the value has none (never raises)."""
     try:
         return normalize_email(value)
@@ -56,7 +56,7 @@ def canonical_email(value) -> str:
         return ""
 
 
-def stored_email(value) -> str:
+def stored_email(value: object) -> str:
     """The canonical form, or the value unchanged when it has none (never raises).
     `""` (no address) stays `""`; None or anything not text becomes `""`."""
     if not isinstance(value, str):

@@ -17,12 +17,12 @@ def is_unicode_text(text: str) -> bool:
     return True
 
 
-def unstorable(value, *, max_depth: int = MAX_DEPTH) -> str | None:
+def unstorable(value: object, *, max_depth: int = MAX_DEPTH) -> str | None:
     """Why jsonb cannot hold `value` ("contains a NUL character", ...), or None.
 
     Walks the value without recursion, so any depth json.loads accepted is safe here.
     """
-    stack = [(value, 0)]
+    stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):

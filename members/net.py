@@ -2,6 +2,7 @@ import ipaddress
 
 from allauth import app_settings as allauth_settings
 from django.conf import settings
+from django.http import HttpRequest
 
 
 def _unmapped(address: str) -> str:
@@ -15,7 +16,7 @@ def _unmapped(address: str) -> str:
     return str(mapped) if mapped is not None else address
 
 
-def client_ip(request) -> str:
+def client_ip(request: HttpRequest) -> str:
     """REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT proxies deep in X-Forwarded-For.
 
     A header shorter than the proxy count, or an entry that is not an address, falls

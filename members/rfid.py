@@ -14,7 +14,7 @@ def rfid_tag_form(tag: str) -> str:
     return tag.zfill(10) if tag.isascii() and tag.isdigit() else tag
 
 
-def check_rfid_tag(tag) -> None:
+def check_rfid_tag(tag: object) -> None:
     """Refuse anything but a tag in its 10-digit form (the only form the SQL writes)."""
     if not isinstance(tag, str) or not re.fullmatch(r"[0-9]{10}", tag):
         raise ValueError("an RFID tag is 10 digits")

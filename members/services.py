@@ -23,6 +23,7 @@ from members.emails import normalize_email
 from members.lookups import ci_equals, email_addresses_with
 from members.models import (
     Member,
+    MemberQuerySet,
     MemberStatus,
     NotificationKind,
     User,
@@ -49,7 +50,7 @@ class MemberClash(Exception):
         self.message = message
 
 
-def login_clashes(*, member, email: str, username: str) -> dict[str, str]:
+def login_clashes(*, member: Member, email: str, username: str) -> dict[str, str]:
     """Why this email or username cannot be the member's, by field (empty when fine).
 
     A cheap check for a friendly form error; the unique indexes stay the real guard.
@@ -89,7 +90,7 @@ def _identity_with_email(identity, email: str):
     return identity
 
 
-def member_change_login(*, member, email: str, username: str, by=None, fields=()) -> None:
+def member_change_login(*, member: Member, email: str, username: str, by=None, fields=()) -> None:
     """Save `member` with this email and username, keeping its User, the User's primary
     allauth address and `identity` in step; `fields` are other columns the caller
     changed on the instance, saved in the same write.
@@ -138,7 +139,7 @@ def member_change_login(*, member, email: str, username: str, by=None, fields=()
 EMAIL_IN_USE = "Another member or login already uses this email address."
 
 
-def email_change_clash(*, member, email: str) -> str | None:
+def email_change_clash(*, member: Member, email: str) -> str | None:
     """Why `email` (canonical) cannot become the member's login email, or None.
 
     Any holder counts (another User, Member or allauth address, verified or not), as
@@ -156,7 +157,7 @@ def email_change_clash(*, member, email: str) -> str | None:
     return None
 
 
-def member_email_change(*, member, email: str, by) -> None:
+def member_email_change(*, member: Member, email: str, by) -> None:
     """The member's own login email change, once they opened the link mailed to the
     new address: User, allauth's primary address, Member.email and identity change
     together (member_change_login), in the canonical form. Recorded as a member write
@@ -176,7 +177,7 @@ def member_email_change(*, member, email: str, by) -> None:
     member.email, member.identity = fresh.email, fresh.identity
 
 
-def _notify_status_edit(member, before_status) -> None:
+def _notify_status_edit(member: Member, before_status: object) -> None:
     """A staff edit that ends a membership (active to lapsed) mails the member, once,
     keyed by the edit's audit context (the caller's `audit(...)`)."""
     kind = kind_for(before_status, member.status, through_stripe=False)
@@ -301,7 +302,7 @@ class RepairResult:
         return text + "."
 
 
-def members_repair(*, queryset) -> RepairResult:
+def members_repair(*, queryset: MemberQuerySet) -> RepairResult:
     """Complete every member of `queryset` with the scaffolding function. Callers wrap
     this in `audit(...)`."""
     total = queryset.count()
@@ -336,7 +337,7 @@ FLOOF_KEYS = {
 }
 
 
-def _keys_changed(member, keys: dict, values: dict) -> dict[str, dict]:
+def _keys_changed(member: Member, keys: dict, values: dict) -> dict[str, dict]:
     """The keys whose new value differs from the stored one, by column. Blank and
     missing mean the same ("not set"), so re-saving an untouched form is a no-op."""
     changes: dict[str, dict] = {}
@@ -349,7 +350,7 @@ def _keys_changed(member, keys: dict, values: dict) -> dict[str, dict]:
     return changes
 
 
-def _member_keys_update(*, member, by, keys: dict, values: dict) -> str:
+def _member_keys_update(*, member: Member, by, keys: dict, values: dict) -> str:
     changes = _keys_changed(member, keys, values)
     if not changes:
         return UNCHANGED
@@ -362,7 +363,7 @@ def _member_keys_update(*, member, by, keys: dict, values: dict) -> str:
 
 def member_profile_update(
     *,
-    member,
+    member: Member,
     by,
     first_name: str,
     last_name: str,
@@ -384,7 +385,7 @@ def member_profile_update(
 
 def member_floof_update(
     *,
-    member,
+    member: Member,
     by,
     nametag_subtitle: str = "",
     theme_song_url: str = "",
@@ -409,7 +410,7 @@ TAG_HELD = "held by another member"
 NOT_ACTIVE = "not active"
 
 
-def _own_active(member):
+def _own_active(member: Member) -> MemberQuerySet:
     # The status is checked again in the UPDATE itself, in case it changed since.
     return Member.objects.filter(pk=member.pk, status__membership_status__iexact="active")
 
@@ -424,7 +425,7 @@ def _tags_now(member_id: int) -> tuple[bool, list[str]]:
     return fresh.membership_status == MemberStatus.ACTIVE, tags
 
 
-def member_rfid_tag_add(*, member, by, tag: str) -> str:
+def member_rfid_tag_add(*, member: Member, by, tag: str) -> str:
     """Add a 10-digit tag to an active member's own keys: TAG_ADDED, TAG_PRESENT,
     TAG_HELD (another member has it), NOT_ACTIVE or REFUSED (a damaged `access`).
     Recorded as a member write by `by`."""
@@ -446,7 +447,7 @@ def member_rfid_tag_add(*, member, by, tag: str) -> str:
     return TAG_PRESENT if tag in tags else REFUSED
 
 
-def member_rfid_tag_remove(*, member, by, tag: str) -> str:
+def member_rfid_tag_remove(*, member: Member, by, tag: str) -> str:
     """Remove a 10-digit tag from an active member's own keys: TAG_REMOVED, TAG_ABSENT
     or NOT_ACTIVE. Recorded as a member write by `by`."""
     if member.membership_status != MemberStatus.ACTIVE:
@@ -465,7 +466,7 @@ EXPORT_NOTE = "Downloaded a copy of their data (privacy page)."
 DOWNLOAD_EVENT = "download"
 
 
-def member_export_download(*, member, by) -> str:
+def member_export_download(*, member: Member, by) -> str:
     """The member's export (members/privacy.py) as JSON text, its download recorded in
     the member's history in the same transaction, audited as the member's own act: a
     note from "member" where notes is a list; otherwise (NULL on a partial record, or a

@@ -9,7 +9,7 @@ from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
@@ -25,14 +25,14 @@ logger = logging.getLogger(__name__)
 NO_SECOND_MEMBER = "You are already signed in, so there is nothing to sign up for."
 
 
-def _to_dashboard(request):
+def _to_dashboard(request: HttpRequest) -> HttpResponse:
     messages.info(request, NO_SECOND_MEMBER)
     return redirect("dashboard")
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-def start(request):
+def start(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return _to_dashboard(request)
     form = EmailForm(request.POST if request.method == "POST" else None)
@@ -53,23 +53,23 @@ def start(request):
 
 
 @require_safe
-def sent(request):
+def sent(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return _to_dashboard(request)
     return render(request, "signup/sent.html")
 
 
-def _bad_link(request):
+def _bad_link(request: HttpRequest) -> HttpResponse:
     return render(request, "signup/bad_link.html", status=400)
 
 
-def _complete(request):
+def _complete(request: HttpRequest) -> HttpResponse:
     return render(request, "signup/complete.html")
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-def continue_signup(request, token):
+def continue_signup(request: HttpRequest, token: str) -> HttpResponse:
     if request.user.is_authenticated:
         return _to_dashboard(request)
     try:
@@ -122,7 +122,7 @@ def continue_signup(request, token):
     return render(request, "signup/details.html", {"form": form, "email": email})
 
 
-def _log_in_new_member(request, member):
+def _log_in_new_member(request: HttpRequest, member: Member) -> HttpResponse:
     """Log the member just committed in and send them to the payment page.
 
     The session is saved here, not by SessionMiddleware on the way out: if the database
@@ -158,7 +158,7 @@ def _stripe_configured() -> bool:
 @csp_update(settings.STRIPE_PRICING_TABLE_CSP)
 @never_cache
 @require_safe
-def payment(request):
+def payment(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("signup:start")
     # Whose page this is comes from the session only; query parameters are never read.
@@ -184,7 +184,7 @@ def payment(request):
 
 @never_cache
 @require_safe
-def check_username(request):
+def check_username(request: HttpRequest) -> JsonResponse:
     if not ratelimit.hit_ip(request, "check_username_ip"):
         return JsonResponse({"error": "Too many requests; try again later."}, status=429)
     form = UsernameCheckForm(request.GET)

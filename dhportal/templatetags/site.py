@@ -18,7 +18,7 @@ DAY_FORMAT = "j F Y"
 
 
 @register.filter
-def day(value):
+def day(value: object) -> object:
     """A date or datetime as "15 January 2026" (an aware datetime in TIME_ZONE); an ISO
     date string is read first; anything else is returned as it is."""
     if isinstance(value, str):
@@ -34,11 +34,11 @@ def day(value):
 
 
 @register.simple_tag
-def site_name():
+def site_name() -> str:
     return settings.SITE_NAME
 
 
 @register.simple_tag
-def site_url():
+def site_url() -> str:
     """SITE_URL, the public base URL links in mails are built from."""
     return settings.SITE_URL
