@@ -60,6 +60,7 @@ from members.models import (
     Notification,
     User,
 )
+from members.subscriptions import FINAL
 from members.validators import placeholder_username
 
 LIVE_SUBSCRIPTION_REFUSAL = "Cancel the subscription first."
@@ -69,9 +70,6 @@ PLACEHOLDER_TAKEN_REFUSAL = (
     " erased: rename that login first."
 )
 
-# Stripe statuses after which a subscription can never bill again (billing/rules.py's
-# FINAL); any other status, blank included (known only from a checkout), is live.
-_ENDED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})
 # members' mail tasks that wait on a row erasure removes or blanks: the task's name and
 # the argument holding the row's id.
 _MAIL_JOB_NOTIFICATION = ("send_notification", "notification_id")
@@ -176,15 +174,11 @@ def _erased_values(member, *, merged_away: bool = False) -> dict:
 
 
 def _live_subscription(member) -> bool:
-    """Whether the member's status column names a subscription that may still bill
-    (billing answers for its subscription rows itself, through member_refusal)."""
-    status = member.read("status")
-    value = status.subscription_status if status is not None else None
-    return (
-        isinstance(value, str)
-        and bool(value.strip())
-        and value.strip().lower() not in _ENDED_SUBSCRIPTION
-    )
+    """Whether the member's status column names a subscription that may still bill:
+    any status but a final one (billing answers for its subscription rows itself,
+    through member_refusal, where a blank status known only from a checkout is live)."""
+    state = member.subscription_status
+    return bool(state) and state not in FINAL
 
 
 def erasure_refusal(member) -> str | None:

@@ -12,7 +12,7 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from members import shapes
+from members import shapes, subscriptions
 
 # The canonical email (DESIGN §2) is computed in members/emails.py; importers of
 # members.models keep finding normalize_email here.
@@ -62,10 +62,6 @@ def violated_field(error: IntegrityError) -> str | None:
     if not isinstance(constraint, str):
         return None
     return UNIQUE_FIELD_BY_CONSTRAINT.get(constraint)
-
-
-# Stripe subscription statuses under which a member is paying.
-PAYING_SUBSCRIPTION_STATUSES = frozenset({"active", "trialing"})
 
 
 class UserQuerySet(models.QuerySet):
@@ -136,7 +132,7 @@ class MemberQuerySet(models.QuerySet):
         """Pending members who have paid: staff activate them at their first visit."""
         return self.filter(
             status__membership_status__iexact=MemberStatus.PENDING,
-            status__subscription_status__in=PAYING_SUBSCRIPTION_STATUSES,
+            status__subscription_status__in=subscriptions.PAYING,
         )
 
     def by_billing_ref(self, ref):
@@ -352,15 +348,14 @@ class Member(models.Model):
 
     @property
     def subscription_status(self) -> str:
-        value = self._get("status", "subscription_status")
-        return value.strip().lower() if value is not None else ""
+        return subscriptions.subscription_status_form(self._get("status", "subscription_status"))
 
     @property
     def awaiting_activation(self) -> bool:
         """Paid but still pending: staff activate after the in-person ID check."""
         return (
             self.membership_status == MemberStatus.PENDING
-            and self.subscription_status in PAYING_SUBSCRIPTION_STATUSES
+            and self.subscription_status in subscriptions.PAYING
         )
 
     def payment_state(self, *, stripe_configured: bool) -> str:
@@ -368,9 +363,7 @@ class Member(models.Model):
         "pay" (pending or lapsed; "not_configured" when Stripe is not set up) or
         "settled" (nothing to pay for). A member with no status yet counts as pending."""
         status = self.membership_status or MemberStatus.PENDING
-        if status == MemberStatus.PENDING and (
-            self.subscription_status in PAYING_SUBSCRIPTION_STATUSES
-        ):
+        if status == MemberStatus.PENDING and (self.subscription_status in subscriptions.PAYING):
             return "paid"
         if status in (MemberStatus.PENDING, MemberStatus.LAPSED):
             return "pay" if stripe_configured else "not_configured"
