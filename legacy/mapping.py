@@ -436,11 +436,3 @@ def _copy(value):
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
-
-
-def partial(columns: dict) -> bool:
-    """DESIGN §2's partial: a nullable column NULL, or status without membership_status."""
-    if any(columns[c] is None for c in NULLABLE):
-        return True
-    status = columns["status"]
-    return isinstance(status, dict) and status.get(MEMBERSHIP_STATUS) is None

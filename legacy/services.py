@@ -17,6 +17,7 @@ from legacy.mapping import DUPLICATE, LOGIN, TAG_CONFLICT, VALUE, MappedRow, Row
 from legacy.models import ImportedRow, Outcome, fix_text
 from members.audit import audit
 from members.models import Authorization, AuthorizationKind, Member, RfidTag, User
+from members.partial import is_partial
 from members.validators import placeholder_username
 
 BATCH_SIZE = 500
@@ -401,7 +402,7 @@ def _count(plan: _Plan, summary: ImportSummary) -> None:
         return
     row = plan.row
     summary.imported += 1
-    summary.partial += mapping.partial(row.columns)
+    summary.partial += is_partial(row.columns)
     summary.duplicates += plan.duplicate_of is not None
     summary.fixed += sum(f.kind in (VALUE, LOGIN) for f in row.fixes)
     summary.tag_conflicts += plan.dropped

@@ -22,6 +22,7 @@ from members.emails import (  # noqa: F401 - re-exported for importers of member
     stored_email,
 )
 from members.lookups import ci_equals
+from members.partial import PARTIAL_Q, missing_q
 from members.rfid import (  # noqa: F401 - re-exported for importers of members.models
     _SYNC_RFID_TAGS,
     RFID_APPEND,
@@ -92,30 +93,6 @@ class User(AbstractUser):
     def save(self, *args, **kwargs):
         self.email = stored_email(self.email)
         super().save(*args, **kwargs)
-
-
-def _partial_q() -> Q:
-    """A member is partial when a nullable JSON column is NULL or status lacks
-    membership_status (missing key or JSON null). The admin filter, its index and
-    Member.objects.partial() all use this one expression."""
-    q = Q(status__membership_status__isnull=True) | Q(status__membership_status=None)
-    for column in NULLABLE_COLUMNS:
-        q |= Q(**{f"{column}__isnull": True})
-    return q
-
-
-PARTIAL_Q = _partial_q()
-
-
-def missing_q(label: str) -> Q:
-    """The condition for one missing piece, as labelled by scaffolding.missing_columns."""
-    if label == "membership_status":
-        return Q(status__isnull=False) & (
-            Q(status__membership_status__isnull=True) | Q(status__membership_status=None)
-        )
-    if label not in NULLABLE_COLUMNS:
-        raise ValueError(label)
-    return Q(**{f"{label}__isnull": True})
 
 
 class MemberQuerySet(models.QuerySet):
