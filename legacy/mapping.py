@@ -296,10 +296,10 @@ def _map_forms(row: MappedRow, forms: dict, usernames: dict[int, str]) -> None:
 
 def _note_entry(row: MappedRow, entry, i: int) -> dict:
     if isinstance(entry, str):
-        return {NOTE_TEXT: entry, NOTE_FROM: "", NOTE_TIME: None}
+        return shapes.note_entry(entry, author="", at=None)
     if not isinstance(entry, dict):
         row.fix(f"notes[{i}]", entry, "not a note; kept as its text")
-        return {NOTE_TEXT: str(entry), NOTE_FROM: "", NOTE_TIME: None}
+        return shapes.note_entry(str(entry), author="", at=None)
     entry = dict(entry)
     for old, new in OLD_NOTE_KEYS.items():
         if old in entry and new not in entry:

@@ -43,7 +43,6 @@ import pghistory
 from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from members import shapes
 from members.audit import audit
@@ -246,10 +245,6 @@ def _tags(access) -> list[str]:
     return [t for t in tags if isinstance(t, str) and t.strip()] if isinstance(tags, list) else []
 
 
-def _note(text: str, author: str) -> dict:
-    return {"note": text, "from": author, "timestamp": timezone.now().isoformat()}
-
-
 # --- logins ----------------------------------------------------------------------
 
 
@@ -351,9 +346,9 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
     if isinstance(tomb_notes, list) or tomb_notes is None:
         tomb_notes = [
             *(tomb_notes or []),
-            _note(
+            shapes.note_entry(
                 f"Merged into member #{keep.pk} by {staff}; this record is no longer used.",
-                MERGE_NOTE_FROM,
+                author=MERGE_NOTE_FROM,
             ),
         ]
     Member.objects.filter(pk=gone.pk).update(
@@ -383,12 +378,12 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
     if notes is not None:
         notes = list(notes) + (list(gone.notes) if isinstance(gone.notes, list) else [])
         notes.append(
-            _note(
+            shapes.note_entry(
                 f"Member #{gone.pk}"
                 + (f" (Deep Harbor #{gone.legacy_id})" if gone.legacy_id else "")
                 + f" merged into this one by {staff}; its record and history stay on its "
                 "own page.",
-                staff,
+                author=staff,
             )
         )
     else:

@@ -135,7 +135,7 @@ class MemberQuerySet(models.QuerySet):
     def append_note(self, note: str, *, author: str, user=None) -> int:
         """Append a note to every member in the queryset in one SQL statement, so
         concurrent appends never lose each other (no read-modify-write)."""
-        entry = {"note": note, "from": author, "timestamp": timezone.now().isoformat()}
+        entry = shapes.note_entry(note, author=author)
         return self.update(
             notes=RawSQL(  # noqa: S611 - constant SQL, the note is a parameter
                 "COALESCE(notes, '[]'::jsonb) || %s::jsonb", (json.dumps([entry]),)

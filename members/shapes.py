@@ -16,6 +16,8 @@ Public API (stable):
     Note (one entry of the notes list), Access, Authorizations, Extras
                        the models, all subclasses of `Shape`
 
+    note_entry(text, *, author, at="now")
+                       a new entry of the notes list, as stored
     default(column)    a fresh copy of the column's default JSON value (what
                        scaffolding fills a NULL column with)
     keys(column)       the column's known keys, in declaration order, as stored
@@ -46,11 +48,12 @@ as it was, however wrong its type.
 import copy
 import datetime
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import models
+from django.utils import timezone
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -86,6 +89,7 @@ __all__ = [
     "Status",
     "default",
     "keys",
+    "note_entry",
     "read",
     "validate",
 ]
@@ -288,6 +292,20 @@ class Note(Shape):
     # "from" is a Python keyword: the attribute is from_, the stored key "from".
     from_: Text | None = key("", alias="from")
     timestamp: Timestamp | None = key(None)
+
+
+def note_entry(
+    text: str, *, author: str, at: datetime.datetime | None | Literal["now"] = "now"
+) -> dict[str, Any]:
+    """A new entry of the `notes` list as stored (the keys of `Note`): its text, who
+    wrote it and when, as an ISO timestamp; `at=None` for an undated note (Deep
+    Harbor kept some)."""
+    moment = timezone.now() if at == "now" else at
+    return {
+        "note": text,
+        "from": author,
+        "timestamp": moment.isoformat() if moment is not None else None,
+    }
 
 
 class Access(Shape):

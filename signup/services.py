@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from members import scaffolding
+from members import scaffolding, shapes
 from members.audit import audit
 from members.erasure import banned_email_hashes
 from members.lookups import email_addresses_with
@@ -174,8 +174,7 @@ def schedule_scaffolding(*, member_id: int) -> None:
 
 def _values_for(label: str) -> dict:
     if label == "notes":
-        note = {"note": SIGNUP_NOTE, "from": "signup", "timestamp": timezone.now().isoformat()}
-        return {"notes": [note]}
+        return {"notes": [shapes.note_entry(SIGNUP_NOTE, author="signup")]}
     return {label: scaffolding.default(label)}
 
 
