@@ -16,7 +16,6 @@ in their 10-digit form (as members/rfid.py compares them), each once.
 from __future__ import annotations
 
 import re
-import typing
 
 from members import shapes
 from members.rfid import TAGS_KEY
@@ -73,12 +72,6 @@ def _literal(text: str) -> str:
     return f"'{text}'"
 
 
-def _holds_list(annotation) -> bool:
-    if typing.get_origin(annotation) is list:
-        return True
-    return any(_holds_list(arg) for arg in typing.get_args(annotation))
-
-
 def json_sources() -> dict[str, tuple[str, bool]]:
     """Snapshot key -> (the JSON column declaring it, whether it holds a list), read
     from the shapes. Fails loudly when a key the snapshot needs is declared by no
@@ -91,9 +84,7 @@ def json_sources() -> dict[str, tuple[str, bool]]:
         if len(found) != 1:
             raise LookupError(f"the shapes declare {key!r} in {found or 'no column'}")
         column = found[0]
-        fields = shapes.SHAPES[column].model_fields
-        field = next(f for name, f in fields.items() if (f.alias or name) == key)
-        sources[key] = (column, _holds_list(field.annotation))
+        sources[key] = (column, shapes.key_kind(column, key).is_list)
     return sources
 
 

@@ -12,7 +12,6 @@ decided in legacy/services.py.
 """
 
 import datetime
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from legacy.emails import canonical_email
 from members import shapes
 from members.rfid import rfid_tag_form
+from members.shapes import KeyKind
 from members.validators import PLACEHOLDER_RE, USERNAME_RE
 
 
@@ -100,30 +100,6 @@ def _jsonable(value):
     return str(value)
 
 
-# --- the type a shape gives each key ------------------------------------------------
-
-
-def _base(annotation):
-    """bool, datetime.date, datetime.datetime, str, list... behind a key's annotation."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = args[0] if len(args) == 1 else object
-        elif origin is not None:
-            return origin
-        else:
-            return annotation
-
-
-def _kinds(model) -> dict[str, type]:
-    return {f.alias or name: _base(f.annotation) for name, f in model.model_fields.items()}
-
-
-KINDS = {column: _kinds(model) for column, model in shapes.SHAPES.items()}
-
 TRUE, FALSE = {"true", "t", "yes", "y", "1", "on"}, {"false", "f", "no", "n", "0", "off"}
 
 
@@ -158,12 +134,11 @@ def _fix_object(row: MappedRow, column: str, data: dict, where: str | None = Non
         reading = reading[0] if reading else None
     if reading is None:
         return data
-    kinds = KINDS[column]
     where = where or column
     for stored in sorted(reading.unreadable):
         value = data.get(stored)
-        kind = kinds.get(stored)
-        if kind is bool:
+        kind = shapes.key_kind(column, stored)
+        if kind == KeyKind.BOOLEAN:
             text = str(value).strip().lower() if isinstance(value, str | int) else None
             if text in TRUE or text in FALSE:
                 data[stored] = text in TRUE
@@ -174,13 +149,13 @@ def _fix_object(row: MappedRow, column: str, data: dict, where: str | None = Non
                 data[stored] = None
                 row.fix(f"{where}.{stored}", value, "not true or false; left empty")
             continue
-        elif kind is datetime.date:
+        elif kind == KeyKind.DATE:
             fixed = _as_date(value)
             data[stored] = fixed
             what = f"read as {fixed}" if fixed else "not an ISO date; left empty"
             row.fix(f"{where}.{stored}", value, what)
             continue
-        elif kind is datetime.datetime:
+        elif kind == KeyKind.TIMESTAMP:
             fixed = _as_timestamp(value)
             data[stored] = fixed
             what = f"read as {fixed}" if fixed else "not an ISO timestamp; left empty"

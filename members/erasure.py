@@ -113,16 +113,10 @@ def is_erased_ban(email) -> bool:
 
 
 def _text_keys(column: str) -> tuple[str, ...]:
-    """The column's keys that hold free text (their annotation admits str only)."""
-    model = shapes.SHAPES[column]
-    found = []
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        texts = [a for a in args if a is not type(None)]
-        if texts and all(getattr(a, "__origin__", a) is str for a in texts):
-            found.append(field.alias or name)
-    return tuple(found)
+    """The column's keys that hold free text."""
+    return tuple(
+        k for k in shapes.keys(column) if shapes.key_kind(column, k) == shapes.KeyKind.TEXT
+    )
 
 
 def erased_forms(raw):
