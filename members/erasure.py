@@ -38,7 +38,6 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
@@ -50,6 +49,7 @@ from members import shapes
 from members.audit import audit
 from members.emails import canonical_email
 from members.hooks import Action, member_erased, refusal
+from members.logins import login_sessions_end
 from members.merge import MERGE_NOTE_FROM
 from members.models import (
     BannedEmailHash,
@@ -208,19 +208,6 @@ def _addresses(member, user) -> set[str]:
     return {c for c in (canonical_email(a) for a in found if a) if c}
 
 
-def _sessions_end(user_id: int) -> int:
-    """Delete the login's sessions (database rows; with cached_db, the cache copy too)."""
-    from importlib import import_module
-
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    ended = 0
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if session.get_decoded().get("_auth_user_id") == str(user_id):
-            store(session_key=session.session_key).delete()
-            ended += 1
-    return ended
-
-
 def _admin_log_blank(member, user, address_ids) -> None:
     """The admin log names objects as they were (`#12 Ada Lovelace`, a username, an
     address): from now on it names them by number only."""
@@ -343,7 +330,7 @@ def _row_erase(member, user, addresses: set[str], *, merged_away, by) -> None:
         user.is_active = False
         user.set_unusable_password()
         user.save()
-        _sessions_end(user.pk)
+        login_sessions_end(user=user)
 
     notification_ids = list(Notification.objects.filter(member=member).values_list("pk", flat=True))
     Notification.objects.filter(pk__in=notification_ids).update(error="")

@@ -40,7 +40,6 @@ are written onto the survivor, so the RfidTag unique index never sees two holder
 from dataclasses import dataclass
 
 import pghistory
-from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
@@ -48,10 +47,9 @@ from members import shapes
 from members.audit import audit
 from members.emails import stored_email
 from members.hooks import Action, member_merged, refusal
-from members.lookups import ci_equals
+from members.logins import login_follow
 from members.models import Member, MemberStatus, User, violated_field
 from members.rfid import TAGS_KEY, rfid_tag_form
-from members.validators import placeholder_username
 
 # Whose value wins, per column: the two login fields, the JSON columns that are not
 # united, and the member's joining date.
@@ -248,10 +246,6 @@ def _tags(access) -> list[str]:
 # --- logins ----------------------------------------------------------------------
 
 
-def _placeholder(member_id: int) -> str:
-    return placeholder_username(member_id)
-
-
 def _logins(survivor, merged):
     """(the User that stays, the User to delete), either may be None."""
     a, b = survivor.user, merged.user
@@ -260,26 +254,6 @@ def _logins(survivor, merged):
     if a is not None:
         return a, b
     return b, None
-
-
-def _login_follow(user, *, member_id: int, email: str, username: str) -> None:
-    """The User that stays takes the survivor's email and username; its primary allauth
-    address follows the email, verified only if it was that very address already."""
-    user.email = email
-    user.username = username or _placeholder(member_id)
-    user.save(update_fields=["email", "username"])
-    if not email:
-        return
-    addresses = EmailAddress.objects.filter(user_id=user.pk)
-    same = addresses.filter(ci_equals("email", email)).first()
-    if same is not None:
-        addresses.exclude(pk=same.pk).filter(primary=True).update(primary=False)
-        if not same.primary or same.email != email:
-            same.primary, same.email = True, email
-            same.save(update_fields=["primary", "email"])
-        return
-    addresses.filter(primary=True).update(primary=False)
-    EmailAddress.objects.create(user_id=user.pk, email=email, verified=False, primary=True)
 
 
 # --- the merge -------------------------------------------------------------------
@@ -418,7 +392,8 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
 
     login = "no login"
     if stay_user is not None:
-        _login_follow(stay_user, member_id=keep.pk, email=email, username=username)
+        # The merged email is not proven for this login: verified only if it was so.
+        login_follow(stay_user, member_id=keep.pk, email=email, username=username, vouched=False)
         login = f"login {stay_user.get_username()} kept"
         if stay_user.pk != keep.user_id:
             login = f"the login of #{gone.pk} moved to #{keep.pk}"
