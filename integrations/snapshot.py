@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from members import shapes
-from members.rfid import TAGS_KEY
+from members.rfid import TAGS_KEY, padded_tag_sql
 from members.shapes import MemberStatus
 
 # The snapshot's keys, in the order a payload lists them (DESIGN §12's contract).
@@ -88,14 +88,6 @@ def json_sources() -> dict[str, tuple[str, bool]]:
     return sources
 
 
-def _pad(text: str) -> str:
-    # A tag in the form members/rfid.py compares: trimmed, zero-padded to 10 digits.
-    return (
-        f"(CASE WHEN length(btrim({text})) < 10 THEN lpad(btrim({text}), 10, '0')"
-        f" ELSE btrim({text}) END)"
-    )
-
-
 def _array(value: str) -> str:
     return f"(CASE WHEN jsonb_typeof({value}) = 'array' THEN ({value}) ELSE '[]'::jsonb END)"
 
@@ -131,7 +123,8 @@ def _tag_list_sql(value: str) -> str:
     return (
         f"(CASE WHEN {clean} THEN ({value}) ELSE "  # noqa: S608 - constant SQL, fixed names
         "(SELECT COALESCE(jsonb_agg(tag ORDER BY first), '[]'::jsonb) FROM ("
-        f"SELECT {_pad(_ELEMENT_TEXT)} AS tag, min(i) AS first"
+        # Each tag in the form members/rfid.py compares: trimmed, zero-padded to 10.
+        f"SELECT {padded_tag_sql(_ELEMENT_TEXT)} AS tag, min(i) AS first"
         f" FROM jsonb_array_elements({_array(value)}) WITH ORDINALITY AS x(e, i)"
         # Numbers too: the RfidTag mirror (members/rfid.py) holds them as tags.
         " WHERE jsonb_typeof(e) IN ('string', 'number') GROUP BY 1) AS tags"
