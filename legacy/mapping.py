@@ -345,15 +345,27 @@ def map_row(raw: dict, *, usernames: dict[int, str] | None = None) -> MappedRow:
         date_added=raw.get("date_added"),
     )
     columns = {c: _copy(raw.get(c)) for c in JSON_COLUMNS}
+    _flag_non_objects(row, columns)
+    for column, value in columns.items():
+        if isinstance(value, dict):
+            _rename(row, column, value)
+    _map_identity(row, columns["identity"])
+    _map_columns(row, columns, usernames or {})
+    row.columns = columns
+    return row
+
+
+def _flag_non_objects(row: MappedRow, columns: dict) -> None:
     for column in NULLABLE:
         value = columns[column]
         if value is not None and column != "notes" and not isinstance(value, dict):
             # Not what the column holds: kept as it is, for staff to see and fix.
             row.fix(column, None, "not a JSON object; kept as it was")
-    for column, value in columns.items():
-        if isinstance(value, dict):
-            _rename(row, column, value)
-    _map_identity(row, columns["identity"])
+
+
+def _map_columns(row: MappedRow, columns: dict, usernames: dict[int, str]) -> None:
+    """The nullable columns after identity, in place; a column that is not an object
+    (or for notes: NULL) is left as it is."""
     status = columns["status"] if isinstance(columns["status"], dict) else None
     if isinstance(columns["connections"], dict):
         _move_stripe_id(row, columns["connections"], status)
@@ -361,7 +373,7 @@ def map_row(raw: dict, *, usernames: dict[int, str] | None = None) -> MappedRow:
     if status is not None:
         _map_status(row, status)
     if isinstance(columns["forms"], dict):
-        _map_forms(row, columns["forms"], usernames or {})
+        _map_forms(row, columns["forms"], usernames)
     if columns["notes"] is not None:
         columns["notes"] = _map_notes(row, columns["notes"])
     if isinstance(columns["access"], dict):
@@ -369,8 +381,6 @@ def map_row(raw: dict, *, usernames: dict[int, str] | None = None) -> MappedRow:
     for column in ("authorizations", "extras"):
         if isinstance(columns[column], dict):
             _fix_object(row, column, columns[column])
-    row.columns = columns
-    return row
 
 
 def checker_ids(raw: dict) -> int | None:
