@@ -206,9 +206,9 @@ def lookup_plans_use_indexes(size: int) -> bool:
     """EXPLAIN of each lookup on the large database: all answered from an index."""
     from django.db import connections
 
+    from members.logins import email_holders, username_holders
     from members.lookups import email_addresses_with
     from members.models import Member, User
-    from signup.services import email_holders, username_holders
 
     alias = f"bench_{size}"
     connections.databases[alias] = {

@@ -109,7 +109,6 @@ def _date(moment: datetime | None) -> str | None:
 # --- the member: one locking read, one write ------------------------------------------
 
 _STATUS_KEYS = frozenset(shapes.keys("status"))
-_NOTE_KEYS = shapes.keys("notes")
 
 
 def _status(member: Member) -> shapes.Status:
@@ -197,8 +196,7 @@ class MemberChanges:
         self.subscriptions: dict[str, str] = {}
 
     def note(self, text: str) -> None:
-        entry = dict(zip(_NOTE_KEYS, (text, NOTE_AUTHOR, timezone.now().isoformat()), strict=True))
-        self.notes.append(entry)
+        self.notes.append(shapes.note_entry(text, author=NOTE_AUTHOR))
 
     def merge(self, values: dict) -> None:
         unknown = set(values) - _STATUS_KEYS

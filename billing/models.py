@@ -1,6 +1,8 @@
 from django.db import models
 from django.db.models import Q
 
+from members.subscriptions import SubscriptionStatus
+
 
 class EventState(models.TextChoices):
     PROCESSED = "processed", "Processed"
@@ -53,17 +55,6 @@ class StripeEvent(models.Model):
 
     def __str__(self):
         return f"{self.stripe_id} {self.type}"
-
-
-class SubscriptionStatus(models.TextChoices):
-    INCOMPLETE = "incomplete"
-    INCOMPLETE_EXPIRED = "incomplete_expired"
-    TRIALING = "trialing"
-    ACTIVE = "active"
-    PAST_DUE = "past_due"
-    CANCELED = "canceled"
-    UNPAID = "unpaid"
-    PAUSED = "paused"
 
 
 class Subscription(models.Model):

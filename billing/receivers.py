@@ -13,10 +13,10 @@ BillingConfig.ready().
 from django.dispatch import receiver
 
 from billing.models import ReconcileFinding, StripeEvent, Subscription
-from billing.rules import FINAL
 from members import hooks
 from members.erasure import LIVE_SUBSCRIPTION_REFUSAL
 from members.privacy import export_value
+from members.subscriptions import FINAL
 
 _MOVED = (Subscription, StripeEvent, ReconcileFinding)
 

@@ -14,9 +14,9 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from billing import rules
 from billing.models import DONE_STATES, EventState, Plan, StripeEvent, Subscription
 from members.models import Member
+from members.subscriptions import FINAL
 
 EVENTS = StripeEvent._meta.db_table
 SUBSCRIPTIONS = Subscription._meta.db_table
@@ -25,7 +25,7 @@ MEMBERS = Member._meta.db_table
 
 # Constant SQL lists built from constants (no input).
 _DONE = ", ".join(f"'{state}'" for state in sorted(DONE_STATES))
-_FINAL = ", ".join(f"'{status}'" for status in sorted(rules.FINAL))
+_FINAL = ", ".join(f"'{status}'" for status in sorted(FINAL))
 
 _EVENT_COLUMNS = (
     "stripe_id",

@@ -1,4 +1,5 @@
-"""Membership transitions driven by Stripe: one pure function, the table of DESIGN §4.
+"""Membership transitions driven by Stripe: one pure function of the table below
+(README, "Architecture"; the statuses and their sets are members/subscriptions.py's).
 
 | Stripe subscription status                    | effect on membership_status        |
 |-----------------------------------------------|------------------------------------|
@@ -12,12 +13,8 @@ staff decisions that Stripe never changes; pending stays pending until staff act
 the member after an in-person ID check.
 """
 
-from members.models import PAYING_SUBSCRIPTION_STATUSES, MemberStatus
-
-ENDED = frozenset({"unpaid", "canceled", "incomplete_expired", "paused"})
-PROBLEM = frozenset({"past_due", "unpaid"})
-# No later snapshot can bring these back: Stripe never reuses the subscription.
-FINAL = frozenset({"canceled", "incomplete_expired"})
+from members.models import MemberStatus
+from members.subscriptions import ENDED, FINAL, PAYING, PROBLEM, subscription_status_form
 
 
 def _norm(value) -> str:
@@ -31,10 +28,10 @@ def membership_transition(current: str | None, stripe_status: str, *, is_current
     current status is treated as pending (the scaffolding default).
     """
     status = _norm(current) or MemberStatus.PENDING
-    stripe_status = _norm(stripe_status)
+    stripe_status = subscription_status_form(stripe_status)
     if not is_current:
         return status
-    if stripe_status in PAYING_SUBSCRIPTION_STATUSES and status == MemberStatus.LAPSED:
+    if stripe_status in PAYING and status == MemberStatus.LAPSED:
         return MemberStatus.ACTIVE
     if stripe_status in ENDED and status == MemberStatus.ACTIVE:
         return MemberStatus.LAPSED
@@ -42,10 +39,10 @@ def membership_transition(current: str | None, stripe_status: str, *, is_current
 
 
 def payment_problem(stripe_status: str) -> bool:
-    return _norm(stripe_status) in PROBLEM
+    return subscription_status_form(stripe_status) in PROBLEM
 
 
 def is_live(stripe_status: str) -> bool:
     """A subscription that has not ended for good. Blank (known only from a checkout,
     no snapshot yet) counts as live, so it is never silently replaced."""
-    return _norm(stripe_status) not in FINAL
+    return subscription_status_form(stripe_status) not in FINAL

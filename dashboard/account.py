@@ -13,6 +13,7 @@ from dashboard.forms import EmailChangeForm, LimitedPasswordChangeForm
 from dashboard.views import member_page, require_get_or_post
 from members import services
 from members.email_change import BadEmailChangeLink, email_change_mail_queue, email_change_read
+from members.logins import login_sessions_end
 from members.models import Member, MemberStatus
 from members.ratelimit import counter_hit
 
@@ -67,7 +68,7 @@ def _email_change(request, member):
 
 
 def _other_sessions_end(request, member):
-    ended = services.login_sessions_end(user=request.user, keep=request.session.session_key)
+    ended = login_sessions_end(user=request.user, keep=request.session.session_key)
     noun = "session" if ended == 1 else "sessions"
     messages.success(request, f"Logged out {ended} other {noun}.")
     return redirect("dashboard_account")

@@ -18,6 +18,7 @@ from dashboard.forms import FloofForm, ProfileForm, RfidAddForm, RfidRemoveForm
 from dhportal.templatetags.site import day
 from members import services
 from members.models import Member, MemberStatus
+from members.subscriptions import PAYING, PROBLEM, SubscriptionStatus
 
 UNKNOWN = "unknown, please contact staff"
 require_get_or_post = require_http_methods(["GET", "HEAD", "POST"])
@@ -80,18 +81,28 @@ def _notice(member):
     return "unknown"
 
 
-# What the billing card calls each Stripe subscription status, and whether it is good
-# news (shown green), a problem (red) or neither.
-SUBSCRIPTION_LABELS = {
-    "active": ("Active", "good"),
-    "trialing": ("Trial", "good"),
-    "past_due": ("Payment overdue", "problem"),
-    "unpaid": ("Unpaid", "problem"),
-    "incomplete": ("Waiting for the first payment", "problem"),
-    "incomplete_expired": ("First payment failed", "problem"),
-    "paused": ("Paused", ""),
-    "canceled": ("Canceled", ""),
+# What the billing card calls each Stripe subscription status.
+SUBSCRIPTION_LABELS: dict[str, str] = {
+    SubscriptionStatus.ACTIVE: "Active",
+    SubscriptionStatus.TRIALING: "Trial",
+    SubscriptionStatus.PAST_DUE: "Payment overdue",
+    SubscriptionStatus.UNPAID: "Unpaid",
+    SubscriptionStatus.INCOMPLETE: "Waiting for the first payment",
+    SubscriptionStatus.INCOMPLETE_EXPIRED: "First payment failed",
+    SubscriptionStatus.PAUSED: "Paused",
+    SubscriptionStatus.CANCELED: "Canceled",
 }
+# Shown red: a payment owed, or a first payment still missing or failed.
+_PROBLEM_TONE = PROBLEM | {SubscriptionStatus.INCOMPLETE, SubscriptionStatus.INCOMPLETE_EXPIRED}
+
+
+def _subscription_tone(state: str) -> str:
+    """Good news (shown green), a problem (red) or neither."""
+    if state in PAYING:
+        return "good"
+    return "problem" if state in _PROBLEM_TONE else ""
+
+
 # A plan's Stripe product id looks like this; staff name plans in admin (billing.Plan),
 # and until they do the webhook stores the id, which the card never shows.
 PRODUCT_ID_RE = re.compile(r"^prod_\w+$")
@@ -116,8 +127,9 @@ def _subscription(status):
         return None
     if not state:
         return ("No subscription yet", "")
-    label, tone = SUBSCRIPTION_LABELS.get(state.lower(), (state.replace("_", " ").capitalize(), ""))
-    return (label, tone)
+    state = state.lower()
+    label = SUBSCRIPTION_LABELS.get(state, state.replace("_", " ").capitalize())
+    return (label, _subscription_tone(state))
 
 
 def billing_portal_url(member) -> str:

@@ -16,10 +16,9 @@ in their 10-digit form (as members/rfid.py compares them), each once.
 from __future__ import annotations
 
 import re
-import typing
 
 from members import shapes
-from members.rfid import TAGS_KEY
+from members.rfid import TAGS_KEY, padded_tag_sql
 from members.shapes import MemberStatus
 
 # The snapshot's keys, in the order a payload lists them (DESIGN §12's contract).
@@ -73,12 +72,6 @@ def _literal(text: str) -> str:
     return f"'{text}'"
 
 
-def _holds_list(annotation) -> bool:
-    if typing.get_origin(annotation) is list:
-        return True
-    return any(_holds_list(arg) for arg in typing.get_args(annotation))
-
-
 def json_sources() -> dict[str, tuple[str, bool]]:
     """Snapshot key -> (the JSON column declaring it, whether it holds a list), read
     from the shapes. Fails loudly when a key the snapshot needs is declared by no
@@ -91,18 +84,8 @@ def json_sources() -> dict[str, tuple[str, bool]]:
         if len(found) != 1:
             raise LookupError(f"the shapes declare {key!r} in {found or 'no column'}")
         column = found[0]
-        fields = shapes.SHAPES[column].model_fields
-        field = next(f for name, f in fields.items() if (f.alias or name) == key)
-        sources[key] = (column, _holds_list(field.annotation))
+        sources[key] = (column, shapes.key_kind(column, key).is_list)
     return sources
-
-
-def _pad(text: str) -> str:
-    # A tag in the form members/rfid.py compares: trimmed, zero-padded to 10 digits.
-    return (
-        f"(CASE WHEN length(btrim({text})) < 10 THEN lpad(btrim({text}), 10, '0')"
-        f" ELSE btrim({text}) END)"
-    )
 
 
 def _array(value: str) -> str:
@@ -140,7 +123,8 @@ def _tag_list_sql(value: str) -> str:
     return (
         f"(CASE WHEN {clean} THEN ({value}) ELSE "  # noqa: S608 - constant SQL, fixed names
         "(SELECT COALESCE(jsonb_agg(tag ORDER BY first), '[]'::jsonb) FROM ("
-        f"SELECT {_pad(_ELEMENT_TEXT)} AS tag, min(i) AS first"
+        # Each tag in the form members/rfid.py compares: trimmed, zero-padded to 10.
+        f"SELECT {padded_tag_sql(_ELEMENT_TEXT)} AS tag, min(i) AS first"
         f" FROM jsonb_array_elements({_array(value)}) WITH ORDINALITY AS x(e, i)"
         # Numbers too: the RfidTag mirror (members/rfid.py) holds them as tags.
         " WHERE jsonb_typeof(e) IN ('string', 'number') GROUP BY 1) AS tags"

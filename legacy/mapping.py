@@ -12,7 +12,6 @@ decided in legacy/services.py.
 """
 
 import datetime
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from legacy.emails import canonical_email
 from members import shapes
 from members.rfid import rfid_tag_form
+from members.shapes import KeyKind
 from members.validators import PLACEHOLDER_RE, USERNAME_RE
 
 
@@ -100,30 +100,6 @@ def _jsonable(value):
     return str(value)
 
 
-# --- the type a shape gives each key ------------------------------------------------
-
-
-def _base(annotation):
-    """bool, datetime.date, datetime.datetime, str, list... behind a key's annotation."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = args[0] if len(args) == 1 else object
-        elif origin is not None:
-            return origin
-        else:
-            return annotation
-
-
-def _kinds(model) -> dict[str, type]:
-    return {f.alias or name: _base(f.annotation) for name, f in model.model_fields.items()}
-
-
-KINDS = {column: _kinds(model) for column, model in shapes.SHAPES.items()}
-
 TRUE, FALSE = {"true", "t", "yes", "y", "1", "on"}, {"false", "f", "no", "n", "0", "off"}
 
 
@@ -158,12 +134,11 @@ def _fix_object(row: MappedRow, column: str, data: dict, where: str | None = Non
         reading = reading[0] if reading else None
     if reading is None:
         return data
-    kinds = KINDS[column]
     where = where or column
     for stored in sorted(reading.unreadable):
         value = data.get(stored)
-        kind = kinds.get(stored)
-        if kind is bool:
+        kind = shapes.key_kind(column, stored)
+        if kind == KeyKind.BOOLEAN:
             text = str(value).strip().lower() if isinstance(value, str | int) else None
             if text in TRUE or text in FALSE:
                 data[stored] = text in TRUE
@@ -174,13 +149,13 @@ def _fix_object(row: MappedRow, column: str, data: dict, where: str | None = Non
                 data[stored] = None
                 row.fix(f"{where}.{stored}", value, "not true or false; left empty")
             continue
-        elif kind is datetime.date:
+        elif kind == KeyKind.DATE:
             fixed = _as_date(value)
             data[stored] = fixed
             what = f"read as {fixed}" if fixed else "not an ISO date; left empty"
             row.fix(f"{where}.{stored}", value, what)
             continue
-        elif kind is datetime.datetime:
+        elif kind == KeyKind.TIMESTAMP:
             fixed = _as_timestamp(value)
             data[stored] = fixed
             what = f"read as {fixed}" if fixed else "not an ISO timestamp; left empty"
@@ -296,10 +271,10 @@ def _map_forms(row: MappedRow, forms: dict, usernames: dict[int, str]) -> None:
 
 def _note_entry(row: MappedRow, entry, i: int) -> dict:
     if isinstance(entry, str):
-        return {NOTE_TEXT: entry, NOTE_FROM: "", NOTE_TIME: None}
+        return shapes.note_entry(entry, author="", at=None)
     if not isinstance(entry, dict):
         row.fix(f"notes[{i}]", entry, "not a note; kept as its text")
-        return {NOTE_TEXT: str(entry), NOTE_FROM: "", NOTE_TIME: None}
+        return shapes.note_entry(str(entry), author="", at=None)
     entry = dict(entry)
     for old, new in OLD_NOTE_KEYS.items():
         if old in entry and new not in entry:
@@ -370,15 +345,27 @@ def map_row(raw: dict, *, usernames: dict[int, str] | None = None) -> MappedRow:
         date_added=raw.get("date_added"),
     )
     columns = {c: _copy(raw.get(c)) for c in JSON_COLUMNS}
+    _flag_non_objects(row, columns)
+    for column, value in columns.items():
+        if isinstance(value, dict):
+            _rename(row, column, value)
+    _map_identity(row, columns["identity"])
+    _map_columns(row, columns, usernames or {})
+    row.columns = columns
+    return row
+
+
+def _flag_non_objects(row: MappedRow, columns: dict) -> None:
     for column in NULLABLE:
         value = columns[column]
         if value is not None and column != "notes" and not isinstance(value, dict):
             # Not what the column holds: kept as it is, for staff to see and fix.
             row.fix(column, None, "not a JSON object; kept as it was")
-    for column, value in columns.items():
-        if isinstance(value, dict):
-            _rename(row, column, value)
-    _map_identity(row, columns["identity"])
+
+
+def _map_columns(row: MappedRow, columns: dict, usernames: dict[int, str]) -> None:
+    """The nullable columns after identity, in place; a column that is not an object
+    (or for notes: NULL) is left as it is."""
     status = columns["status"] if isinstance(columns["status"], dict) else None
     if isinstance(columns["connections"], dict):
         _move_stripe_id(row, columns["connections"], status)
@@ -386,7 +373,7 @@ def map_row(raw: dict, *, usernames: dict[int, str] | None = None) -> MappedRow:
     if status is not None:
         _map_status(row, status)
     if isinstance(columns["forms"], dict):
-        _map_forms(row, columns["forms"], usernames or {})
+        _map_forms(row, columns["forms"], usernames)
     if columns["notes"] is not None:
         columns["notes"] = _map_notes(row, columns["notes"])
     if isinstance(columns["access"], dict):
@@ -394,8 +381,6 @@ def map_row(raw: dict, *, usernames: dict[int, str] | None = None) -> MappedRow:
     for column in ("authorizations", "extras"):
         if isinstance(columns[column], dict):
             _fix_object(row, column, columns[column])
-    row.columns = columns
-    return row
 
 
 def checker_ids(raw: dict) -> int | None:
@@ -436,11 +421,3 @@ def _copy(value):
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
-
-
-def partial(columns: dict) -> bool:
-    """DESIGN §2's partial: a nullable column NULL, or status without membership_status."""
-    if any(columns[c] is None for c in NULLABLE):
-        return True
-    status = columns["status"]
-    return isinstance(status, dict) and status.get(MEMBERSHIP_STATUS) is None

@@ -17,6 +17,8 @@ from legacy.mapping import DUPLICATE, LOGIN, TAG_CONFLICT, VALUE, MappedRow, Row
 from legacy.models import ImportedRow, Outcome, fix_text
 from members.audit import audit
 from members.models import Authorization, AuthorizationKind, Member, RfidTag, User
+from members.partial import is_partial
+from members.shapes import note_entry
 from members.validators import placeholder_username
 
 BATCH_SIZE = 500
@@ -325,12 +327,11 @@ def _plan(row: MappedRow, member_id: int, holders, taken_names) -> _Plan:
         row.fix("date_added", None, "not set in Deep Harbor; the import time is used")
     if row.fixes and isinstance(row.columns["notes"], list):
         row.columns["notes"].append(
-            {
-                mapping.NOTE_TEXT: f"Imported from Deep Harbor #{row.legacy_id}: "
+            note_entry(
+                f"Imported from Deep Harbor #{row.legacy_id}: "
                 + "; ".join(fix_text(f.as_json()) for f in row.fixes),
-                mapping.NOTE_FROM: IMPORT_NOTE_FROM,
-                mapping.NOTE_TIME: timezone.now().isoformat(),
-            }
+                author=IMPORT_NOTE_FROM,
+            )
         )
     user = address = None
     if login:
@@ -401,7 +402,7 @@ def _count(plan: _Plan, summary: ImportSummary) -> None:
         return
     row = plan.row
     summary.imported += 1
-    summary.partial += mapping.partial(row.columns)
+    summary.partial += is_partial(row.columns)
     summary.duplicates += plan.duplicate_of is not None
     summary.fixed += sum(f.kind in (VALUE, LOGIN) for f in row.fixes)
     summary.tag_conflicts += plan.dropped

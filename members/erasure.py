@@ -38,7 +38,6 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
@@ -50,6 +49,7 @@ from members import shapes
 from members.audit import audit
 from members.emails import canonical_email
 from members.hooks import Action, member_erased, refusal
+from members.logins import login_sessions_end
 from members.merge import MERGE_NOTE_FROM
 from members.models import (
     BannedEmailHash,
@@ -60,6 +60,7 @@ from members.models import (
     Notification,
     User,
 )
+from members.subscriptions import FINAL
 from members.validators import placeholder_username
 
 LIVE_SUBSCRIPTION_REFUSAL = "Cancel the subscription first."
@@ -69,9 +70,6 @@ PLACEHOLDER_TAKEN_REFUSAL = (
     " erased: rename that login first."
 )
 
-# Stripe statuses after which a subscription can never bill again (billing/rules.py's
-# FINAL); any other status, blank included (known only from a checkout), is live.
-_ENDED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})
 # members' mail tasks that wait on a row erasure removes or blanks: the task's name and
 # the argument holding the row's id.
 _MAIL_JOB_NOTIFICATION = ("send_notification", "notification_id")
@@ -115,16 +113,10 @@ def is_erased_ban(email) -> bool:
 
 
 def _text_keys(column: str) -> tuple[str, ...]:
-    """The column's keys that hold free text (their annotation admits str only)."""
-    model = shapes.SHAPES[column]
-    found = []
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        texts = [a for a in args if a is not type(None)]
-        if texts and all(getattr(a, "__origin__", a) is str for a in texts):
-            found.append(field.alias or name)
-    return tuple(found)
+    """The column's keys that hold free text."""
+    return tuple(
+        k for k in shapes.keys(column) if shapes.key_kind(column, k) == shapes.KeyKind.TEXT
+    )
 
 
 def erased_forms(raw):
@@ -176,15 +168,11 @@ def _erased_values(member, *, merged_away: bool = False) -> dict:
 
 
 def _live_subscription(member) -> bool:
-    """Whether the member's status column names a subscription that may still bill
-    (billing answers for its subscription rows itself, through member_refusal)."""
-    status = member.read("status")
-    value = status.subscription_status if status is not None else None
-    return (
-        isinstance(value, str)
-        and bool(value.strip())
-        and value.strip().lower() not in _ENDED_SUBSCRIPTION
-    )
+    """Whether the member's status column names a subscription that may still bill:
+    any status but a final one (billing answers for its subscription rows itself,
+    through member_refusal, where a blank status known only from a checkout is live)."""
+    state = member.subscription_status
+    return bool(state) and state not in FINAL
 
 
 def erasure_refusal(member) -> str | None:
@@ -218,19 +206,6 @@ def _addresses(member, user) -> set[str]:
         found.add(user.email)
         found.update(EmailAddress.objects.filter(user=user).values_list("email", flat=True))
     return {c for c in (canonical_email(a) for a in found if a) if c}
-
-
-def _sessions_end(user_id: int) -> int:
-    """Delete the login's sessions (database rows; with cached_db, the cache copy too)."""
-    from importlib import import_module
-
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    ended = 0
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if session.get_decoded().get("_auth_user_id") == str(user_id):
-            store(session_key=session.session_key).delete()
-            ended += 1
-    return ended
 
 
 def _admin_log_blank(member, user, address_ids) -> None:
@@ -355,7 +330,7 @@ def _row_erase(member, user, addresses: set[str], *, merged_away, by) -> None:
         user.is_active = False
         user.set_unusable_password()
         user.save()
-        _sessions_end(user.pk)
+        login_sessions_end(user=user)
 
     notification_ids = list(Notification.objects.filter(member=member).values_list("pk", flat=True))
     Notification.objects.filter(pk__in=notification_ids).update(error="")

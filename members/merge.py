@@ -40,19 +40,16 @@ are written onto the survivor, so the RfidTag unique index never sees two holder
 from dataclasses import dataclass
 
 import pghistory
-from allauth.account.models import EmailAddress
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from members import shapes
 from members.audit import audit
 from members.emails import stored_email
 from members.hooks import Action, member_merged, refusal
-from members.lookups import ci_equals
+from members.logins import login_follow
 from members.models import Member, MemberStatus, User, violated_field
 from members.rfid import TAGS_KEY, rfid_tag_form
-from members.validators import placeholder_username
 
 # Whose value wins, per column: the two login fields, the JSON columns that are not
 # united, and the member's joining date.
@@ -246,15 +243,7 @@ def _tags(access) -> list[str]:
     return [t for t in tags if isinstance(t, str) and t.strip()] if isinstance(tags, list) else []
 
 
-def _note(text: str, author: str) -> dict:
-    return {"note": text, "from": author, "timestamp": timezone.now().isoformat()}
-
-
 # --- logins ----------------------------------------------------------------------
-
-
-def _placeholder(member_id: int) -> str:
-    return placeholder_username(member_id)
 
 
 def _logins(survivor, merged):
@@ -265,26 +254,6 @@ def _logins(survivor, merged):
     if a is not None:
         return a, b
     return b, None
-
-
-def _login_follow(user, *, member_id: int, email: str, username: str) -> None:
-    """The User that stays takes the survivor's email and username; its primary allauth
-    address follows the email, verified only if it was that very address already."""
-    user.email = email
-    user.username = username or _placeholder(member_id)
-    user.save(update_fields=["email", "username"])
-    if not email:
-        return
-    addresses = EmailAddress.objects.filter(user_id=user.pk)
-    same = addresses.filter(ci_equals("email", email)).first()
-    if same is not None:
-        addresses.exclude(pk=same.pk).filter(primary=True).update(primary=False)
-        if not same.primary or same.email != email:
-            same.primary, same.email = True, email
-            same.save(update_fields=["primary", "email"])
-        return
-    addresses.filter(primary=True).update(primary=False)
-    EmailAddress.objects.create(user_id=user.pk, email=email, verified=False, primary=True)
 
 
 # --- the merge -------------------------------------------------------------------
@@ -351,9 +320,9 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
     if isinstance(tomb_notes, list) or tomb_notes is None:
         tomb_notes = [
             *(tomb_notes or []),
-            _note(
+            shapes.note_entry(
                 f"Merged into member #{keep.pk} by {staff}; this record is no longer used.",
-                MERGE_NOTE_FROM,
+                author=MERGE_NOTE_FROM,
             ),
         ]
     Member.objects.filter(pk=gone.pk).update(
@@ -383,12 +352,12 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
     if notes is not None:
         notes = list(notes) + (list(gone.notes) if isinstance(gone.notes, list) else [])
         notes.append(
-            _note(
+            shapes.note_entry(
                 f"Member #{gone.pk}"
                 + (f" (Deep Harbor #{gone.legacy_id})" if gone.legacy_id else "")
                 + f" merged into this one by {staff}; its record and history stay on its "
                 "own page.",
-                staff,
+                author=staff,
             )
         )
     else:
@@ -423,7 +392,8 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
 
     login = "no login"
     if stay_user is not None:
-        _login_follow(stay_user, member_id=keep.pk, email=email, username=username)
+        # The merged email is not proven for this login: verified only if it was so.
+        login_follow(stay_user, member_id=keep.pk, email=email, username=username, vouched=False)
         login = f"login {stay_user.get_username()} kept"
         if stay_user.pk != keep.user_id:
             login = f"the login of #{gone.pk} moved to #{keep.pk}"

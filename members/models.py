@@ -12,7 +12,7 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from members import shapes
+from members import shapes, subscriptions
 
 # The canonical email (DESIGN §2) is computed in members/emails.py; importers of
 # members.models keep finding normalize_email here.
@@ -22,6 +22,7 @@ from members.emails import (  # noqa: F401 - re-exported for importers of member
     stored_email,
 )
 from members.lookups import ci_equals
+from members.partial import PARTIAL_Q, missing_q
 from members.rfid import (  # noqa: F401 - re-exported for importers of members.models
     _SYNC_RFID_TAGS,
     RFID_APPEND,
@@ -64,10 +65,6 @@ def violated_field(error: IntegrityError) -> str | None:
     return UNIQUE_FIELD_BY_CONSTRAINT.get(constraint)
 
 
-# Stripe subscription statuses under which a member is paying.
-PAYING_SUBSCRIPTION_STATUSES = frozenset({"active", "trialing"})
-
-
 class UserQuerySet(models.QuerySet):
     # Written as user_email_ci_unique and user_username_ci_unique are (members/lookups.py).
     def with_email(self, email):
@@ -98,30 +95,6 @@ class User(AbstractUser):
         super().save(*args, **kwargs)
 
 
-def _partial_q() -> Q:
-    """A member is partial when a nullable JSON column is NULL or status lacks
-    membership_status (missing key or JSON null). The admin filter, its index and
-    Member.objects.partial() all use this one expression."""
-    q = Q(status__membership_status__isnull=True) | Q(status__membership_status=None)
-    for column in NULLABLE_COLUMNS:
-        q |= Q(**{f"{column}__isnull": True})
-    return q
-
-
-PARTIAL_Q = _partial_q()
-
-
-def missing_q(label: str) -> Q:
-    """The condition for one missing piece, as labelled by scaffolding.missing_columns."""
-    if label == "membership_status":
-        return Q(status__isnull=False) & (
-            Q(status__membership_status__isnull=True) | Q(status__membership_status=None)
-        )
-    if label not in NULLABLE_COLUMNS:
-        raise ValueError(label)
-    return Q(**{f"{label}__isnull": True})
-
-
 class MemberQuerySet(models.QuerySet):
     def partial(self):
         return self.filter(PARTIAL_Q)
@@ -136,7 +109,7 @@ class MemberQuerySet(models.QuerySet):
         """Pending members who have paid: staff activate them at their first visit."""
         return self.filter(
             status__membership_status__iexact=MemberStatus.PENDING,
-            status__subscription_status__in=PAYING_SUBSCRIPTION_STATUSES,
+            status__subscription_status__in=subscriptions.PAYING,
         )
 
     def by_billing_ref(self, ref):
@@ -162,7 +135,7 @@ class MemberQuerySet(models.QuerySet):
     def append_note(self, note: str, *, author: str, user=None) -> int:
         """Append a note to every member in the queryset in one SQL statement, so
         concurrent appends never lose each other (no read-modify-write)."""
-        entry = {"note": note, "from": author, "timestamp": timezone.now().isoformat()}
+        entry = shapes.note_entry(note, author=author)
         return self.update(
             notes=RawSQL(  # noqa: S611 - constant SQL, the note is a parameter
                 "COALESCE(notes, '[]'::jsonb) || %s::jsonb", (json.dumps([entry]),)
@@ -352,15 +325,14 @@ class Member(models.Model):
 
     @property
     def subscription_status(self) -> str:
-        value = self._get("status", "subscription_status")
-        return value.strip().lower() if value is not None else ""
+        return subscriptions.subscription_status_form(self._get("status", "subscription_status"))
 
     @property
     def awaiting_activation(self) -> bool:
         """Paid but still pending: staff activate after the in-person ID check."""
         return (
             self.membership_status == MemberStatus.PENDING
-            and self.subscription_status in PAYING_SUBSCRIPTION_STATUSES
+            and self.subscription_status in subscriptions.PAYING
         )
 
     def payment_state(self, *, stripe_configured: bool) -> str:
@@ -368,9 +340,7 @@ class Member(models.Model):
         "pay" (pending or lapsed; "not_configured" when Stripe is not set up) or
         "settled" (nothing to pay for). A member with no status yet counts as pending."""
         status = self.membership_status or MemberStatus.PENDING
-        if status == MemberStatus.PENDING and (
-            self.subscription_status in PAYING_SUBSCRIPTION_STATUSES
-        ):
+        if status == MemberStatus.PENDING and (self.subscription_status in subscriptions.PAYING):
             return "paid"
         if status in (MemberStatus.PENDING, MemberStatus.LAPSED):
             return "pay" if stripe_configured else "not_configured"

@@ -42,13 +42,13 @@ from django.utils import timezone
 from dhportal.mail import NotSendable, Outbox, error_text, mail_render, site_link
 from members import shapes
 from members.models import (
-    PAYING_SUBSCRIPTION_STATUSES,
     Member,
     MemberStatus,
     Notification,
     NotificationKind,
     NotificationState,
 )
+from members.subscriptions import PAYING, PROBLEM, subscription_status_form
 
 Kind = NotificationKind
 
@@ -62,8 +62,6 @@ SUBJECTS: dict[str, str] = {
     Kind.INVITATION: "{site} has a new member portal",
 }
 
-# Stripe statuses of a subscription that was paying and has now a payment problem.
-_PROBLEM_AFTER = frozenset({"active", "trialing"})
 # Members who are never mailed (staff decisions Stripe never changes).
 NEVER_MAILED = frozenset({MemberStatus.BANNED.value, MemberStatus.SUSPENDED.value})
 INVITATION_EVERY = datetime.timedelta(days=7)
@@ -83,10 +81,9 @@ class Watched:
         if reading is None:
             return cls(None, "", False)
         membership = reading.membership_status
-        subscription = (reading.subscription_status or "").strip().lower()
         return cls(
             membership.value if membership is not None else None,
-            subscription,
+            subscription_status_form(reading.subscription_status),
             reading.payment_problem is True,
         )
 
@@ -114,17 +111,19 @@ def kind_for(before, after, *, through_stripe: bool) -> str | None:
         through_stripe
         and old.membership_status == pending
         and new.membership_status == pending
-        and new.subscription_status in PAYING_SUBSCRIPTION_STATUSES
-        and old.subscription_status not in PAYING_SUBSCRIPTION_STATUSES
-        # Back from past_due or unpaid is the same subscription paying again.
-        and old.subscription_status not in ("past_due", "unpaid")
+        and new.subscription_status in PAYING
+        and old.subscription_status not in PAYING
+        # Back from a payment problem (past_due, unpaid) is the same subscription
+        # paying again.
+        and old.subscription_status not in PROBLEM
     ):
         return Kind.PAYMENT_RECEIVED
     if (
         through_stripe
         and new.payment_problem
         and not old.payment_problem
-        and old.subscription_status in _PROBLEM_AFTER
+        # Only a subscription that was paying has a problem worth a mail.
+        and old.subscription_status in PAYING
     ):
         return Kind.PAYMENT_PROBLEM
     return None

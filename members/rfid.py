@@ -20,8 +20,10 @@ def check_rfid_tag(tag: object) -> None:
         raise ValueError("an RFID tag is 10 digits")
 
 
-def _padded_tag_sql(expr: str) -> str:
-    """rfid_tag_form() in SQL."""
+def padded_tag_sql(expr: str) -> str:
+    """rfid_tag_form() in SQL, for the text expression `expr`: the one copy of the
+    padding rule in SQL (the tag mirror below, and the change feed's snapshot, whose
+    installed trigger keeps this exact text in its migrations)."""
     return (
         f"(CASE WHEN length(btrim({expr})) < 10 THEN lpad(btrim({expr}), 10, '0')"
         f" ELSE btrim({expr}) END)"
@@ -40,7 +42,7 @@ def _tag_array_sql(access: str) -> str:
 # another member whatever path wrote it (save, update(), raw SQL, admin).
 _SYNC_RFID_TAGS = f"""
     INSERT INTO members_rfidtag (tag, member_id)
-    SELECT DISTINCT {_padded_tag_sql("t")}, NEW.id
+    SELECT DISTINCT {padded_tag_sql("t")}, NEW.id
     FROM jsonb_array_elements_text({_tag_array_sql("NEW.access")}) AS t
     WHERE btrim(t) <> '';
     RETURN NULL;
@@ -51,7 +53,7 @@ _SYNC_RFID_TAGS = f"""
 RFID_HOLDS = f"""
     EXISTS (
         SELECT 1 FROM jsonb_array_elements_text({_tag_array_sql("access")}) AS t
-        WHERE {_padded_tag_sql("t")} = %s
+        WHERE {padded_tag_sql("t")} = %s
     )
 """  # noqa: S608 - constant SQL fragments; the tag is a parameter
 RFID_APPEND = f"""
@@ -67,7 +69,7 @@ RFID_DROP = f"""
         '{{{TAGS_KEY}}}',
         (SELECT COALESCE(jsonb_agg(e ORDER BY i), '[]'::jsonb)
          FROM jsonb_array_elements(access -> '{TAGS_KEY}') WITH ORDINALITY AS x(e, i)
-         WHERE {_padded_tag_sql("(e #>> '{}')")} <> %s)
+         WHERE {padded_tag_sql("(e #>> '{}')")} <> %s)
     )
 """  # noqa: S608 - constant SQL fragments; the tag is a parameter
 # Where a tag can be appended without replacing a damaged value staff should see.

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 
 from members import shapes
 from members.models import Member
+from members.partial import MEMBERSHIP_STATUS, missing_pieces
 from members.shapes import NULLABLE_COLUMNS, MemberStatus
 
 # The order is the order signup runs its after-commit steps in.
@@ -26,17 +27,10 @@ def default(column: str):
 
 
 def missing_columns(member) -> list[str]:
-    """What is incomplete on a loaded member, by label, in a stable order.
-
-    `status.membership_status` missing or null is reported as "membership_status".
-    """
-    missing = [c for c in NULLABLE_COLUMNS if getattr(member, c) is None]
-    status = member.status
-    if status is not None and (
-        not isinstance(status, dict) or status.get("membership_status") is None
-    ):
-        missing.insert(0, "membership_status")
-    return missing
+    """What is incomplete on a loaded member, by label, in a stable order
+    (members/partial.py). `status.membership_status` missing or null is reported as
+    "membership_status"."""
+    return missing_pieces({column: getattr(member, column) for column in NULLABLE_COLUMNS})
 
 
 # Filling a column only when it is NULL, in SQL, keeps a concurrent writer's value:
@@ -81,8 +75,7 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
         missing = [
             c
             for c in missing_columns(row)
-            if c in columns
-            or (c == "membership_status" and "status" in columns and fillable_status)
+            if c in columns or (c == MEMBERSHIP_STATUS and "status" in columns and fillable_status)
         ]
         if not missing:
             return []
@@ -91,7 +84,7 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
         for column in columns:
             fill = json.dumps(values.get(column, default(column)), default=str)
             if column == "status":
-                if "status" in missing or "membership_status" in missing:
+                if "status" in missing or MEMBERSHIP_STATUS in missing:
                     sets.append(f"status = {_STATUS_FILL}")
                     params += [fill, PENDING]
             elif column in missing:

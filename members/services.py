@@ -7,20 +7,15 @@ caller can forget either."""
 import datetime
 import json
 from dataclasses import dataclass
-from importlib import import_module
 
 import pghistory
-from allauth.account.models import EmailAddress
-from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from members import scaffolding
 from members.audit import audit
 from members.emails import normalize_email
-from members.lookups import ci_equals, email_addresses_with
+from members.logins import email_holders, login_follow, username_holders
 from members.models import (
     Member,
     MemberQuerySet,
@@ -32,7 +27,6 @@ from members.models import (
 )
 from members.notifications import kind_for, notification_create
 from members.privacy import member_export
-from members.validators import placeholder_username
 
 _CLASH_MESSAGES = {
     "email": "Another member or login already uses this email.",
@@ -57,22 +51,23 @@ def login_clashes(*, member: Member, email: str, username: str) -> dict[str, str
     """
     errors = {}
     email = stored_email(email)
-    others = Member.objects.exclude(pk=member.pk)
-    user_id = member.user_id
     if email:
-        other = others.with_email(email).values_list("pk", flat=True).first()
+        holders = email_holders(email, besides=member)
+        other = holders.members.values_list("pk", flat=True).first()
         if other is not None:
             errors["email"] = f"Member #{other} already uses this email."
-        elif user_id and (
-            User.objects.with_email(email).exclude(pk=user_id).exists()
-            or email_addresses_with(email).exclude(user_id=user_id).filter(verified=True).exists()
+        # Only a verified address of another login clashes: an unverified one is no
+        # proof, and allauth's unique index covers verified addresses only.
+        elif member.user_id and (
+            holders.users.exists() or holders.addresses.filter(verified=True).exists()
         ):
             errors["email"] = "Another login already uses this email."
     if username:
-        other = others.with_username(username).values_list("pk", flat=True).first()
+        names = username_holders(username, besides=member)
+        other = names.members.values_list("pk", flat=True).first()
         if other is not None:
             errors["username"] = f"Member #{other} already uses this username."
-        elif user_id and User.objects.with_username(username).exclude(pk=user_id).exists():
+        elif member.user_id and names.users.exists():
             errors["username"] = "Another login already uses this username."
     return errors
 
@@ -124,8 +119,12 @@ def member_change_login(*, member: Member, email: str, username: str, by=None, f
             with transaction.atomic():
                 member.save(update_fields=sorted(update_fields))
                 if member.user_id and (email_changed or username_changed):
-                    _user_change_login(
-                        member.user_id, member_id=member.pk, email=email, username=username
+                    login_follow(
+                        User.objects.select_for_update().get(pk=member.user_id),
+                        member_id=member.pk,
+                        email=email,
+                        username=username,
+                        vouched=True,
                     )
                 if "status" in update_fields:
                     _notify_status_edit(member, before["status"])
@@ -146,13 +145,7 @@ def email_change_clash(*, member: Member, email: str) -> str | None:
     at signup, so a look-alike spelling of a held address, whose canonical form is
     that address, is refused too. A cheap check for the friendly answer; the unique
     indexes stay the real guard."""
-    members = Member.objects.with_email(email).exclude(pk=member.pk)
-    users = User.objects.with_email(email)
-    addresses = email_addresses_with(email)
-    if member.user_id:
-        users = users.exclude(pk=member.user_id)
-        addresses = addresses.exclude(user_id=member.user_id)
-    if members.exists() or users.exists() or addresses.exists():
+    if any(holders.exists() for holders in email_holders(email, besides=member)):
         return EMAIL_IN_USE
     return None
 
@@ -184,26 +177,6 @@ def _notify_status_edit(member: Member, before_status: object) -> None:
     if kind is not None:
         with pghistory.context() as context:  # joins the caller's context
             notification_create(member=member.pk, kind=kind, key=context.id)
-
-
-def _user_change_login(user_id: int, *, member_id: int, email: str, username: str) -> None:
-    user = User.objects.select_for_update().get(pk=user_id)
-    # User.username is unique, so a member without a username keeps the placeholder
-    # login name (DESIGN §2) rather than an empty one a second such member would clash on.
-    user.email, user.username = email, username or placeholder_username(member_id)
-    user.save(update_fields=["email", "username"])
-    if not email:
-        return
-    addresses = EmailAddress.objects.filter(user_id=user_id)
-    # The member's email is the login's primary address; staff enter it from the
-    # member in person, the same trust as the ID check.
-    addresses.filter(ci_equals("email", email), primary=False).delete()
-    primary = addresses.filter(primary=True).first()
-    if primary is None:
-        EmailAddress.objects.create(user_id=user_id, email=email, verified=True, primary=True)
-    else:
-        primary.email, primary.verified = email, True
-        primary.save(update_fields=["email", "verified"])
 
 
 # What member_activate reports for one member.
@@ -481,17 +454,3 @@ def member_export_download(*, member: Member, by) -> str:
             pghistory.create_event(locked, label=DOWNLOAD_EVENT)
         data = member_export(member=locked)
     return json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
-
-
-def login_sessions_end(*, user, keep: str | None = None) -> int:
-    """End the login's live sessions but the one keyed `keep` (database rows; with the
-    cached_db engine, the cache copy too). Returns how many were ended."""
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    user_id = str(user.pk)
-    ended = 0
-    live = Session.objects.filter(expire_date__gt=timezone.now()).exclude(session_key=keep)
-    for session in live.iterator():
-        if session.get_decoded().get("_auth_user_id") == user_id:
-            store(session_key=session.session_key).delete()
-            ended += 1
-    return ended

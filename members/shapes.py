@@ -11,15 +11,24 @@ Public API (stable):
     NULLABLE_COLUMNS   the seven that may be NULL (all but "identity")
     SHAPES             column -> model; "notes" maps to `Note`, the model of one entry
     MemberStatus       the membership statuses (a TextChoices)
+    KeyKind            what a key holds (a StrEnum; see key_kind)
 
     Identity, Email (one entry of identity.emails), Status, Connections, Forms,
     Note (one entry of the notes list), Access, Authorizations, Extras
                        the models, all subclasses of `Shape`
 
+    note_entry(text, *, author, at="now")
+                       a new entry of the notes list, as stored
     default(column)    a fresh copy of the column's default JSON value (what
                        scaffolding fills a NULL column with)
     keys(column)       the column's known keys, in declaration order, as stored
                        (for "notes": the keys of one entry); for SQL built from them
+    key_kind(column, key)
+                       what a key holds, a `KeyKind` (text, boolean, number, date,
+                       timestamp, membership_status, a list of tags, of text or of
+                       objects...), read from its type here; the one reading of a
+                       key's type for the admin's fields, erasure, the import and the
+                       change feed
     validate(column, value, *, kept=())
                        strict check of a whole raw column value: None when it fits,
                        else one sentence ('The value "birthday" is not a real date.').
@@ -46,11 +55,15 @@ as it was, however wrong its type.
 import copy
 import datetime
 import re
-from typing import Annotated, Any
+import types
+import typing
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import models
+from django.utils import timezone
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -80,15 +93,39 @@ __all__ = [
     "Extras",
     "Forms",
     "Identity",
+    "KeyKind",
     "MemberStatus",
     "Note",
     "Shape",
     "Status",
     "default",
+    "key_kind",
     "keys",
+    "note_entry",
     "read",
     "validate",
 ]
+
+
+class KeyKind(StrEnum):
+    """What a key of a JSON column holds, read from its type in the shapes: how staff
+    edit it, what erasure blanks, how the import fixes a drifted value, which snapshot
+    fields are lists."""
+
+    TEXT = "text"
+    BOOLEAN = "boolean"
+    NUMBER = "number"
+    TEXT_OR_NUMBER = "text_or_number"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    MEMBERSHIP_STATUS = "membership_status"
+    RFID_TAGS = "rfid_tags"  # a list of RFID tags
+    TEXT_LIST = "text_list"  # a list of text (names)
+    OBJECT_LIST = "object_list"  # a list of objects (identity.emails)
+
+    @property
+    def is_list(self) -> bool:
+        return self in (KeyKind.RFID_TAGS, KeyKind.TEXT_LIST, KeyKind.OBJECT_LIST)
 
 
 class MemberStatus(models.TextChoices):
@@ -290,6 +327,20 @@ class Note(Shape):
     timestamp: Timestamp | None = key(None)
 
 
+def note_entry(
+    text: str, *, author: str, at: datetime.datetime | None | Literal["now"] = "now"
+) -> dict[str, Any]:
+    """A new entry of the `notes` list as stored (the keys of `Note`): its text, who
+    wrote it and when, as an ISO timestamp; `at=None` for an undated note (Deep
+    Harbor kept some)."""
+    moment = timezone.now() if at == "now" else at
+    return {
+        "note": text,
+        "from": author,
+        "timestamp": moment.isoformat() if moment is not None else None,
+    }
+
+
 class Access(Shape):
     rfid_tags: Annotated[list[RfidTagText], _list_of("RFID tags")] | None = key([])
 
@@ -335,6 +386,58 @@ def _shape(column: str) -> type[Shape]:
 def keys(column: str) -> tuple[str, ...]:
     """The column's known keys as stored ("notes": those of one entry)."""
     return _stored_keys(_shape(column))
+
+
+# The kind of each value type the models use; a list's kind is its item's.
+_VALUE_KINDS: dict[Any, KeyKind] = {
+    Text: KeyKind.TEXT,
+    EmailAddress: KeyKind.TEXT,
+    Boolean: KeyKind.BOOLEAN,
+    Number: KeyKind.NUMBER,
+    TextOrNumber: KeyKind.TEXT_OR_NUMBER,
+    Date: KeyKind.DATE,
+    Timestamp: KeyKind.TIMESTAMP,
+    Membership: KeyKind.MEMBERSHIP_STATUS,
+}
+_ITEM_KINDS: dict[Any, KeyKind] = {RfidTagText: KeyKind.RFID_TAGS, Text: KeyKind.TEXT_LIST}
+
+
+def _kind_of(annotation) -> KeyKind:
+    """The kind behind a key's annotation: `X | None`, X a value type or an annotated
+    list of them (or of objects)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if annotation in _VALUE_KINDS:
+        return _VALUE_KINDS[annotation]
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)
+        if isinstance(item, type) and issubclass(item, Shape):
+            return KeyKind.OBJECT_LIST
+        if item in _ITEM_KINDS:
+            return _ITEM_KINDS[item]
+    raise TypeError(f"no KeyKind for {annotation!r}")
+
+
+def _key_kinds(model: type[Shape]) -> dict[str, KeyKind]:
+    return {
+        field.alias or name: _kind_of(field.annotation)
+        for name, field in model.model_fields.items()
+    }
+
+
+# Computed once, when the module loads: a key of a type with no kind fails here.
+_KEY_KINDS = {column: _key_kinds(model) for column, model in SHAPES.items()}
+
+
+def key_kind(column: str, key: str) -> KeyKind:
+    """What the column's key holds (as stored; for "notes": a key of one entry)."""
+    _shape(column)
+    try:
+        return _KEY_KINDS[column][key]
+    except KeyError:
+        raise ValueError(f"not a key of {column}: {key!r}") from None
 
 
 def _initial(model: type[Shape]) -> dict:

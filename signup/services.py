@@ -9,11 +9,11 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from members import scaffolding
+from members import scaffolding, shapes
 from members.audit import audit
 from members.erasure import banned_email_hashes
-from members.lookups import email_addresses_with
-from members.models import Member, User, normalize_email, stored_email, violated_field
+from members.logins import email_holders, username_holders
+from members.models import Member, User, normalize_email, violated_field
 
 logger = logging.getLogger(__name__)
 
@@ -38,34 +38,13 @@ def email_registered(email: str) -> bool:
     # step 1's visitors who is a member.
     # An erased, banned member's address (its keyed hash, DESIGN §14) counts as held,
     # probed in the same query so it answers no faster or slower than the others.
-    users, members, addresses = email_holders(email)
+    users, members, addresses = (rows.values_list("pk") for rows in email_holders(email))
     bans = banned_email_hashes(email).values_list("pk")
     return bool(list(users.union(members, addresses, bans, all=True)))
 
 
-def email_holders(email: str) -> tuple:
-    """The rows holding this address, one queryset per table (User, Member, allauth's
-    addresses), each looked up through its lower(email) index. Callers pass the
-    canonical form; anything else is looked up as given, never raising."""
-    email = stored_email(email)
-    return (
-        User.objects.with_email(email).values_list("pk"),
-        Member.objects.with_email(email).values_list("pk"),
-        email_addresses_with(email).values_list("pk"),
-    )
-
-
-def username_holders(username: str) -> tuple:
-    """The rows holding this username ignoring case (User, Member), through the
-    lower(username) indexes."""
-    return (
-        User.objects.with_username(username).values_list("pk"),
-        Member.objects.with_username(username).values_list("pk"),
-    )
-
-
 def username_taken(username: str) -> bool:
-    users, members = username_holders(username)
+    users, members = (rows.values_list("pk") for rows in username_holders(username))
     return bool(list(users.union(members, all=True)[:1]))
 
 
@@ -174,8 +153,7 @@ def schedule_scaffolding(*, member_id: int) -> None:
 
 def _values_for(label: str) -> dict:
     if label == "notes":
-        note = {"note": SIGNUP_NOTE, "from": "signup", "timestamp": timezone.now().isoformat()}
-        return {"notes": [note]}
+        return {"notes": [shapes.note_entry(SIGNUP_NOTE, author="signup")]}
     return {label: scaffolding.default(label)}
 
 

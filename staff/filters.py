@@ -5,7 +5,8 @@ from django.contrib import admin
 from django.db.models import Q
 
 from members.merge import MERGED_AWAY_Q
-from members.models import Member, MemberStatus, missing_q
+from members.models import Member, MemberStatus
+from members.partial import LABELS, MEMBERSHIP_STATUS, missing_q
 from members.shapes import NULLABLE_COLUMNS
 
 # Duplicates still to be looked at: duplicate_of set, not merged away.
@@ -35,7 +36,7 @@ class ScaffoldingFilter(admin.SimpleListFilter):
             return queryset.partial()
         if value and value.startswith("missing_"):
             label = value.removeprefix("missing_")
-            if label in NULLABLE_COLUMNS or label == "membership_status":
+            if label in LABELS:
                 return queryset.filter(missing_q(label))
         return queryset
 
@@ -52,7 +53,7 @@ class MembershipStatusFilter(admin.SimpleListFilter):
         if value in MemberStatus.values:
             return queryset.filter(status__membership_status__iexact=value)
         if value == "none":
-            return queryset.filter(Q(status__isnull=True) | missing_q("membership_status"))
+            return queryset.filter(Q(status__isnull=True) | missing_q(MEMBERSHIP_STATUS))
         return queryset
 
 

@@ -21,30 +21,16 @@ def _label(key: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-_KINDS = {
-    shapes.Text: "text",
-    shapes.Boolean: "boolean",
-    shapes.Number: "number",
-    shapes.TextOrNumber: "text_or_number",
-    shapes.Date: "date",
-    shapes.Timestamp: "timestamp",
-    shapes.Membership: "membership_status",
+# The editing kind of a key is its kind in the shapes (shapes.key_kind), except these.
+_EDITED_AS = {
+    shapes.KeyKind.TEXT_LIST: "names",
+    shapes.KeyKind.OBJECT_LIST: "readonly",  # identity.emails: follows the email field
 }
 
 
-def _kind(annotation) -> str:
-    """The editing kind of a key, from its type in the shape."""
-    inner = typing.get_args(annotation)[0]  # X in `X | None`
-    if inner in _KINDS:
-        return _KINDS[inner]
-    base = typing.get_args(inner)[0] if typing.get_origin(inner) is typing.Annotated else inner
-    if typing.get_origin(base) is list:
-        item = typing.get_args(base)[0]
-        if item == shapes.RfidTagText:
-            return "rfid_tags"
-        if item == shapes.Text:
-            return "names"
-    return "readonly"  # e.g. identity.emails: follows the email field
+def _kind(column: str, key: str) -> str:
+    kind = shapes.key_kind(column, key)
+    return _EDITED_AS.get(kind, kind.value)
 
 
 # Keys whose editing is more than their type says.
@@ -75,7 +61,7 @@ def _key_specs() -> dict[str, list[KeySpec]]:
             continue  # a list, only ever appended to: the "add a note" field
         for attr, info in shapes.SHAPES[column].model_fields.items():
             key = info.alias or attr
-            kind = _SPECIAL.get((column, key)) or _kind(info.annotation)
+            kind = _SPECIAL.get((column, key)) or _kind(column, key)
             # The key's own name where it is unambiguous (`membership_status`).
             clash = every_key.count(key) > 1 or key in model_fields or key in shapes.COLUMNS
             name = f"{column}__{key}" if clash else key

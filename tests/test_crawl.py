@@ -405,21 +405,25 @@ def crawl_plan(world: World):
             problems.append(f"cannot fill {route.route!r} ({route.name}): {why}")
             continue
         for url in urls:
-            try:
-                match = resolve(url)
-            except Resolver404:
-                match = None
-            reached = match is not None and (match.route, match.func) == (
-                route.route,
-                route.callback,
-            )
-            if route.name in SHADOWED:
-                if reached:
-                    problems.append(f"{route.name} is listed as shadowed but answers {url}")
-            elif not reached:
-                problems.append(f"{url}, filled for {route.route!r}, reaches another pattern")
+            problem = _reach_problem(route, url)
+            if problem:
+                problems.append(problem)
             add(url, route, False)
     return visits, problems
+
+
+def _reach_problem(route: Route, url: str) -> str | None:
+    """Why a URL filled for a route does not reach it as it should, or None."""
+    try:
+        match = resolve(url)
+    except Resolver404:
+        match = None
+    reached = match is not None and (match.route, match.func) == (route.route, route.callback)
+    if route.name in SHADOWED:
+        return f"{route.name} is listed as shadowed but answers {url}" if reached else None
+    if not reached:
+        return f"{url}, filled for {route.route!r}, reaches another pattern"
+    return None
 
 
 # --- what every answer must keep ------------------------------------------------------

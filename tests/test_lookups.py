@@ -10,6 +10,7 @@ from allauth.account.models import EmailAddress
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from members import logins
 from members import services as member_services
 from members.lookups import email_addresses_with
 from members.models import Member, User
@@ -39,24 +40,24 @@ QUERYSETS = {
         lambda: email_addresses_with(EMAIL),
         "account_emailaddress_email_ci_idx",
     ),
-    "signup email_holders (User)": (
-        lambda: signup_services.email_holders(EMAIL)[0],
+    "email_holders (User)": (
+        lambda: logins.email_holders(EMAIL)[0],
         "user_email_ci_unique",
     ),
-    "signup email_holders (Member)": (
-        lambda: signup_services.email_holders(EMAIL)[1],
+    "email_holders (Member)": (
+        lambda: logins.email_holders(EMAIL)[1],
         "member_email_ci_unique",
     ),
-    "signup email_holders (EmailAddress)": (
-        lambda: signup_services.email_holders(EMAIL)[2],
+    "email_holders (EmailAddress)": (
+        lambda: logins.email_holders(EMAIL)[2],
         "account_emailaddress_email_ci_idx",
     ),
-    "signup username_holders (User)": (
-        lambda: signup_services.username_holders(USERNAME)[0],
+    "username_holders (User)": (
+        lambda: logins.username_holders(USERNAME)[0],
         "user_username_ci_unique",
     ),
-    "signup username_holders (Member)": (
-        lambda: signup_services.username_holders(USERNAME)[1],
+    "username_holders (Member)": (
+        lambda: logins.username_holders(USERNAME)[1],
         "member_username_ci_unique",
     ),
     # allauth's own lookups are exact, on the lower-cased address: plain indexes.

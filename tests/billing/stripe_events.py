@@ -34,20 +34,34 @@ def stripe_event(
     if created is not None:
         event["created"] = created
     obj = event["data"]["object"]
-    kind = obj["object"]
     if sub_id is not None:
-        if kind == "subscription":
-            obj["id"] = sub_id
-            for item in obj["items"]["data"]:
-                item["subscription"] = sub_id
-        elif kind == "checkout.session":
-            obj["subscription"] = sub_id
-        elif kind == "invoice":
-            obj["parent"]["subscription_details"]["subscription"] = sub_id
-            for line in obj["lines"]["data"]:
-                line["parent"]["subscription_item_details"]["subscription"] = sub_id
+        _set_subscription_id(obj, sub_id)
     if customer is not None:
         obj["customer"] = customer
+    _set_items(obj, product=product, period_end=period_end)
+    if email is not None:
+        obj["customer_details"]["email"] = email
+    obj.update(fields)
+    return event
+
+
+def _set_subscription_id(obj, sub_id):
+    """Where each kind of object keeps the subscription id."""
+    kind = obj["object"]
+    if kind == "subscription":
+        obj["id"] = sub_id
+        for item in obj["items"]["data"]:
+            item["subscription"] = sub_id
+    elif kind == "checkout.session":
+        obj["subscription"] = sub_id
+    elif kind == "invoice":
+        obj["parent"]["subscription_details"]["subscription"] = sub_id
+        for line in obj["lines"]["data"]:
+            line["parent"]["subscription_item_details"]["subscription"] = sub_id
+
+
+def _set_items(obj, *, product, period_end):
+    """A subscription's items: their product and period end."""
     if product is not None:
         for item in obj["items"]["data"]:
             item["price"]["product"] = product
@@ -55,10 +69,6 @@ def stripe_event(
     if period_end is not None:
         for item in obj["items"]["data"]:
             item["current_period_end"] = period_end
-    if email is not None:
-        obj["customer_details"]["email"] = email
-    obj.update(fields)
-    return event
 
 
 def signed(payload, *, secret=SECRET, timestamp=None):

@@ -11,8 +11,9 @@ import pytest
 import stripe
 from hypothesis import strategies as st
 
-from billing.models import EventState, StripeEvent, Subscription, SubscriptionStatus
+from billing.models import EventState, StripeEvent, Subscription
 from members.models import Member, MemberStatus
+from members.subscriptions import SubscriptionStatus
 from tests.billing.stripe_events import SECRET, T0, WEBHOOK_URL, signed, stripe_event
 from tests.factories import MemberFactory
 from tests.fuzz.fuzzing import (

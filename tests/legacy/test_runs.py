@@ -150,3 +150,22 @@ def test_it_sends_no_mail(deepharbor):
     run_import("--source", deepharbor)
 
     assert mail.outbox == []
+
+
+def test_it_counts_a_status_that_is_no_json_object_as_partial(sources):
+    """The summary's count and the admin's partial filter read one definition: a
+    status holding a list has no membership_status, so the row is partial."""
+    url = sources.create(SQL.read_text())
+    deepharbor_sql(
+        url,
+        """INSERT INTO member (id, identity, connections, status, forms, access,
+               authorizations, extras, notes)
+           VALUES (20, '{"first_name": "Vic"}', '{}', '["active"]', '{}', '{}', '{}', '{}',
+                   '[]')""",
+    )
+
+    out, _ = run_import("--source", url)
+
+    assert out.startswith("imported 20, already imported 0, partial 6,")
+    assert Member.objects.partial().filter(legacy_id=20).exists()
+    assert Member.objects.partial().count() == 6

@@ -243,3 +243,32 @@ def test_sql_gets_the_keys_from_the_shapes():
     assert shapes.keys("notes") == ("note", "from", "timestamp")
     with pytest.raises(ValueError):
         shapes.keys("nope")
+
+
+def test_it_gives_every_key_a_kind_read_from_its_type():
+    kind = shapes.key_kind
+    assert kind("identity", "first_name") == shapes.KeyKind.TEXT
+    assert kind("identity", "birthday") == shapes.KeyKind.DATE
+    assert kind("identity", "emails") == shapes.KeyKind.OBJECT_LIST
+    assert kind("forms", "terms_accepted_at") == shapes.KeyKind.TIMESTAMP
+    assert kind("status", "payment_problem") == shapes.KeyKind.BOOLEAN
+    assert kind("status", "membership_status") == shapes.KeyKind.MEMBERSHIP_STATUS
+    assert kind("access", "rfid_tags") == shapes.KeyKind.RFID_TAGS
+    assert kind("authorizations", "authorizations") == shapes.KeyKind.TEXT_LIST
+    assert kind("extras", "storage_id") == shapes.KeyKind.TEXT_OR_NUMBER
+    assert kind("notes", "timestamp") == shapes.KeyKind.TIMESTAMP
+    for column in JSON_COLUMNS:
+        assert all(kind(column, key) in shapes.KeyKind for key in shapes.keys(column))
+    with pytest.raises(ValueError):
+        kind("status", "no_such_key")
+
+
+def test_it_builds_note_entries_that_fit_the_note_shape():
+    entry = shapes.note_entry("Paid in cash", author="staff")
+    assert list(entry) == list(shapes.keys("notes"))
+    assert (entry["note"], entry["from"]) == ("Paid in cash", "staff")
+    assert shapes.validate("notes", [entry]) is None
+    assert shapes.read("notes", [entry])[0].timestamp is not None
+    undated = shapes.note_entry("old", author="", at=None)
+    assert undated["timestamp"] is None
+    assert shapes.validate("notes", [undated]) is None

@@ -29,15 +29,7 @@ class _FormParser(HTMLParser):
             return
         name = a.get("name")
         if tag == "input" and name:
-            if "disabled" in a:
-                self.disabled.add(name)
-                return
-            kind = a.get("type", "text")
-            if kind in ("checkbox", "radio"):
-                if "checked" in a:
-                    self.fields.append((name, a.get("value", "on")))
-            elif kind not in ("submit", "button", "file", "image", "reset"):
-                self.fields.append((name, a.get("value", "")))
+            self._input(name, a)
         elif tag == "select" and name:
             self._select = None if "disabled" in a else name
             if "disabled" in a:
@@ -51,6 +43,17 @@ class _FormParser(HTMLParser):
                 self.disabled.add(name)
             else:
                 self._textarea, self._text = name, ""
+
+    def _input(self, name, a):
+        if "disabled" in a:
+            self.disabled.add(name)
+            return
+        kind = a.get("type", "text")
+        if kind in ("checkbox", "radio"):
+            if "checked" in a:
+                self.fields.append((name, a.get("value", "on")))
+        elif kind not in ("submit", "button", "file", "image", "reset"):
+            self.fields.append((name, a.get("value", "")))
 
     def handle_data(self, data):
         if self._textarea is not None:

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from members.audit import audit
 from members.models import Member
+from members.partial import MEMBERSHIP_STATUS
 from members.scaffolding import NULLABLE_COLUMNS, PENDING, missing_columns
 from members.services import members_repair
 
@@ -12,10 +13,10 @@ def _would_fill(member) -> str:
     """What the repair would do to this member, in words."""
     labels = missing_columns(member)
     parts = []
-    columns = [label for label in labels if label != "membership_status"]
+    columns = [label for label in labels if label != MEMBERSHIP_STATUS]
     if columns:
         parts.append("fill " + ", ".join(columns) + " with the defaults")
-    if "membership_status" in labels:
+    if MEMBERSHIP_STATUS in labels:
         if isinstance(member.status, dict):
             parts.append(f'set status.membership_status to "{PENDING}"')
         else:

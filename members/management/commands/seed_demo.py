@@ -10,9 +10,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
 
-from members import scaffolding
+from members import scaffolding, shapes
 from members.audit import audit
 from members.models import Member, User
 
@@ -96,12 +95,11 @@ class Command(BaseCommand):
             )
         forms = scaffolding.default("forms")
         forms.update(terms_of_use_accepted=True, is_21_or_older=True)
-        now = timezone.now().isoformat()
         columns = {
             "status": status if membership else None,
             "connections": {"phone": "+1 555 0100", "discord_username": username},
             "forms": forms,
-            "notes": [{"note": "Demo member", "from": "seed_demo", "timestamp": now}],
+            "notes": [shapes.note_entry("Demo member", author="seed_demo")],
             "access": {"rfid_tags": []},
             "authorizations": scaffolding.default("authorizations"),
             "extras": scaffolding.default("extras"),
