@@ -86,7 +86,14 @@ def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LO
         process.wait(timeout=30)
 
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
+def _redis_db() -> int:
+    """Database 11 of the local Redis, or under pytest-xdist one of 11-15 per worker
+    (gw0: 11, gw1: 12, ...), so parallel workers never count in each other's keys."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 11 + int(worker.removeprefix("gw")) % 5
+
+
+REDIS_URL = f"redis://127.0.0.1:6379/{_redis_db()}"
 
 
 def redis_or_skip():
