@@ -69,10 +69,15 @@ def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LO
         stderr=errors.open("w"),
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
+            # Wait for an answer as long as the deadline allows: a fresh worker's first
+            # request loads the whole site, seconds on a busy machine, and a request given
+            # up on early still counts toward max_requests, so with max_requests=2 every
+            # check could meet a fresh worker and none be waited for.
+            wait = max(deadline - time.monotonic(), 1)
             try:
-                with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=wait) as response:
                     if response.status == 200:
                         break
             except OSError:
