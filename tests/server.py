@@ -69,10 +69,15 @@ def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LO
         stderr=errors.open("w"),
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
+            # Wait for an answer as long as the deadline allows: a fresh worker's first
+            # request loads the whole site, seconds on a busy machine, and a request given
+            # up on early still counts toward max_requests, so with max_requests=2 every
+            # check could meet a fresh worker and none be waited for.
+            wait = max(deadline - time.monotonic(), 1)
             try:
-                with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=wait) as response:
                     if response.status == 200:
                         break
             except OSError:
@@ -86,7 +91,14 @@ def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LO
         process.wait(timeout=30)
 
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
+def _redis_db() -> int:
+    """Database 11 of the local Redis, or under pytest-xdist one of 11-15 per worker
+    (gw0: 11, gw1: 12, ...), so parallel workers never count in each other's keys."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 11 + int(worker.removeprefix("gw")) % 5
+
+
+REDIS_URL = f"redis://127.0.0.1:6379/{_redis_db()}"
 
 
 def redis_or_skip():

@@ -51,6 +51,27 @@ def test_it_starts_reuses_and_keeps_data_between_runs(pgdata):
     assert _query(socket_dir, "SELECT answer FROM kept") == 42
 
 
+def test_it_starts_once_when_two_processes_start_it_at_once(pgdata):
+    # As the suite's parallel workers do on a fresh clone: one server, one database.
+    env = {**os.environ, "EMBEDDED_PGDATA": str(pgdata)}
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dhportal.embedded_db"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(start.communicate(timeout=120), start.returncode) for start in starts]
+
+    assert [code for _, code in results] == [0, 0], [err for (_, err), _ in results]
+    [socket_dir] = {out.strip() for (out, _), _ in results}
+    assert _query(socket_dir, "SELECT count(*) FROM pg_database WHERE datname = 'dhportal'") == 1
+
+
 def test_it_recovers_after_the_server_is_killed_with_sigkill(pgdata):
     socket_dir = _embedded(pgdata).stdout.strip()
     _query(socket_dir, "CREATE TABLE kept AS SELECT 7 AS answer")

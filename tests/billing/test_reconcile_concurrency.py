@@ -30,8 +30,12 @@ def fake(settings):
 
 
 def _waiting(conn) -> int:
+    # Only this test database's sessions: the server may be serving other test runs.
     with conn.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
+            " WHERE NOT granted AND datname = current_database()"
+        )
         return cursor.fetchone()[0]
 
 

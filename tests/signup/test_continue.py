@@ -79,12 +79,14 @@ def test_it_changes_nothing_on_get(client):
     "token",
     [
         "garbage",
-        make_token(EMAIL)[:-3] + "abc",  # tampered signature
-        signing.dumps({"email": EMAIL}, salt="another.purpose"),
-        signing.dumps({"nope": 1}, salt=SALT),
-        signing.dumps("just a string", salt=SALT),
-        signing.dumps({"email": ["a@example.org"]}, salt=SALT),
-        signing.dumps({"email": 7}, salt=SALT),
+        # Signed tokens carry the time they were made: fixed ids keep the test names the
+        # same in every process that collects them (pytest-xdist's workers).
+        pytest.param(make_token(EMAIL)[:-3] + "abc", id="tampered-signature"),
+        pytest.param(signing.dumps({"email": EMAIL}, salt="another.purpose"), id="other-salt"),
+        pytest.param(signing.dumps({"nope": 1}, salt=SALT), id="no-email"),
+        pytest.param(signing.dumps("just a string", salt=SALT), id="a-string"),
+        pytest.param(signing.dumps({"email": ["a@example.org"]}, salt=SALT), id="email-list"),
+        pytest.param(signing.dumps({"email": 7}, salt=SALT), id="email-number"),
         "x" * 5000,
         "%00",
         "é:ü:ß",
