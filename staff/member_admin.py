@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import smart_split, unescape_string_literal
 
-from dhportal.adminkit import SafeModelAdmin
+from dhportal.adminkit import SafeModelAdmin, member_panels
 from members import services, shapes
 from members.audit import audit
 from members.models import Member
@@ -190,6 +190,8 @@ class MemberAdmin(SafeModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["advanced"] = self._advanced(request)
+        # What other apps show about the member (their rows), below the form.
+        context["member_panels"] = member_panels(request, obj) if change else []
         if change and obj is not None and not self.has_change_permission(request, obj):
             # View-only staff see the same fields as editors, disabled (Django would
             # show them as text, and could not show fields that are not the model's).
