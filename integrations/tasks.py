@@ -10,6 +10,9 @@
   (the admin action; done here so the web request stays short).
 - periodic `prune_feed_pumps`, hourly: the pump's own finished jobs (one every two
   seconds) after an hour, rather than the week other jobs are kept.
+- periodic `prune_door_events`, daily: door events older than
+  DOOR_EVENT_RETENTION_DAYS are forgotten, and the coming months' partitions made
+  (integrations/doors.py).
 
 Jobs carry ids only.
 """
@@ -22,7 +25,7 @@ from procrastinate import builtin_tasks, job_context
 from procrastinate.contrib.django import app
 
 from dhportal.jobs import CappedRetryStrategy
-from integrations import services
+from integrations import doors, services
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +69,15 @@ def resync_endpoint(endpoint_id: int) -> int:
 @app.task(queueing_lock="prune_feed_pumps", pass_context=True)
 async def prune_feed_pumps(context: job_context.JobContext, timestamp: int) -> None:
     await builtin_tasks.remove_old_jobs(context, max_hours=1, queue=PUMP_QUEUE)
+
+
+@app.periodic(cron="17 4 * * *", periodic_id="daily")
+@app.task(queueing_lock="prune_door_events")
+def prune_door_events(timestamp: int) -> int:
+    pruned = doors.door_events_prune()
+    logger.info(
+        "Door events pruned: %s months dropped, %s events deleted",
+        pruned.months_dropped,
+        pruned.events_deleted,
+    )
+    return pruned.events_deleted
