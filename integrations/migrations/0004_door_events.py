@@ -31,9 +31,9 @@ CREATE TABLE integrations_doorevent (
     received_at timestamp with time zone NOT NULL DEFAULT STATEMENT_TIMESTAMP(),
     key_id bigint NULL,
     member_id bigint NULL,
-    CONSTRAINT doorevent_id_at_unique PRIMARY KEY (id, at)
+    CONSTRAINT doorevent_at_id_pk PRIMARY KEY (at, id)
 ) PARTITION BY RANGE (at);
-CREATE INDEX doorevent_at_idx ON integrations_doorevent (at, id);
+CREATE INDEX doorevent_id_brin ON integrations_doorevent USING brin (id);
 CREATE INDEX doorevent_member_at_idx ON integrations_doorevent (member_id, at)
     WHERE member_id IS NOT NULL;
 CREATE INDEX doorevent_tag_idx ON integrations_doorevent (tag);
@@ -165,7 +165,7 @@ class Migration(migrations.Migration):
                 ),
                 migrations.AddIndex(
                     model_name='doorevent',
-                    index=models.Index(fields=['at', 'id'], name='doorevent_at_idx'),
+                    index=django.contrib.postgres.indexes.BrinIndex(fields=['id'], name='doorevent_id_brin'),
                 ),
                 migrations.AddIndex(
                     model_name='doorevent',
@@ -177,7 +177,7 @@ class Migration(migrations.Migration):
                 ),
                 migrations.AddConstraint(
                     model_name='doorevent',
-                    constraint=models.UniqueConstraint(fields=('id', 'at'), name='doorevent_id_at_unique'),
+                    constraint=models.UniqueConstraint(fields=('at', 'id'), name='doorevent_at_id_pk'),
                 ),
             ],
             database_operations=[

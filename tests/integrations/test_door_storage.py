@@ -63,7 +63,7 @@ def test_it_reads_the_newest_page_through_the_time_index():
             cursor.execute("RESET enable_seqscan")
     assert "Sort" not in shown.split("->")[0]
     assert "Index Scan Backward" in shown
-    assert "doorevent" in shown and "at_id" in shown
+    assert "_pkey" in shown  # each month's primary key (at, id)
 
 
 def test_it_forgets_events_older_than_the_retention(settings):
