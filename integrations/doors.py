@@ -104,11 +104,11 @@ def _time(value, index: int, now: datetime.datetime) -> datetime.datetime:
 def _event(event, index: int, now: datetime.datetime) -> Incoming:
     if not isinstance(event, dict):
         raise BatchError("An event is an object.", index)
-    missing = [k for k in EVENT_KEYS if k not in event]
-    if missing:
-        raise BatchError(f"The event has no {', '.join(missing)}.", index)
-    unknown = sorted(k for k in event if k not in EVENT_KEYS)
-    if unknown:
+    if len(event) != len(EVENT_KEYS) or any(k not in event for k in EVENT_KEYS):
+        missing = [k for k in EVENT_KEYS if k not in event]
+        if missing:
+            raise BatchError(f"The event has no {', '.join(missing)}.", index)
+        unknown = sorted(k for k in event if k not in EVENT_KEYS)
         raise BatchError(f"Unknown key {json.dumps(unknown[0])}.", index)
     if not isinstance(event["granted"], bool):
         raise BatchError("granted is true or false.", index)
@@ -208,12 +208,14 @@ def partitions() -> dict[datetime.date, str]:
 # One statement: the receipts not yet held are taken (ON CONFLICT DO NOTHING waits for
 # a concurrent insert of the same receipt and then skips it, so two copies of a batch
 # sent at once store it once), and exactly those events are stored, each with the
-# member holding its tag now. An id repeated inside a batch counts once.
+# member holding its tag now. An id repeated inside a batch counts once. The batch
+# travels as one JSON array of [id, door, tag, at, granted] (PostgreSQL parses it
+# faster than the driver adapts five arrays).
 _RECORD_SQL = f"""
 WITH incoming AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(doors)s::text[], %(tags)s::text[],
-                         %(ats)s::timestamptz[], %(granted)s::boolean[])
-        WITH ORDINALITY AS e(event_id, door, tag, at, granted, n)
+    SELECT e ->> 0 AS event_id, e ->> 1 AS door, e ->> 2 AS tag,
+           (e ->> 3)::timestamptz AS at, (e ->> 4)::boolean AS granted, n
+    FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS x(e, n)
 ), fresh AS (
     INSERT INTO {RECEIPT_TABLE} (key_id, event_id, at)
     SELECT %(key)s, event_id, at FROM incoming ORDER BY n
@@ -246,14 +248,8 @@ class Recorded:
 
 
 def _insert(key_id: int | None, events: list[Incoming]) -> int:
-    params = {
-        "key": key_id,
-        "ids": [e.event_id for e in events],
-        "doors": [e.door for e in events],
-        "tags": [e.tag for e in events],
-        "ats": [e.at for e in events],
-        "granted": [e.granted for e in events],
-    }
+    rows = [[e.event_id, e.door, e.tag, e.at.isoformat(), e.granted] for e in events]
+    params = {"key": key_id, "events": json.dumps(rows)}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_RECORD_SQL, params)
         return cursor.fetchone()[0]
