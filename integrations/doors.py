@@ -166,9 +166,16 @@ def ensure_partitions(months) -> None:
     if not wanted:
         return
     with transaction.atomic(), connection.cursor() as cursor:
-        # One maker at a time: two would race on CREATE TABLE IF NOT EXISTS.
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [EVENT_TABLE])
-        for month in wanted:
+        # A month that exists needs no lock: making one locks the whole table a moment.
+        cursor.execute(
+            "SELECT m FROM unnest(%s::text[]) AS m WHERE to_regclass(m) IS NULL",
+            [[partition_name(month) for month in wanted]],
+        )
+        missing = {row[0] for row in cursor.fetchall()}
+        if missing:
+            # One maker at a time: two would race on CREATE TABLE IF NOT EXISTS.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [EVENT_TABLE])
+        for month in (m for m in wanted if partition_name(m) in missing):
             start = datetime.datetime.combine(month, datetime.time(), datetime.UTC)
             end = datetime.datetime.combine(_next_month(month), datetime.time(), datetime.UTC)
             cursor.execute(
