@@ -8,6 +8,7 @@ urlpatterns = [
     path("dashboard/keys/", views.keys, name="dashboard_keys"),
     path("dashboard/auths/", views.auths, name="dashboard_auths"),
     path("dashboard/storage/", views.storage, name="dashboard_storage"),
+    path("dashboard/visits/", views.visits, name="dashboard_visits"),
     path("dashboard/floof/", views.floof, name="dashboard_floof"),
     path("dashboard/locked/", views.locked, name="dashboard_locked"),
     path("dashboard/account/", account.account, name="dashboard_account"),

@@ -334,6 +334,23 @@ def storage(request, member):
     return render(request, "members/storage.html", context)
 
 
+# The visits page lists this many of the member's latest door entries.
+VISITS = 100
+
+
+@require_safe
+@member_page
+def visits(request, member):
+    # The door events (integrations) through their relation to the member: the
+    # member's own, newest first, read through the per-member time index.
+    entries = []
+    if member is not None:
+        entries = list(
+            member.door_events.order_by("-at", "-id").values("at", "door", "granted")[:VISITS]
+        )
+    return render(request, "members/visits.html", {"member": member, "entries": entries})
+
+
 @require_safe
 @login_required
 def locked(request):

@@ -265,3 +265,21 @@ def plan_names() -> list[str]:
     for provider in _PLAN_NAMES:
         names += [n for n in provider() if isinstance(n, str) and n and n not in names]
     return names
+
+
+# --- panels on the member's admin page ------------------------------------------------
+# An app that keeps rows about a member shows them on the member's page through this
+# hook (registered at its ready()): a function of (request, member) returning the
+# panel's HTML, or '' for nothing (no rows, or a user without the right to see them).
+# The staff app draws them below the form, knowing no other app's tables.
+
+_MEMBER_PANELS: list[Callable] = []
+
+
+def register_member_panel(panel: Callable) -> None:
+    if panel not in _MEMBER_PANELS:
+        _MEMBER_PANELS.append(panel)
+
+
+def member_panels(request, member) -> list[str]:
+    return [html for panel in _MEMBER_PANELS if (html := panel(request, member))]

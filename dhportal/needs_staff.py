@@ -54,3 +54,28 @@ def register(
 
 def registered() -> list[TodoCount]:
     return sorted(_REGISTRY.values(), key=lambda todo: (todo.order, todo.key))
+
+
+# --- links on the admin index -----------------------------------------------------------
+# Pages staff go to often that no model list leads to (e.g. "Who is here"), registered
+# the same way: one call from the owning app's ready().
+
+
+@dataclass(frozen=True)
+class IndexLink:
+    key: str
+    text: str
+    url: str  # a URL name, reversed when shown
+    permission: str
+    order: int
+
+
+_LINKS: dict[str, IndexLink] = {}
+
+
+def register_link(key: str, text: str, *, url: str, permission: str, order: int = 100) -> None:
+    _LINKS[key] = IndexLink(key, text, url, permission, order)
+
+
+def registered_links() -> list[IndexLink]:
+    return sorted(_LINKS.values(), key=lambda link: (link.order, link.key))

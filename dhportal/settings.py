@@ -314,3 +314,8 @@ if not ERASURE_HASH_KEY:
 # Four jobs at once per worker (mail jobs mostly wait on the SMTP server). Workers delete
 # nothing themselves: the periodic prune in members/tasks.py does (failed jobs kept longer).
 PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "never", "concurrency": 4}
+
+# Door events (integrations/doors.py): how long they are kept (pruned daily), and how far
+# back "Who is here" looks for a granted entry.
+DOOR_EVENT_RETENTION_DAYS = env.int("DOOR_EVENT_RETENTION_DAYS", default=365)
+PRESENCE_HOURS = env.int("PRESENCE_HOURS", default=12)

@@ -7,8 +7,9 @@
 - Deliveries: read-only, dead ones first in the filter, with the receiver's last
   answer; replayed one by one (a button on the delivery) or in bulk (an action).
 - Events: read-only.
-- Access keys: created with a name; the key is shown once, on the page that answers
-  the form (never in a message, a session or a log); revoked by an action.
+- Access keys: created with a name and scopes; the key is shown once, on the page that
+  answers the form (never in a message, a session or a log); revoked by an action.
+- Door events: the entry log and "Who is here" (integrations/door_admin.py).
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from django.urls import path, reverse
 
 from dhportal.adminkit import RecordAdmin, SafeModelAdmin
 from dhportal.jobs import defer
-from integrations import services
+from integrations import door_admin, services  # noqa: F401 - door_admin registers the entry log
 from integrations.models import (
+    DEFAULT_SCOPES,
     AccessKey,
     Delivery,
     DeliveryState,
     Endpoint,
     FeedEvent,
+    Scope,
     validate_endpoint_url,
 )
 from integrations.snapshot import FIELD_KEYS
@@ -277,9 +280,18 @@ class FeedEventAdmin(RecordAdmin):
 
 
 class AccessKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        initial=DEFAULT_SCOPES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What the key may do; a request outside its scopes is refused (403)."
+        " None ticked: it reads the access list.",
+    )
+
     class Meta:
         model = AccessKey
-        fields = ("name",)
+        fields = ("name", "scopes")
 
     def clean_name(self):
         try:
@@ -291,15 +303,24 @@ class AccessKeyForm(forms.ModelForm):
 @admin.register(AccessKey)
 class AccessKeyAdmin(SafeModelAdmin):
     form = AccessKeyForm
-    list_display = ("name", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "scope_list", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("name",)
     actions = ("revoke",)
 
+    @admin.display(description="scopes")
+    def scope_list(self, key):
+        return ", ".join(key.scopes or [])
+
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
-            return ("name", "created_at", "last_used_at", "revoked_at")
+            return ("name", "scope_list", "created_at", "last_used_at", "revoked_at")
         return ()
+
+    def get_fields(self, request, obj=None):
+        if obj is not None:
+            return self.get_readonly_fields(request, obj)
+        return ("name", "scopes")
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -309,6 +330,7 @@ class AccessKeyAdmin(SafeModelAdmin):
             return  # nothing of a key is edited after creation
         key = services.new_access_key()
         obj.key_hash = services.key_hash(key)
+        obj.scopes = services.clean_scopes(obj.scopes)
         obj.save()
         obj.plain_key = key
 

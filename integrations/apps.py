@@ -7,10 +7,13 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
-        # integrations' answers to members' erasure hook, and what is counted on the
-        # admin index (dhportal/needs_staff.py).
-        from dhportal.needs_staff import register
+        # integrations' answers to members' hooks; what is counted and linked on the
+        # admin index (dhportal/needs_staff.py); the door entries on a member's admin
+        # page (dhportal/adminkit.py).
+        from dhportal.adminkit import register_member_panel
+        from dhportal.needs_staff import register, register_link
         from integrations import receivers  # noqa: F401
+        from integrations.door_admin import VIEW_PERMISSION, member_entries_panel
         from integrations.models import Delivery
 
         register(
@@ -22,3 +25,18 @@ class IntegrationsConfig(AppConfig):
             permission="integrations.view_delivery",
             order=55,
         )
+        register_link(
+            "who_is_here",
+            "Who is here",
+            url="admin:integrations_doorevent_here",
+            permission=VIEW_PERMISSION,
+            order=10,
+        )
+        register_link(
+            "entry_log",
+            "Entry log",
+            url="admin:integrations_doorevent_changelist",
+            permission=VIEW_PERMISSION,
+            order=11,
+        )
+        register_member_panel(member_entries_panel)

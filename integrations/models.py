@@ -1,7 +1,10 @@
-"""The change feed (DESIGN.md §12): events captured by a trigger on the member table,
-the endpoints staff configure, one delivery per endpoint and event, and the keys of the
-access API."""
+"""The change feed (README, "Telling the door and the directory"): events captured by a
+trigger on the member table, the endpoints staff configure, one delivery per endpoint and
+event; the keys of the door API and their scopes; the door events that come back
+(README, "The door controller's side")."""
 
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
@@ -130,18 +133,44 @@ class Delivery(models.Model):
         return f"Event {self.event_id} to {self.endpoint} ({self.state})"
 
 
+class Scope(models.TextChoices):
+    """What a key may do; each keyed endpoint asks for one."""
+
+    ACCESS_READ = "access:read", "Read the access list"
+    DOOR_EVENTS_WRITE = "door-events:write", "Send door events"
+    METRICS_READ = "metrics:read", "Read the metrics"
+
+
+DEFAULT_SCOPES = [Scope.ACCESS_READ.value]
+
+
+def default_scopes() -> list[str]:
+    return list(DEFAULT_SCOPES)
+
+
 class AccessKey(models.Model):
-    """A bearer key of the access API. Only its SHA-256 is kept: the key is shown once,
-    when it is created."""
+    """A bearer key of the door API. Only its SHA-256 is kept: the key is shown once,
+    when it is created. A key made before scopes existed reads the access list."""
 
     name = models.CharField(max_length=100, unique=True)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = ArrayField(
+        models.CharField(max_length=32, choices=Scope.choices),
+        default=default_scopes,
+        db_default=DEFAULT_SCOPES,
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scopes__contained_by=Scope.values) & Q(scopes__len__gt=0),
+                name="accesskey_scopes_known",
+            ),
+        ]
 
     def __str__(self):
         return self.name
@@ -149,3 +178,113 @@ class AccessKey(models.Model):
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class DoorEvent(models.Model):
+    """One swipe at a door, as its controller sent it (or as Deep Harbor logged it).
+
+    The table is partitioned by month of `at` (integrations/doors.py makes and drops the
+    partitions), so the time index of each month stays small and retention drops whole
+    months. A partitioned table cannot hold a unique index without `at`, so "once per
+    key and event id" is kept by DoorEventReceipt. `key` and `member` are not foreign
+    keys in the database: their per-row checks would halve the rate a batch goes in; an
+    erasure or merge moves these rows itself (integrations/receivers.py)."""
+
+    key = models.ForeignKey(
+        AccessKey,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The key that sent it; empty for events imported from Deep Harbor.",
+    )
+    event_id = models.CharField("event id", max_length=100)
+    door = models.CharField(max_length=100)
+    # The tag in its 10-digit form (members.rfid.rfid_tag_form); '' once erased.
+    tag = models.CharField(max_length=32, blank=True)
+    at = models.DateTimeField("time")
+    granted = models.BooleanField()
+    member = models.ForeignKey(
+        "members.Member",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="door_events",
+        help_text="Who held the tag when the event arrived; empty for an unknown tag.",
+    )
+    received_at = models.DateTimeField(default=timezone.now, db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = "door event"
+        constraints = [
+            # The primary key in the database (a partitioned table's holds the partition
+            # key): also the time index, for the entry log newest first and a range of
+            # days.
+            models.UniqueConstraint(fields=["at", "id"], name="doorevent_at_id_pk"),
+        ]
+        indexes = [
+            # One event by its id (its admin page): ids grow as rows are added, so a
+            # BRIN index finds it in a few pages and costs an insert next to nothing.
+            BrinIndex(fields=["id"], name="doorevent_id_brin"),
+            # A member's entries (their page, their visits, who is here).
+            models.Index(
+                fields=["member", "at"],
+                condition=Q(member__isnull=False),
+                name="doorevent_member_at_idx",
+            ),
+            # Search by tag.
+            models.Index(fields=["tag"], name="doorevent_tag_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.door} {self.at:%Y-%m-%d %H:%M} ({'granted' if self.granted else 'refused'})"
+
+
+class DoorEventReceipt(models.Model):
+    """That a key sent an event id: what makes a resend a duplicate. `at` is the
+    event's, so retention forgets the receipt with the event."""
+
+    key = models.ForeignKey(
+        AccessKey,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        related_name="+",
+    )
+    event_id = models.CharField(max_length=100)
+    at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "event_id"], nulls_distinct=False, name="dooreventreceipt_once"
+            ),
+        ]
+        indexes = [
+            BrinIndex(fields=["at"], name="dooreventreceipt_at_brin"),
+        ]
+
+    def __str__(self):
+        return self.event_id
+
+
+class AccessListVersion(models.Model):
+    """One row whose `version` changes in every transaction that may change the access
+    list (a trigger at commit, integrations/access_version.py): the list's ETag, read
+    without building the list."""
+
+    version = models.BigIntegerField()
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="accesslistversion_one_row"),
+        ]
+
+    def __str__(self):
+        return f"access list version {self.version}"

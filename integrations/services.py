@@ -26,7 +26,15 @@ from procrastinate import jobs
 
 from dhportal.jobs import defer_many, will_retry
 from integrations import outbound
-from integrations.models import AccessKey, Delivery, DeliveryState, Endpoint, FeedEvent
+from integrations.models import (
+    DEFAULT_SCOPES,
+    AccessKey,
+    Delivery,
+    DeliveryState,
+    Endpoint,
+    FeedEvent,
+    Scope,
+)
 from integrations.snapshot import backfill_sql, payload
 
 logger = logging.getLogger(__name__)
@@ -267,14 +275,24 @@ def _clean_name(name) -> str:
     return name
 
 
-def access_key_create(*, name: str) -> tuple[AccessKey, str]:
+def clean_scopes(scopes) -> list[str]:
+    """The scopes asked for, each once, in the vocabulary's order; none: access:read."""
+    scopes = list(scopes or DEFAULT_SCOPES)
+    unknown = [s for s in scopes if s not in Scope.values]
+    if unknown:
+        raise AccessKeyError(f'Unknown scope "{unknown[0]}" (scopes: {", ".join(Scope.values)}).')
+    return [s for s in Scope.values if s in scopes]
+
+
+def access_key_create(*, name: str, scopes=None) -> tuple[AccessKey, str]:
     """A new key: (the row, the key itself, to be shown once and never kept)."""
     name = _clean_name(name)
+    scopes = clean_scopes(scopes)
     key = new_access_key()
     with transaction.atomic():
         if AccessKey.objects.filter(name=name).exists():
             raise AccessKeyError(f'A key named "{name}" already exists.')
-        row = AccessKey.objects.create(name=name, key_hash=key_hash(key))
+        row = AccessKey.objects.create(name=name, key_hash=key_hash(key), scopes=scopes)
     return row, key
 
 

@@ -10,6 +10,9 @@
   (the admin action; done here so the web request stays short).
 - periodic `prune_feed_pumps`, hourly: the pump's own finished jobs (one every two
   seconds) after an hour, rather than the week other jobs are kept.
+- periodic `prune_door_events`, daily: door events older than
+  DOOR_EVENT_RETENTION_DAYS are forgotten, and the coming months' partitions made
+  (integrations/doors.py).
 
 Jobs carry ids only. Each task is a thin wrapper of integrations/services.py, which
 defers send_delivery by name.
@@ -21,7 +24,7 @@ from procrastinate import builtin_tasks, job_context
 from procrastinate.contrib.django import app
 
 from dhportal.jobs import CappedRetryStrategy
-from integrations import services
+from integrations import doors, services
 
 FEED_QUEUE = "feed"
 PUMP_QUEUE = "feed_pump"
@@ -52,3 +55,9 @@ def resync_endpoint(endpoint_id: int) -> int:
 @app.task(queueing_lock="prune_feed_pumps", pass_context=True)
 async def prune_feed_pumps(context: job_context.JobContext, timestamp: int) -> None:
     await builtin_tasks.remove_old_jobs(context, max_hours=1, queue=PUMP_QUEUE)
+
+
+@app.periodic(cron="17 4 * * *", periodic_id="daily")
+@app.task(queueing_lock="prune_door_events")
+def prune_door_events(timestamp: int) -> int:
+    return doors.door_events_prune().events_deleted

@@ -6,4 +6,5 @@ app_name = "integrations"
 
 urlpatterns = [
     path("api/v1/access/", views.access_list, name="access_list"),
+    path("api/v1/door-events/", views.door_events, name="door_events"),
 ]

@@ -1,5 +1,6 @@
-"""The Deep Harbor import (DESIGN.md §10): `deepharbor_import` owns its transactions
-and its audit source ("import")."""
+"""The Deep Harbor import (README, "Moving from Deep Harbor"): `deepharbor_import` owns
+its transactions and its audit source ("import"). Its members first, then its door log
+(legacy/door_log.py)."""
 
 import contextlib
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from billing.models import Plan
-from legacy import mapping, source
+from legacy import door_log, mapping, source
 from legacy.mapping import DUPLICATE, LOGIN, TAG_CONFLICT, VALUE, MappedRow, RowError
 from legacy.models import ImportedRow, Outcome, fix_text
 from members.audit import audit
@@ -22,6 +23,8 @@ from members.shapes import note_entry
 from members.validators import placeholder_username
 
 BATCH_SIZE = 500
+# Door log rows per statement (each is small; the door API takes as many at once).
+DOOR_LOG_BATCH = 1000
 IMPORT_NOTE_FROM = "import"
 # One import at a time: two would race for the same legacy ids and addresses.
 _LOCK = "dhportal.import_deepharbor"
@@ -41,12 +44,14 @@ class ImportSummary:
     tag_conflicts: int = 0
     failed: int = 0
     refused: int = 0
+    door_events: int = 0
 
     def line(self) -> str:
         return (
             f"imported {self.imported}, already imported {self.already}, "
             f"partial {self.partial}, duplicates {self.duplicates}, "
-            f"values fixed {self.fixed}, tag conflicts {self.tag_conflicts}"
+            f"values fixed {self.fixed}, tag conflicts {self.tag_conflicts}, "
+            f"door events {self.door_events}"
         )
 
 
@@ -133,6 +138,10 @@ def _import(conn, summary, batch_size, report, progress):
             _import_batch(conn, ids, summary, report)
             if shown is not None:
                 shown.update(len(ids))
+    # After the members, so each event finds the member now holding its tag.
+    summary.door_events += door_log.import_door_log(
+        conn, batch_size=DOOR_LOG_BATCH, read=_read, report=report
+    )
 
 
 def _fill_catalog(products, authorizations, report):

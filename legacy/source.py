@@ -141,3 +141,25 @@ def authorizations(conn: Source) -> list[dict]:
     return conn.execute(
         "SELECT id, name, requires_login FROM available_authorizations ORDER BY id"
     ).fetchall()
+
+
+ACCESS_LOG_COLUMNS = ("id", "tag", "board", "access_point", "granted", "time")
+
+
+def has_access_log(conn: Source) -> bool:
+    """Whether the source has Deep Harbor's door log (RFID2DB's member_access_log)."""
+    return has_table(conn, "member_access_log", ACCESS_LOG_COLUMNS)
+
+
+def access_log_batches(conn: Source, size: int, *, after: int = 0) -> Iterator[list[dict]]:
+    """member_access_log's rows with ids above `after`, lowest first, `size` at a time
+    from a server-side cursor."""
+    columns = ", ".join(ACCESS_LOG_COLUMNS)
+    with conn.cursor(name="deepharbor_access_log") as cursor:
+        cursor.itersize = size
+        cursor.execute(
+            f"SELECT {columns} FROM member_access_log WHERE id > %s ORDER BY id",  # noqa: S608
+            [after],
+        )
+        while rows := cursor.fetchmany(size):
+            yield rows

@@ -1,6 +1,7 @@
 """The admin index's "Needs staff" panel: each count registered in
 dhportal/needs_staff.py that the user may see, as a sentence linking to its filtered
-list; and the members app's own counts, registered from StaffConfig.ready()."""
+list, and the registered shortcut links; and the members app's own counts, registered
+from StaffConfig.ready()."""
 
 import logging
 from dataclasses import dataclass
@@ -49,6 +50,19 @@ def todo_counts(user) -> list[Shown]:
         else:
             text = f"{number} {singular if number == 1 else plural}"
         shown.append(Shown(todo.key, number, text, href))
+    return shown
+
+
+def index_links(user) -> list[tuple[str, str]]:
+    """(text, href) of the registered links this user may follow."""
+    shown = []
+    for link in needs_staff.registered_links():
+        if not user.has_perm(link.permission):
+            continue
+        try:
+            shown.append((link.text, reverse(link.url)))
+        except NoReverseMatch:
+            continue
     return shown
 
 

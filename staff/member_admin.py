@@ -8,18 +8,17 @@ from typing import cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import smart_split, unescape_string_literal
 
-from dhportal.adminkit import SafeModelAdmin
+from dhportal.adminkit import SafeModelAdmin, member_panels
 from members import services, shapes
 from members.audit import audit
-from members.models import Member, RfidTag
-from members.rfid import rfid_tag_form
+from members.models import Member
 from members.scaffolding import missing_columns
+from members.search import member_search_q
 from staff import merge_page
 from staff.activation import activate_members
 from staff.display import membership_text
@@ -152,7 +151,7 @@ class MemberAdmin(SafeModelAdmin):
         for bit in smart_split(search_term):
             if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
                 bit = unescape_string_literal(bit)
-            queryset = queryset.filter(_search_condition(bit))
+            queryset = queryset.filter(member_search_q(bit))
         return queryset, False
 
     def changelist_view(self, request, extra_context=None):
@@ -194,6 +193,8 @@ class MemberAdmin(SafeModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["advanced"] = self._advanced(request)
+        # What other apps show about the member (their rows), below the form.
+        context["member_panels"] = member_panels(request, obj) if change else []
         if change and obj is not None and not self.has_change_permission(request, obj):
             # View-only staff see the same fields as editors, disabled (Django would
             # show them as text, and could not show fields that are not the model's).
@@ -236,29 +237,3 @@ class MemberAdmin(SafeModelAdmin):
 
     def history_view(self, request, object_id, extra_context=None):
         return member_history(self, request, object_id, extra_context)
-
-
-def _search_condition(bit: str) -> Q:
-    """Members whose name, email or username holds this word; a number also finds the
-    member number, the Deep Harbor id and the RFID tag."""
-    condition = (
-        Q(email__icontains=bit)
-        | Q(username__icontains=bit)
-        | Q(identity__first_name__icontains=bit)
-        | Q(identity__last_name__icontains=bit)
-        | Q(identity__nickname__icontains=bit)
-    )
-    number = bit.removeprefix("#")
-    if number.isascii() and number.isdigit():
-        if _is_member_number(number):
-            condition |= Q(pk=int(number))
-        if int(number) < 2**31:  # a Deep Harbor id (legacy_id is an integer)
-            condition |= Q(legacy_id=int(number))
-        if len(number) <= 10:
-            tagged = RfidTag.objects.filter(tag=rfid_tag_form(number)).values("member_id")
-            condition |= Q(pk__in=tagged)
-    return condition
-
-
-def _is_member_number(value: str) -> bool:
-    return value.isascii() and value.isdigit() and int(value) < 2**63

@@ -130,3 +130,27 @@ class StripeEventFactory(factory.django.DjangoModelFactory):
     state = "failed"
     error = "KeyError: 'items'"
     member = factory.SubFactory(MemberFactory)
+
+
+class DoorEventFactory(factory.django.DjangoModelFactory):
+    """A stored door event (as the API stores it, without its receipt); its month's
+    partition is made first. `member` defaults to none (an unknown tag)."""
+
+    class Meta:
+        model = "integrations.DoorEvent"
+
+    event_id = factory.Sequence(lambda n: f"ev-{n}")
+    door = "front"
+    tag = "0000099999"
+    at = factory.LazyFunction(lambda: datetime.datetime.now(datetime.UTC))
+    granted = True
+    member = None
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from integrations.doors import ensure_partitions, forget_partitions, month_of
+
+        # A month made inside an earlier test's transaction was rolled back with it.
+        forget_partitions()
+        ensure_partitions([month_of(kwargs["at"])])
+        return super()._create(model_class, *args, **kwargs)

@@ -41,6 +41,7 @@ from members.notifications import notification_create
 from signup.tokens import make_token
 from tests.factories import (
     DEFAULT_PASSWORD,
+    DoorEventFactory,
     MemberFactory,
     PlanFactory,
     StaffFactory,
@@ -273,6 +274,9 @@ def world(db):
         last_answer="HTTP 500",
     )
     access_key_create(name="door controller")
+    # Door events: the member's entry, and a tag nobody holds.
+    DoorEventFactory(member=member, tag="0000000001")
+    DoorEventFactory(granted=False)
     # An open erasure request (members/erasure.py), for its admin pages.
     ErasureRequest.objects.create(member=stranger)
 

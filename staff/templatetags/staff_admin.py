@@ -1,6 +1,6 @@
 from django import template
 
-from staff.index_panel import todo_counts
+from staff.index_panel import index_links, todo_counts
 
 register = template.Library()
 
@@ -9,5 +9,10 @@ register = template.Library()
 def todo_panel(context):
     """What needs staff, for the admin index: each app's registered counts
     (dhportal/needs_staff.py) that this user may see."""
-    counts = todo_counts(context["request"].user)
-    return {"counts": counts, "pending": sum(1 for c in counts if c.number)}
+    user = context["request"].user
+    counts = todo_counts(user)
+    return {
+        "counts": counts,
+        "pending": sum(1 for c in counts if c.number),
+        "links": index_links(user),
+    }

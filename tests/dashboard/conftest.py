@@ -7,7 +7,7 @@ from tests.factories import MemberFactory
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
-PAGES = ("dashboard", "profile", "keys", "auths", "storage", "floof", "account")
+PAGES = ("dashboard", "profile", "keys", "auths", "storage", "visits", "floof", "account")
 ALL_URLS = [f"/dashboard/{p}/" if p != "dashboard" else "/dashboard/" for p in PAGES]
 LOCKED_URL = "/dashboard/locked/"
 

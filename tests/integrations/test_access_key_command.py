@@ -56,7 +56,15 @@ def test_it_refuses_a_second_key_of_the_same_name():
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["create"], ["rotate", "door"], ["create", "a", "b"], ["revoke", "nobody"]]
+    "argv",
+    [
+        [],
+        ["create"],
+        ["rotate", "door"],
+        ["create", "a", "b"],
+        ["revoke", "nobody"],
+        ["create", "door", "--scope", "nonsense"],
+    ],
 )
 def test_it_says_what_is_wrong_in_one_line_and_exits_non_zero(argv):
     from tests.dburl import test_database_url
@@ -74,3 +82,24 @@ def test_it_says_what_is_wrong_in_one_line_and_exits_non_zero(argv):
     assert result.returncode != 0
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_it_gives_a_key_the_scopes_asked_for_and_access_read_by_default():
+    run("create", "reader")
+    out = run("create", "door", "--scope", "door-events:write", "--scope", "access:read")
+    assert "with scopes access:read, door-events:write" in out
+    assert run("create", "metrics", "--scope", "metrics:read").splitlines()[-1].startswith("dhak_")
+    scopes = dict(AccessKey.objects.values_list("name", "scopes"))
+    assert scopes == {
+        "reader": ["access:read"],
+        "door": ["access:read", "door-events:write"],
+        "metrics": ["metrics:read"],
+    }
+
+
+def test_it_refuses_an_unknown_scope_and_makes_no_key():
+    with pytest.raises(CommandError, match='Unknown scope "door:open"'):
+        run("create", "door", "--scope", "door:open")
+    with pytest.raises(CommandError, match="--scope goes with create."):
+        run("revoke", "door", "--scope", "access:read")
+    assert not AccessKey.objects.exists()

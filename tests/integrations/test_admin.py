@@ -83,6 +83,27 @@ def test_it_shows_a_new_access_key_once_and_keeps_its_hash(staff):
     assert row.revoked_at is not None
 
 
+def test_it_makes_a_key_with_the_scopes_ticked(staff):
+    form = staff.get("/admin/integrations/accesskey/add/").content.decode()
+    assert re.search(r'value="access:read"[^>]*checked', form)
+    staff.post(
+        "/admin/integrations/accesskey/add/",
+        {"name": "door", "scopes": ["door-events:write", "metrics:read"]},
+    )
+    staff.post("/admin/integrations/accesskey/add/", {"name": "reader"})
+    assert dict(AccessKey.objects.values_list("name", "scopes")) == {
+        "door": ["door-events:write", "metrics:read"],
+        "reader": ["access:read"],
+    }
+    listing = staff.get("/admin/integrations/accesskey/").content.decode()
+    assert "door-events:write, metrics:read" in listing
+    refused = staff.post(
+        "/admin/integrations/accesskey/add/", {"name": "odd", "scopes": ["door:open"]}
+    )
+    assert refused.status_code == 200
+    assert not AccessKey.objects.filter(name="odd").exists()
+
+
 def _dead_delivery():
     member = MemberFactory()
     endpoint = Endpoint.objects.create(name="door", url="https://door.example.org/", secret=SECRET)

@@ -6,6 +6,7 @@ from allauth.account.models import EmailAddress
 from django.core import mail
 
 from billing.models import Plan
+from integrations.models import DoorEvent
 from legacy.models import ImportedRow, Outcome
 from members.models import Authorization, Member, MemberEvent, RfidTag, User
 from tests.factories import MemberFactory
@@ -14,7 +15,8 @@ from tests.legacy.conftest import SQL, deepharbor_sql, run_import
 pytestmark = pytest.mark.django_db
 
 SUMMARY = (
-    "imported 19, already imported 0, partial 5, duplicates 2, values fixed 8, tag conflicts 1\n"
+    "imported 19, already imported 0, partial 5, duplicates 2, values fixed 8, tag conflicts 1,"
+    " door events 6\n"
 )
 
 
@@ -29,6 +31,7 @@ def fingerprint() -> dict:
         "events": MemberEvent.objects.count(),
         "plans": list(Plan.objects.order_by("pk").values()),
         "authorizations": list(Authorization.objects.order_by("pk").values()),
+        "door events": list(DoorEvent.objects.order_by("pk").values()),
     }
 
 
@@ -61,7 +64,7 @@ def test_it_changes_nothing_on_a_rerun(deepharbor):
 
     assert out == (
         "imported 0, already imported 19, partial 0, duplicates 0, values fixed 0,"
-        " tag conflicts 0\n"
+        " tag conflicts 0, door events 0\n"
     )
     assert fingerprint() == before
 

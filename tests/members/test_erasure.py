@@ -32,7 +32,13 @@ from members.models import (
 from members.notifications import notification_create
 from signup.models import SignupMail
 from signup.services import EmailTaken, email_registered, member_signup
-from tests.factories import MemberFactory, StaffFactory, UserFactory, logged_in
+from tests.factories import (
+    DoorEventFactory,
+    MemberFactory,
+    StaffFactory,
+    UserFactory,
+    logged_in,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -150,6 +156,9 @@ def _copies_everywhere(member):
     Subscription.objects.create(
         stripe_id=SUBSCRIPTION, customer_id=CUSTOMER, status="canceled", member=member
     )
+    # Door events with their tag: one matched to them, one from before it was theirs.
+    DoorEventFactory(member=member, tag=TAG)
+    DoorEventFactory(member=None, tag=TAG)
     # A session of the login (a banned member's is sent to the locked page).
     assert logged_in(member.user).get("/dashboard/").status_code in (200, 302)
     assert Session.objects.exists()
@@ -168,6 +177,7 @@ def test_it_leaves_none_of_the_members_personal_data_in_any_table():
     # The scan sees the copies it must later miss.
     assert {"members_member", "members_memberevent", "members_user"} <= set(before)
     assert "integrations_feedevent" in before and "legacy_importedrow" in before
+    assert any(table.startswith("integrations_doorevent_") for table in before)
 
     staff = StaffFactory()
     request = _erase(member, by=staff)
