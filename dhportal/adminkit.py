@@ -81,6 +81,13 @@ class SafeActionsMixin:
     holds something that is not a primary key (staff get a message), and list queries
     that fail only inside the database (a 400)."""
 
+    def get_object(self, request, object_id, from_field=None):
+        # A text primary key (allauth's OIDC clients) takes any id Django passes on,
+        # and PostgreSQL refuses a NUL in it (…/%00/change/) inside the query: no row.
+        if "\x00" in str(object_id):
+            return None
+        return super().get_object(request, object_id, from_field)
+
     def lookup_allowed(self, lookup, value, request=None):
         # Django allows any lookup on a model's own fields. PostgreSQL refuses a NUL in
         # text (?email__exact=%00), and ?created__year=99999 (or 0) only raises
