@@ -52,7 +52,9 @@ seed: setup
 stop-db: $(VENV)/.installed
 	$(PY) -m dhportal.embedded_db stop
 
+# An env file written before the identity provider came gets its signing key too.
 setup: $(VENV)/.installed $(DEV_ENV)
+	@grep -q '^IDP_OIDC_PRIVATE_KEY=' $(DEV_ENV) || $(DEV_SIGNING_KEY) >> $(DEV_ENV)
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,14 +66,23 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@
 
-# Development-only settings: DEBUG on, a generated secret key and webhook secret.
+# Development-only settings: DEBUG on, a generated secret key and webhook secret, and
+# the identity provider's signing key: an RSA key made with the venv's `cryptography`,
+# its PEM on one line with the line breaks written as \n (settings.py reads them back).
 # Values already set in the environment win.
-$(DEV_ENV):
+DEV_SIGNING_KEY := $(PY) -c 'from cryptography.hazmat.primitives import serialization as s; \
+	from cryptography.hazmat.primitives.asymmetric import rsa; \
+	key = rsa.generate_private_key(public_exponent=65537, key_size=2048); \
+	pem = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(); \
+	print("IDP_OIDC_PRIVATE_KEY=\"$${IDP_OIDC_PRIVATE_KEY:-" + pem.strip().replace(chr(10), chr(92) + "n") + "}\"")'
+
+$(DEV_ENV): | $(VENV)/.installed
 	mkdir -p .data
 	$(PYTHON) -c 'import secrets; \
 		print("DEBUG=\"$${DEBUG:-on}\""); \
 		print("SECRET_KEY=\"$${SECRET_KEY:-" + secrets.token_urlsafe(48) + "}\""); \
 		print("STRIPE_WEBHOOK_SECRET=\"$${STRIPE_WEBHOOK_SECRET:-whsec_" + secrets.token_hex(24) + "}\"")' > $@.tmp
+	$(DEV_SIGNING_KEY) >> $@.tmp
 	mv $@.tmp $@
 
 clean-venv:

@@ -2,6 +2,7 @@
 new address, members/email_change.py) and their other sessions; and the page that link
 opens, /dashboard/account/email/<token>/."""
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
@@ -26,6 +27,8 @@ def _account_page(request, member, *, password_form=None, email_form=None, statu
         "member": member,
         "password_form": password_form or LimitedPasswordChangeForm(request.user),
         "email_form": email_form,
+        # The second factor is allauth's (/accounts/2fa/); the page says whether it is on.
+        "second_factor": is_mfa_enabled(request.user),
     }
     if member is not None and email_form is None:
         context["email_form"] = EmailChangeForm(member=member, user=request.user)

@@ -95,6 +95,15 @@ class SafeActionsMixin(_AdminBase):
     holds something that is not a primary key (staff get a message), and list queries
     that fail only inside the database (a 400)."""
 
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
+        # A text primary key (allauth's OIDC clients) takes any id Django passes on,
+        # and PostgreSQL refuses a NUL in it (…/%00/change/) inside the query: no row.
+        if "\x00" in str(object_id):
+            return None
+        return super().get_object(request, object_id, from_field)
+
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # Django allows any lookup on a model's own fields. PostgreSQL refuses a NUL in
         # text (?email__exact=%00), and ?created__year=99999 (or 0) only raises
@@ -217,7 +226,9 @@ class EventsAdmin(SafeActionsMixin, PghistoryEventsAdmin):
         if not model._base_manager.filter(pk=pk).exists():
             raise Http404(f"No such {model._meta.verbose_name}.")
 
-    def get_object(self, request, object_id, from_field=None):
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
         # Event ids are text, and PostgreSQL refuses a NUL in text: no such event.
         if "\x00" in object_id:
             return None

@@ -42,6 +42,10 @@ INSTALLED_APPS = [
     "pghistory.admin",
     "allauth",
     "allauth.account",
+    # The second factor, and the identity provider the space's other systems log in
+    # through (identity/ holds what they lack: policy, claims, revocation).
+    "allauth.mfa",
+    "allauth.idp.oidc",
     "csp",
     "procrastinate.contrib.django",
     "members",
@@ -50,6 +54,7 @@ INSTALLED_APPS = [
     "billing",
     "legacy",
     "integrations",
+    "identity",
     # The staff admin for the members app, on top of the feature apps.
     "staff",
 ]
@@ -66,6 +71,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Staff set up a second factor before any admin page (STAFF_REQUIRE_MFA), and the
+    # pages that send a browser on to a client may post to it (identity/middleware.py).
+    "identity.middleware.StaffSecondFactorMiddleware",
+    "identity.middleware.ClientFormActionMiddleware",
     # pghistory's, recording the route with its tokens elided (dhportal/routes.py).
     "members.audit.HistoryMiddleware",
 ]
@@ -274,6 +283,7 @@ LOGGING = {
         "members": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
         "signup": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
         "billing": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
+        "identity": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
     },
 }
 
@@ -319,3 +329,22 @@ PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "never", "concurrency": 4}
 # back "Who is here" looks for a granted entry.
 DOOR_EVENT_RETENTION_DAYS = env.int("DOOR_EVENT_RETENTION_DAYS", default=365)
 PRESENCE_HOURS = env.int("PRESENCE_HOURS", default=12)
+# The identity provider (allauth.idp.oidc; identity/ adds the clients' policies, the
+# claims and the revocation): the space's other systems log members in with OpenID
+# Connect. Its signing key is an RSA private key in PEM form; an env file may hold it on
+# one line with its line breaks written as \n (README, "Log in to other systems with the
+# portal"). Unset, the provider is off: its pages answer 404 and `check --deploy` says so.
+IDP_OIDC_PRIVATE_KEY = env.str("IDP_OIDC_PRIVATE_KEY", default="", multiline=True).strip()
+IDP_OIDC_ADAPTER = "identity.adapter.OIDCAdapter"
+
+# The second factor (allauth.mfa): an authenticator app (TOTP) and recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = SITE_NAME
+# allauth refuses a second factor while a login has an unverified address, against a
+# stranger signing up with someone's address first. Here allauth's signup is closed; the
+# unverified addresses are those a merge or the import wrote, and their owners (staff
+# among them) must still be able to set one up.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+# Staff without a second factor are sent to set one up before any admin page; once they
+# have one, every login asks for its code (identity/middleware.py).
+STAFF_REQUIRE_MFA = env.bool("STAFF_REQUIRE_MFA", default=not DEBUG)

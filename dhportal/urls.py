@@ -48,4 +48,6 @@ urlpatterns = [
     path("", include("signup.urls")),
     path("", include("billing.urls")),
     path("", include("integrations.urls")),
+    # The identity provider: discovery at /.well-known/openid-configuration.
+    path("", include("identity.urls")),
 ]

@@ -17,6 +17,8 @@ import pytest
 from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress, EmailConfirmationHMAC
 from allauth.account.utils import user_pk_to_url_str
+from allauth.idp.oidc.models import Token
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import quote
@@ -33,6 +35,7 @@ from django.utils import timezone
 from pghistory.models import Events
 
 from billing.models import ReconcileFinding, ReconcileRun
+from identity.clients import client_create
 from integrations.models import Delivery, DeliveryState, Endpoint, FeedEvent
 from integrations.services import access_key_create
 from members.email_change import email_change_token
@@ -279,6 +282,13 @@ def world(db):
     DoorEventFactory(granted=False)
     # An open erasure request (members/erasure.py), for its admin pages.
     ErasureRequest.objects.create(member=stranger)
+    # The identity provider: a client with its policy, a token of the member's for it,
+    # and the member's second factor, for their admin pages.
+    client, _ = client_create(name="Wiki", redirect_uris=["https://wiki.example.org/cb"])
+    Token.objects.create(
+        client=client, user=member.user, type=Token.Type.ACCESS_TOKEN, hash="crawl"
+    )
+    TOTP.activate(member.user, generate_totp_secret())
 
     # A verified address's confirmation link is dead; an old unverified one's is live.
     addresses = [

@@ -3,10 +3,11 @@
 import datetime
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import dateparse, timezone
 
 from billing.reconcile import reconcile
+from dhportal import commands
 
 # Exit statuses: 1 when Stripe could not be read, 2 for bad arguments.
 UNREADABLE, BAD_ARGUMENTS = 1, 2
@@ -31,7 +32,7 @@ def parse_since(value: str) -> datetime.datetime:
     return moment
 
 
-class Command(BaseCommand):
+class Command(commands.Command):
     help = (
         "Check the Stripe webhook endpoint, apply events the webhook missed and compare "
         "every subscription with Stripe's (needs STRIPE_SECRET_KEY)."

@@ -9,17 +9,18 @@ import urllib.error
 import urllib.request
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.test import RequestFactory
 from django.urls import resolve, reverse
 
 from billing import simulate
+from dhportal import commands
 from members.models import Member
 
 DEFAULT_STEPS = ["checkout", "active", "invoice_paid"]
 
 
-class Command(BaseCommand):
+class Command(commands.Command):
     help = (
         "Build realistic Stripe events for a member (checkout completed, subscription "
         "active / past_due / canceled, invoice paid / failed), sign them with "

@@ -6,36 +6,18 @@ script can take it with `tail -n 1`. `--scope` may be repeated (access:read,
 door-events:write, metrics:read); without it the key reads the access list. Anything
 wrong is said in one line on stderr, with a non-zero exit status."""
 
-import sys
+from django.core.management.base import CommandError
 
-from django.core.management.base import BaseCommand, CommandError
-
+from dhportal import commands
 from integrations.models import Scope
 from integrations.services import AccessKeyError, access_key_create, access_key_revoke
 
 
-class Command(BaseCommand):
+class Command(commands.Command):
+    usage_hint = "usage: access_key create|revoke NAME [--scope SCOPE ...]"
     help = (
         "Create or revoke a key of the door API (GET /api/v1/access/, POST /api/v1/door-events/)."
     )
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-
-        def error(message):
-            # argparse would print its usage too; the contract is one line.
-            if parser.called_from_command_line:
-                sys.stderr.write(
-                    f"access_key: {message} (usage: access_key create|revoke NAME"
-                    " [--scope SCOPE ...])\n"
-                )
-                sys.exit(2)
-            raise CommandError(message)
-
-        # Replaced on this one parser (Django builds it; there is no class to give it),
-        # which the checker refuses for any method.
-        parser.error = error  # type: ignore[method-assign]
-        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["create", "revoke"])

@@ -3,13 +3,14 @@
 import contextlib
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from dhportal import commands
 from legacy.services import ImportBusy, deepharbor_import
 from legacy.source import SourceError
 
 
-class Command(BaseCommand):
+class Command(commands.Command):
     help = (
         "Import the members of a Deep Harbor database (read-only) that the import ledger "
         "has not seen; --dry-run writes nothing and prints the same summary."

@@ -1,7 +1,6 @@
 """Complete every partial member, from the shell or cron: the admin's repair action."""
 
-from django.core.management.base import BaseCommand
-
+from dhportal import commands
 from members.audit import audit
 from members.models import Member
 from members.partial import MEMBERSHIP_STATUS
@@ -24,7 +23,7 @@ def _would_fill(member) -> str:
     return "; ".join(parts)
 
 
-class Command(BaseCommand):
+class Command(commands.Command):
     help = "Fill the missing columns of partial members (--dry-run lists them instead)."
 
     def add_arguments(self, parser):

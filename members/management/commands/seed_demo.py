@@ -8,9 +8,10 @@ from pathlib import Path
 from allauth.account.models import EmailAddress
 from django.apps import apps
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
+from dhportal import commands
 from members import scaffolding, shapes
 from members.audit import audit
 from members.models import Member, User
@@ -38,7 +39,7 @@ DEMO_PLANS = [
 ]
 
 
-class Command(BaseCommand):
+class Command(commands.Command):
     help = "Create demo members in every state and a development superuser (idempotent)."
 
     def add_arguments(self, parser):
