@@ -32,6 +32,7 @@ from members.rfid import (  # noqa: F401 - re-exported for importers of members.
     check_rfid_tag,
     rfid_tag_form,
 )
+from members.rights import COLUMN_PERMISSIONS
 from members.shapes import NULLABLE_COLUMNS, MemberStatus
 from members.validators import (  # noqa: F401 - re-exported for importers of members.models
     BILLING_REF_RE,
@@ -262,6 +263,12 @@ class Member(models.Model):
     objects = MemberQuerySet.as_manager()
 
     class Meta:
+        # Column rights, activation and reports: see the README's "Staff roles".
+        permissions = [
+            *COLUMN_PERMISSIONS,
+            ("activate_member", "Can activate a member"),
+            ("view_reports", "Can view reports"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 Lower("email"), condition=~Q(email=""), name="member_email_ci_unique"
