@@ -1,6 +1,16 @@
 """Merging two member records of one person (README "Moving from Deep Harbor",
-docs/hooks.md): staff choose the member that stays (the survivor) and, per column,
+docs/hooks.md): staff choose the member that stays (the survivor) and, key by key,
 whose value wins; notes, RFID tags, authorizations and identity.emails are united.
+
+The choices proposed lose nothing (`default_choices`): where the two records differ, a
+value beats an empty one (absent, null, blank, false, or the value scaffolding fills
+in, such as "New Member"); the stronger membership status wins (banned, suspended,
+active, lapsed, pending, in that order); `member_since` and the date added take the
+earlier date; a login keeps its email and username (the login used, else the only
+one); otherwise
+the value of the record written more recently wins. The
+Stripe customer's record keeps its billing keys. Every value not kept on the survivor
+is listed, with its label and the record it was on, in the survivor's merge note.
 
 What happens to the merged-away record. Its row is kept, as a record of the merge,
 rather than deleted: its pghistory events (which the history page reads through the
@@ -37,6 +47,9 @@ refused, never applied twice), and the merged record's tags are cleared before t
 are written onto the survivor, so the RfidTag unique index never sees two holders.
 """
 
+import contextlib
+import datetime
+import json
 from dataclasses import dataclass
 
 import pghistory
@@ -51,11 +64,12 @@ from members.logins import login_follow
 from members.models import Member, MemberStatus, User, violated_field
 from members.rfid import TAGS_KEY, rfid_tag_form
 
-# Whose value wins, per column: the two login fields, the JSON columns that are not
-# united, and the member's joining date.
-CHOSEN_FIELDS = ("email", "username", "identity", "status", "connections", "forms", "extras")
+# Whose value wins is chosen key by key: the two login fields, the joining date, and
+# each key of these object columns (the shapes' keys, then any other key either
+# record holds). Keys holding lists are united instead (below).
+LOGIN_CHOICES = ("email", "username")
 CHOSEN_SCALARS = ("date_added",)
-CHOOSABLE = CHOSEN_FIELDS + CHOSEN_SCALARS
+CHOSEN_COLUMNS = ("identity", "status", "connections", "forms", "extras")
 # United, whoever stays.
 UNITED = ("notes", "access", "authorizations", "identity.emails")
 
@@ -75,6 +89,25 @@ _OTHER = "other"
 _STRIPE_KEYS = tuple(k for k in shapes.keys("status") if k.startswith("stripe_"))
 _STRIPE_CUSTOMER = "stripe_customer_id"
 assert _STRIPE_CUSTOMER in _STRIPE_KEYS
+# What the webhook writes for the member holding the Stripe customer: these come from
+# that member, whatever else is chosen (Stripe keeps writing to it).
+_BILLING_KEYS = (*_STRIPE_KEYS, "subscription_status", "payment_problem")
+assert set(_BILLING_KEYS) <= set(shapes.keys("status"))
+_BILLING_CHOICES = frozenset(f"status.{key}" for key in _BILLING_KEYS)
+# The stronger membership status wins: a staff decision over a paying member over one
+# whose payment ended over one not yet onboarded.
+_STATUS_RANK = {
+    MemberStatus.PENDING: 0,
+    MemberStatus.LAPSED: 1,
+    MemberStatus.ACTIVE: 2,
+    MemberStatus.SUSPENDED: 3,
+    MemberStatus.BANNED: 4,
+}
+_MEMBERSHIP_STATUS = "status.membership_status"
+# The earlier date wins.
+_EARLIER = frozenset({"status.member_since", "date_added"})
+# A key no record holds (not the same as a key holding null).
+ABSENT = object()
 
 
 class MergeRefused(Exception):
@@ -105,18 +138,130 @@ def stripe_customer(member) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+# --- the choices: one per key --------------------------------------------------
+
+
+def _split(choice: str) -> tuple[str, str | None]:
+    column, _, key = choice.partition(".")
+    return column, (key or None)
+
+
+def _is_list_key(column: str, key: str) -> bool:
+    try:
+        return shapes.key_kind(column, key).is_list
+    except ValueError:
+        return False  # a key the shapes do not know is chosen, never united
+
+
+def choice_keys(first, second) -> list[str]:
+    """What a merge of these two chooses, in page order: the login fields, the joining
+    date, then "<column>.<key>" for each key of CHOSEN_COLUMNS that either record holds
+    or the shapes declare (list keys are united, not chosen)."""
+    keys = [*LOGIN_CHOICES, *CHOSEN_SCALARS]
+    for column in CHOSEN_COLUMNS:
+        found = list(shapes.keys(column))
+        for member in (first, second):
+            value = getattr(member, column)
+            if isinstance(value, dict):
+                found.extend(k for k in value if k not in found)
+        keys.extend(f"{column}.{k}" for k in found if not _is_list_key(column, k))
+    return keys
+
+
+def choice_value(member, choice: str):
+    """The member's raw value for a choice, ABSENT where it holds none."""
+    column, key = _split(choice)
+    value = getattr(member, column)
+    if key is None:
+        return value
+    return value.get(key, ABSENT) if isinstance(value, dict) else ABSENT
+
+
+def choice_label(choice: str) -> str:
+    column, key = _split(choice)
+    if key is None:
+        return {"date_added": "Date added", "email": "Email", "username": "Username"}[column]
+    return shapes.label(column, key)
+
+
+def _initial(choice: str):
+    column, key = _split(choice)
+    if key is None or key not in shapes.keys(column):
+        return ABSENT
+    return shapes.default(column).get(key, ABSENT)
+
+
+def _empty(choice: str, value) -> bool:
+    """No information: absent, null, blank, an empty list or object, false, or the
+    value scaffolding fills in (a signup's "New Member" says nothing)."""
+    if value is ABSENT or value is None or value is False:
+        return True
+    if isinstance(value, str | list | dict) and not (
+        value.strip() if isinstance(value, str) else value
+    ):
+        return True
+    initial = _initial(choice)
+    return initial is not ABSENT and initial is not None and value == initial
+
+
+def _as_date(value):
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return datetime.date.fromisoformat(value.strip()[:10])
+    return None
+
+
+def _rank(value) -> int | None:
+    if isinstance(value, str) and value.strip().lower() in MemberStatus.values:
+        return _STATUS_RANK[MemberStatus(value.strip().lower())]
+    return None
+
+
+def _preferred(choice: str, first, second):
+    """Which of the two the page proposes for a choice where they differ: the one that
+    loses nothing (module docstring), else the record written more recently (for the
+    email and username: the record whose login has been used, else the only one with
+    a login)."""
+    a, b = choice_value(first, choice), choice_value(second, choice)
+    rank_a, rank_b = _rank(a), _rank(b)
+    if choice == _MEMBERSHIP_STATUS and rank_a is not None and rank_b is not None:
+        return first if rank_a >= rank_b else second
+    date_a, date_b = _as_date(a), _as_date(b)
+    if choice in _EARLIER and date_a is not None and date_b is not None:
+        return first if date_a <= date_b else second
+    empty_a, empty_b = _empty(choice, a), _empty(choice, b)
+    if empty_a != empty_b:
+        return second if empty_a else first
+    if choice in LOGIN_CHOICES:
+        # A login keeps the email and name its owner logs in with: the one used, else
+        # the only one there is.
+        for has in (lambda u: u.last_login is not None, lambda u: True):
+            holders = [m for m in (first, second) if m.user is not None and has(m.user)]
+            if len(holders) == 1:
+                return holders[0]
+    return first if first.date_modified >= second.date_modified else second
+
+
 def default_choices(first, second) -> dict[str, int]:
-    """Whose value the page proposes, per column, with `first` staying: its own value
-    unless it has none (blank or NULL); the status of the member with a Stripe customer;
-    the earlier joining date."""
+    """Whose value the page proposes, per choice, with `first` staying where the two
+    hold the same: the choices that lose nothing (module docstring). The Stripe
+    customer's member keeps its billing keys."""
+    holder = _stripe_holder(first, second)
     choices = {}
-    for field in CHOSEN_FIELDS:
-        mine = getattr(first, field)
-        choices[field] = first.pk if mine not in (None, "", {}) else second.pk
-    if not stripe_customer(first) and stripe_customer(second):
-        choices["status"] = second.pk
-    choices["date_added"] = min((first, second), key=lambda m: (m.date_added, m.pk)).pk
+    for choice in choice_keys(first, second):
+        if choice in _BILLING_CHOICES and holder is not None:
+            choices[choice] = holder.pk
+        elif choice_value(first, choice) == choice_value(second, choice):
+            choices[choice] = first.pk
+        else:
+            choices[choice] = _preferred(choice, first, second).pk
     return choices
+
+
+def _stripe_holder(first, second):
+    return next((m for m in (first, second) if stripe_customer(m)), None)
 
 
 def merge_refusal(first, second) -> str | None:
@@ -158,21 +303,92 @@ def merge_refusal(first, second) -> str | None:
 
 
 def _check_choices(choices, survivor, merged) -> dict[str, int]:
+    """The choices to apply: the proposed ones, with what staff chose instead. A whole
+    column may be given for all its keys."""
     proposed = default_choices(survivor, merged)
     for field, value in (choices or {}).items():
-        if field not in CHOOSABLE:
-            raise MergeRefused(f"{field} is not a column a merge chooses.")
         pk = value.pk if isinstance(value, Member) else value
         if pk not in (survivor.pk, merged.pk):
             raise MergeRefused(f"The value of {field} must come from one of the two members.")
-        proposed[field] = pk
-    holder = next((m for m in (survivor, merged) if stripe_customer(m)), None)
-    if holder is not None and proposed["status"] != holder.pk:
+        if field in CHOSEN_COLUMNS:
+            for choice in proposed:
+                if choice.startswith(f"{field}."):
+                    proposed[choice] = pk
+        elif field in proposed:
+            proposed[field] = pk
+        else:
+            raise MergeRefused(f"{field} is not something a merge chooses.")
+    holder = _stripe_holder(survivor, merged)
+    if holder is not None and any(proposed[c] != holder.pk for c in _BILLING_CHOICES):
         raise MergeRefused(
-            f"Member #{holder.pk} has the Stripe customer: its status must win "
+            f"Member #{holder.pk} has the Stripe customer: its billing details must win "
             "(Stripe keeps writing to it)."
         )
     return proposed
+
+
+def _shown(value) -> str:
+    """A value as staff read it in the merge note and on the merge page."""
+    if value is ABSENT or value is None or value == "":
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def shown_value(member, choice: str) -> str:
+    return _shown(choice_value(member, choice))
+
+
+def _composed(column: str, pick, survivor, other):
+    """A chosen column built key by key from the two records' values (`pick(choice)`
+    gives the member whose value wins). Both not objects: the survivor's, or the
+    other's when the survivor's is NULL."""
+    mine, theirs = getattr(survivor, column), getattr(other, column)
+    if not isinstance(mine, dict) and not isinstance(theirs, dict):
+        return theirs if mine is None else mine
+    result = {}
+    for member in (survivor, other):
+        value = getattr(member, column)
+        if isinstance(value, dict):
+            # List keys (united later) and the key order: as the records hold them.
+            result.update({k: v for k, v in value.items() if k not in result})
+    for key in list(result):
+        choice = f"{column}.{key}"
+        if _is_list_key(column, key):
+            continue
+        value = choice_value(pick(choice), choice)
+        if value is ABSENT:
+            del result[key]
+        else:
+            result[key] = value
+    return result
+
+
+def _not_kept(chosen, survivor, other) -> list[str]:
+    """Each value a merge does not keep on the survivor, as "label: value (#N)"."""
+    lost = []
+    for choice, pk in chosen.items():
+        loser = other if pk == survivor.pk else survivor
+        value = choice_value(loser, choice)
+        if value in (ABSENT, None, "", [], {}) or value == choice_value(
+            survivor if loser is other else other, choice
+        ):
+            continue
+        lost.append(f"{choice_label(choice)}: {_shown(value)} (#{loser.pk})")
+    for column in CHOSEN_COLUMNS:
+        mine, theirs = getattr(survivor, column), getattr(other, column)
+        if isinstance(mine, dict) or isinstance(theirs, dict):
+            dropped = [(m, v) for m, v in ((survivor, mine), (other, theirs)) if v is not None]
+            dropped = [(m, v) for m, v in dropped if not isinstance(v, dict)]
+        else:
+            dropped = [(other, theirs)] if None not in (mine, theirs) and mine != theirs else []
+        lost.extend(f"{column} (unreadable): {_shown(v)} (#{m.pk})" for m, v in dropped)
+    return lost
 
 
 # --- the unions, on raw column values (a reading is never written back) ---------
@@ -260,8 +476,9 @@ def _logins(survivor, merged):
 
 
 def member_merge(*, survivor, merged, choices=None, by) -> MergeResult:
-    """Merge `merged` into `survivor` (Members or their ids). `choices` maps a column of
-    CHOOSABLE to the member (or id) whose value wins; the others take default_choices.
+    """Merge `merged` into `survivor` (Members or their ids). `choices` maps a choice
+    of choice_keys (or a whole column of CHOSEN_COLUMNS) to the member (or id) whose
+    value wins; the others take default_choices.
     Raises MergeRefused with the reason; nothing is written then."""
     survivor_id = getattr(survivor, "pk", survivor)
     merged_id = getattr(merged, "pk", merged)
@@ -300,9 +517,14 @@ def member_merge(*, survivor, merged, choices=None, by) -> MergeResult:
 
 def _merge(keep, gone, chosen, by) -> MergeResult:
     staff = by.get_username() if by is not None else "staff"
-    pick = {f: (keep if chosen[f] == keep.pk else gone) for f in chosen}
-    email = pick["email"].email
-    username = pick["username"].username
+
+    def pick(choice):
+        return keep if chosen[choice] == keep.pk else gone
+
+    email = pick("email").email
+    username = pick("username").username
+    not_kept = _not_kept(chosen, keep, gone)
+    composed = {c: _composed(c, pick, keep, gone) for c in CHOSEN_COLUMNS}
     tags_before = _tags(keep.access)
     stay_user, drop_user = _logins(keep, gone)
 
@@ -342,12 +564,7 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
 
     # The survivor: the chosen values, the unions, the merge note.
     other_emails = [keep.email, gone.email]
-    identity = _united_identity(
-        pick["identity"].identity,
-        (gone if pick["identity"] is keep else keep).identity,
-        email,
-        other_emails,
-    )
+    identity = _united_identity(composed["identity"], gone.identity, email, other_emails)
     notes = keep.notes if isinstance(keep.notes, list) else ([] if keep.notes is None else None)
     if notes is not None:
         notes = list(notes) + (list(gone.notes) if isinstance(gone.notes, list) else [])
@@ -356,7 +573,7 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
                 f"Member #{gone.pk}"
                 + (f" (Deep Harbor #{gone.legacy_id})" if gone.legacy_id else "")
                 + f" merged into this one by {staff}; its record and history stay on its "
-                "own page.",
+                "own page." + (" Not kept: " + "; ".join(not_kept) + "." if not_kept else ""),
                 author=staff,
             )
         )
@@ -370,11 +587,11 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
         "email": email,
         "username": username,
         "identity": identity,
-        "status": pick["status"].status,
-        "connections": pick["connections"].connections,
-        "forms": pick["forms"].forms,
-        "extras": pick["extras"].extras,
-        "date_added": pick["date_added"].date_added,
+        "status": composed["status"],
+        "connections": composed["connections"],
+        "forms": composed["forms"],
+        "extras": composed["extras"],
+        "date_added": pick("date_added").date_added,
         "notes": notes,
         "access": access,
         "authorizations": authorizations,
@@ -414,9 +631,13 @@ def merged_into(member) -> list:
 
 
 __all__ = [
-    "CHOOSABLE",
+    "ABSENT",
+    "CHOSEN_COLUMNS",
     "MERGED_AWAY_Q",
     "UNITED",
+    "choice_keys",
+    "choice_label",
+    "choice_value",
     "MergeRefused",
     "MergeResult",
     "default_choices",
@@ -424,4 +645,5 @@ __all__ = [
     "member_merge",
     "merge_refusal",
     "merged_into",
+    "shown_value",
 ]

@@ -23,6 +23,8 @@ Public API (stable):
                        scaffolding fills a NULL column with)
     keys(column)       the column's known keys, in declaration order, as stored
                        (for "notes": the keys of one entry); for SQL built from them
+    label(column, key) what staff read for a key ("ID check by", "Phone"): the words of
+                       its name, acronyms in capitals
     key_kind(column, key)
                        what a key holds, a `KeyKind` (text, boolean, number, date,
                        timestamp, membership_status, a list of tags, of text or of
@@ -101,6 +103,7 @@ __all__ = [
     "default",
     "key_kind",
     "keys",
+    "label",
     "note_entry",
     "read",
     "validate",
@@ -386,6 +389,18 @@ def _shape(column: str) -> type[Shape]:
 def keys(column: str) -> tuple[str, ...]:
     """The column's known keys as stored ("notes": those of one entry)."""
     return _stored_keys(_shape(column))
+
+
+_ACRONYMS = {"id": "ID", "rfid": "RFID", "url": "URL", "ad": "AD"}
+
+
+def label(column: str, key: str) -> str:
+    """What staff read for a key: its name's words, acronyms in capitals
+    ("id_check_by" -> "ID check by"); an unknown key is labelled the same way."""
+    _shape(column)
+    words = [_ACRONYMS.get(word, word) for word in key.replace("-", "_").split("_") if word]
+    text = " ".join(words) or key
+    return text[:1].upper() + text[1:]
 
 
 # The kind of each value type the models use; a list's kind is its item's.

@@ -1,5 +1,5 @@
-"""The member list's filters: completeness, membership status, onboarding, and possible
-duplicates."""
+"""The member list's filters: completeness, membership status, onboarding, possible
+duplicates and merged records."""
 
 from django.contrib import admin
 from django.db.models import Q
@@ -88,3 +88,21 @@ class PossibleDuplicatesFilter(admin.SimpleListFilter):
             holders = duplicates.values("duplicate_of_id")
             return queryset.filter(POSSIBLE_DUPLICATE_Q | Q(pk__in=holders))
         return queryset
+
+
+class MergedFilter(admin.SimpleListFilter):
+    """Records a merge emptied (`merged_into` set) are left out of the list unless
+    staff ask for them: each is one person's old record, not a member of its own."""
+
+    title = "merged records"
+    parameter_name = "merged"
+
+    def lookups(self, request, model_admin):
+        return [("with", "Include merged records"), ("only", "Merged records only")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "with":
+            return queryset
+        if self.value() == "only":
+            return queryset.filter(MERGED_AWAY_Q)
+        return queryset.exclude(MERGED_AWAY_Q)

@@ -27,6 +27,7 @@ from staff.fieldsets import structured_fieldsets
 from staff.filters import (
     AwaitingActivationFilter,
     MembershipStatusFilter,
+    MergedFilter,
     PossibleDuplicatesFilter,
     ScaffoldingFilter,
 )
@@ -67,6 +68,7 @@ class MemberAdmin(SafeModelAdmin):
         MembershipStatusFilter,
         AwaitingActivationFilter,
         PossibleDuplicatesFilter,
+        MergedFilter,
     )
     # get_search_results does the searching; a search field makes the box appear.
     search_fields = ("email",)
@@ -119,6 +121,9 @@ class MemberAdmin(SafeModelAdmin):
 
     @admin.display(description="membership status")
     def membership(self, member):
+        # A record merged away is no member of its own: never listed under a status.
+        if member.merged_into_id is not None:
+            return f"merged into #{member.merged_into_id}"
         return membership_text(member)
 
     @admin.display(description="import fixes")

@@ -12,21 +12,32 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from members import shapes
 from members.merge import (
-    CHOOSABLE,
     MergeRefused,
+    choice_keys,
+    choice_label,
+    choice_value,
     default_choices,
     is_merged_away,
     member_merge,
     merge_refusal,
     merged_into,
+    shown_value,
 )
 from members.models import Member
-from staff.display import json_preview
+from members.rfid import TAGS_KEY
 
-# Shown on the page below the chosen columns: what a merge unites, whoever stays.
-UNITED_COLUMNS = ("notes", "access", "authorizations")
-_LABELS = {"date_added": "date added"}
+# The page's sections: the choices of each, by their first part, in order.
+_SECTIONS = (
+    ("Login", ("email", "username")),
+    ("Dates", ("date_added",)),
+    ("Personal details", ("identity",)),
+    ("Membership", ("status",)),
+    ("Contact", ("connections",)),
+    ("Forms and checks", ("forms",)),
+    ("Storage and other details", ("extras",)),
+)
 
 
 def _change_url(pk) -> str:
@@ -112,47 +123,66 @@ def _pk(value):
         return None
 
 
-def _shown(field, value) -> str:
-    if field == "date_added":
-        return value.isoformat(sep=" ", timespec="seconds")
-    if field in ("email", "username"):
-        return value or "(none)"
-    return json_preview(value)
-
-
-def _rows(first, second, chosen):
-    return [
-        {
-            "field": field,
-            "label": _LABELS.get(field, field),
-            "values": [
-                {
-                    "member": member,
-                    "text": _shown(field, getattr(member, field)),
-                    "chosen": chosen.get(field) == member.pk,
-                }
-                for member in (first, second)
-            ],
-        }
-        for field in CHOOSABLE
+def _sections(first, second, chosen):
+    """The keys where the two differ, by section, each with both values and whose
+    value is chosen; keys holding the same on both are left out."""
+    differing = [
+        c for c in choice_keys(first, second) if choice_value(first, c) != choice_value(second, c)
     ]
+    sections = []
+    for title, parts in _SECTIONS:
+        rows = [
+            {
+                "choice": choice,
+                "label": choice_label(choice),
+                "values": [
+                    {
+                        "member": member,
+                        "text": shown_value(member, choice),
+                        "chosen": chosen.get(choice) == member.pk,
+                    }
+                    for member in (first, second)
+                ],
+            }
+            for choice in differing
+            if choice.partition(".")[0] in parts
+        ]
+        if rows:
+            sections.append({"title": title, "rows": rows})
+    return sections
+
+
+def _listed(values) -> str:
+    return ", ".join(str(v) for v in values) or "(none)"
 
 
 def _united(first, second):
-    rows = [
-        {"field": column, "values": [json_preview(getattr(m, column)) for m in (first, second)]}
-        for column in UNITED_COLUMNS
-    ]
-    rows.append(
-        {
-            "field": "identity.emails",
-            "values": [
-                json_preview(m.identity.get("emails") if isinstance(m.identity, dict) else None)
-                for m in (first, second)
-            ],
+    """What both records' lists hold, as staff read them: kept whoever stays."""
+
+    def of(member):
+        access = member.access if isinstance(member.access, dict) else {}
+        grants = member.authorizations if isinstance(member.authorizations, dict) else {}
+        identity = member.identity if isinstance(member.identity, dict) else {}
+        listed = identity.get("emails")
+        emails = listed if isinstance(listed, list) else []
+        notes = member.notes if isinstance(member.notes, list) else []
+        return {
+            "RFID tags": _listed(access.get(TAGS_KEY) or []),
+            **{
+                shapes.label("authorizations", key): _listed(grants.get(key) or [])
+                for key in shapes.keys("authorizations")
+            },
+            "Email addresses": _listed(
+                e.get("email_address") for e in emails if isinstance(e, dict)
+            ),
+            "Notes": f"{len(notes)} note{'' if len(notes) == 1 else 's'}",
         }
-    )
-    return rows
+
+    mine, theirs = of(first), of(second)
+    return [
+        {"label": label, "values": [(first, mine[label]), (second, theirs[label])]}
+        for label in mine
+    ]
 
 
 def _login(member) -> str:
@@ -164,8 +194,9 @@ def _login(member) -> str:
 
 
 def merge_view(model_admin, request, object_id):
-    """GET: both members side by side, a radio per column for whose value wins and a
-    choice of the member that stays. POST: the merge (change permission)."""
+    """GET: both members side by side, a radio per key where they differ for whose
+    value wins (the choices that lose nothing preselected) and a choice of the member
+    that stays. POST: the merge (change permission)."""
     first = _member(object_id)
     second = _member(request.POST.get("with") or request.GET.get("with"))
     if first is None:
@@ -195,9 +226,9 @@ def merge_view(model_admin, request, object_id):
         "subtitle": None,
         "opts": model_admin.opts,
         "members": [first, second],
-        "logins": [_login(first), _login(second)],
+        "cards": [(first, _login(first)), (second, _login(second))],
         "stays": stays.pk,
-        "rows": _rows(first, second, chosen),
+        "sections": _sections(first, second, chosen),
         "united": _united(first, second),
         "refusal": refusal,
         "can_change": can_change,
@@ -216,10 +247,10 @@ def _merge_posted(model_admin, request, pair, chosen, stays):
     member that stayed, or None, the reason in a message, and the member to show as
     staying."""
     members = {member.pk: member for member in pair}
-    for field in CHOOSABLE:
-        pk = _pk(request.POST.get(f"choice_{field}"))
+    for choice in chosen:
+        pk = _pk(request.POST.get(f"choice_{choice}"))
         if pk in members:
-            chosen[field] = pk
+            chosen[choice] = pk
     survivor_pk = _pk(request.POST.get("survivor"))
     if survivor_pk not in members:
         error = "Choose the member that stays."

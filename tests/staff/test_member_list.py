@@ -63,7 +63,10 @@ def test_it_uses_the_partial_index_for_the_partial_filter(as_superuser, scaffold
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
     with CaptureQueriesContext(connection) as queries:
-        as_superuser.get(URL + "?scaffolding=partial")
+        # With merged records included: the default list's `merged_into IS NULL` is
+        # served by the merged_into index as well, and on a table this small, with
+        # sequential scans off, the planner picks either.
+        as_superuser.get(URL + "?scaffolding=partial&merged=with")
     listing = [q["sql"] for q in queries if "ORDER BY" in q["sql"] and "members_member" in q["sql"]]
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + listing[-1])

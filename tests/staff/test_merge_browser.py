@@ -76,3 +76,44 @@ def test_it_lets_staff_find_a_duplicate_merge_it_and_see_the_result(page, live_s
     assert merged_away
     assert count == 3  # nothing deleted
     assert bystander.pk
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_merge_page_fits_a_phone_without_scrolling_sideways(page, live_server):
+    staff = orm(StaffFactory)
+    holder, twin, _ = orm(_pair)
+
+    def long_values():
+        # Long unbroken values are what pushed the old table past the screen.
+        Member.objects.filter(pk=twin.pk).update(
+            extras={"storage_id": "A-01", "storage_area": "x" * 120},
+            connections={"phone": "1" * 60, "discord_username": "ada_admin_" * 8},
+        )
+
+    orm(long_values)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/admin/members/member/{twin.pk}/merge/?with={holder.pk}")
+    page.wait_for_url("**/accounts/login/**")
+    page.fill("input[name=login]", staff.email)
+    page.fill("input[name=password]", DEFAULT_PASSWORD)
+    page.click("form button[type=submit]:not(.link)")
+    page.wait_for_url(f"**/admin/members/member/{twin.pk}/merge/?with={holder.pk}")
+
+    assert page.locator("fieldset[data-choice='extras.storage_area']").count() == 1
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    # What sticks out, named in the failure.
+    wide = page.evaluate(
+        "() => [...document.querySelectorAll('body *')]"
+        ".filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
+        ".slice(0, 5).map(e => e.tagName + '.' + e.className)"
+    )
+    assert widths[0] <= widths[1], (widths, wide)
+    # The choices are usable there: pick the other phone and merge.
+    page.check(f"input[name='choice_connections.phone'][value='{holder.pk}']")
+    page.click("input[name=merge]")
+    page.wait_for_url(f"**/admin/members/member/{holder.pk}/change/**")
+    kept = orm(lambda: Member.objects.get(pk=holder.pk).connections["phone"])
+    assert kept == "+1 555 0100"

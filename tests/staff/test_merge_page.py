@@ -1,6 +1,8 @@
 """The merge page in admin: from a duplicate's page or two selected members, both side
 by side, a radio per column, the member that stays; POST merges; who may."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
 
@@ -59,17 +61,24 @@ def test_it_lists_possible_duplicates_and_their_holders(as_superuser):
     assert "By possible duplicates" in response.content.decode()
 
 
-def test_it_shows_both_members_side_by_side_with_a_radio_per_column(as_superuser):
+def test_it_shows_both_members_side_by_side_with_a_radio_per_differing_key(as_superuser):
     holder, twin = pair()
     response = as_superuser.get(page_url(twin, holder))
     assert response.status_code == 200
     assert "admin/members/member/merge.html" in [t.name for t in response.templates]
     page = response.content.decode()
-    for field in ("email", "username", "identity", "status", "connections", "forms", "extras"):
-        assert page.count(f'name="choice_{field}"') == 2
-    # The holder stays by default, with its own values proposed where it has them.
+    for choice in ("email", "username", "identity.first_name", "identity.last_name"):
+        assert page.count(f'name="choice_{choice}"') == 2
+    # A key both hold the same is not asked about; none is shown as a JSON blob.
+    assert 'name="choice_connections.phone"' not in page
+    assert 'name="choice_identity"' not in page
+    assert "<legend>First name</legend>" in page
+    assert "<legend>Last name</legend>" in page
+    # The holder stays by default; a value beats an empty one whoever has it.
     assert f'name="survivor" value="{holder.pk}" checked' in page
     assert f'name="choice_email" value="{holder.pk}" checked' in page
+    # Both have a username: the one with the login keeps its own.
+    assert f'name="choice_username" value="{holder.pk}" checked' in page
     assert 'name="merge"' in page
 
 
@@ -199,3 +208,20 @@ def test_it_escapes_member_text_on_the_page(as_superuser):
     page = as_superuser.get(page_url(twin, holder)).content.decode()
     assert XSS not in page
     assert XSS_ESCAPED in page
+
+
+def test_it_lists_a_merged_record_as_merged_into_the_survivor_only_when_asked(as_superuser):
+    holder, twin = pair()
+    bystander = MemberFactory()
+    merge_post(as_superuser, twin, holder, survivor=holder)
+
+    default = as_superuser.get(LIST).context["cl"].result_list
+    assert {m.pk for m in default} == {holder.pk, bystander.pk}
+    shown = as_superuser.get(LIST, {"merged": "with"})
+    assert {m.pk for m in shown.context["cl"].result_list} == {holder.pk, twin.pk, bystander.pk}
+    cells = re.findall(r'<td class="field-membership">([^<]*)</td>', shown.content.decode())
+    assert sorted(cells) == ["active", "active", f"merged into #{holder.pk}"]
+    only = as_superuser.get(LIST, {"merged": "only"}).context["cl"].result_list
+    assert [m.pk for m in only] == [twin.pk]
+    # Its own page still opens.
+    assert as_superuser.get(f"{LIST}{twin.pk}/change/").status_code == 200
