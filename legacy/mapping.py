@@ -64,6 +64,10 @@ NULLABLE = shapes.NULLABLE_COLUMNS
 
 # Fix kinds: counted apart in the summary line.
 VALUE, DUPLICATE, TAG_CONFLICT, LOGIN = "value", "duplicate", "tag conflict", "login"
+# A member number another member already held: the member got a new one.
+NUMBER = "number"
+# A column Deep Harbor left NULL, completed by the scaffolding function.
+COMPLETED = "completed"
 
 
 @dataclass

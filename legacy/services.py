@@ -14,12 +14,22 @@ from django.utils import timezone
 
 from billing.models import Plan
 from legacy import door_log, mapping, source
-from legacy.mapping import DUPLICATE, LOGIN, TAG_CONFLICT, VALUE, MappedRow, RowError
+from legacy.mapping import (
+    COMPLETED,
+    DUPLICATE,
+    LOGIN,
+    NUMBER,
+    TAG_CONFLICT,
+    VALUE,
+    MappedRow,
+    RowError,
+)
 from legacy.models import ImportedRow, Outcome, fix_text
+from members import scaffolding
 from members.audit import audit
 from members.models import Authorization, AuthorizationKind, Member, RfidTag, User
 from members.partial import is_partial
-from members.shapes import note_entry
+from members.shapes import NULLABLE_COLUMNS, note_entry
 from members.validators import placeholder_username
 
 BATCH_SIZE = 500
@@ -28,6 +38,9 @@ DOOR_LOG_BATCH = 1000
 IMPORT_NOTE_FROM = "import"
 # One import at a time: two would race for the same legacy ids and addresses.
 _LOCK = "dhportal.import_deepharbor"
+# Completed at import when Deep Harbor left them NULL; a NULL status is a real unknown
+# and stays missing (the member is partial, for staff to decide).
+COMPLETED_COLUMNS = tuple(c for c in NULLABLE_COLUMNS if c != "status")
 
 
 class ImportBusy(Exception):
@@ -42,6 +55,7 @@ class ImportSummary:
     duplicates: int = 0
     fixed: int = 0
     tag_conflicts: int = 0
+    numbers_changed: int = 0
     failed: int = 0
     refused: int = 0
     door_events: int = 0
@@ -51,7 +65,7 @@ class ImportSummary:
             f"imported {self.imported}, already imported {self.already}, "
             f"partial {self.partial}, duplicates {self.duplicates}, "
             f"values fixed {self.fixed}, tag conflicts {self.tag_conflicts}, "
-            f"door events {self.door_events}"
+            f"numbers changed {self.numbers_changed}, door events {self.door_events}"
         )
 
 
@@ -88,7 +102,8 @@ def deepharbor_import(
         with _import_lock(), audit("import"):
             try:
                 with transaction.atomic() if dry_run else contextlib.nullcontext():
-                    _import(conn, summary, batch_size, report, progress)
+                    numbers = _Numbers.start(_read(source.max_member_id, conn), dry_run=dry_run)
+                    _import(conn, summary, batch_size, report, progress, numbers)
                     if dry_run:
                         raise _Rollback
             except _Rollback:
@@ -123,7 +138,7 @@ def _read(call, *args):
         ) from None
 
 
-def _import(conn, summary, batch_size, report, progress):
+def _import(conn, summary, batch_size, report, progress, numbers):
     plans, authorizations = _read(source.products, conn), _read(source.authorizations, conn)
     with transaction.atomic():
         _fill_catalog(plans, authorizations, report)
@@ -135,7 +150,7 @@ def _import(conn, summary, batch_size, report, progress):
             ids = _read(next, batches, None)
             if ids is None:
                 break
-            _import_batch(conn, ids, summary, report)
+            _import_batch(conn, ids, summary, report, numbers)
             if shown is not None:
                 shown.update(len(ids))
     # After the members, so each event finds the member now holding its tag.
@@ -202,7 +217,7 @@ def _holders(rows: list[MappedRow]) -> _Holders:
     )
 
 
-def _import_batch(conn, ids, summary, report):
+def _import_batch(conn, ids, summary, report, numbers):
     seen = set(ImportedRow.objects.filter(legacy_id__in=ids).values_list("legacy_id", flat=True))
     summary.already += len(seen)
     new_ids = [i for i in ids if i not in seen]
@@ -214,7 +229,7 @@ def _import_batch(conn, ids, summary, report):
     identities = _read(source.identities, conn, checkers)
     usernames = {i: mapping.username_of(identity) for i, identity in identities.items()}
     with transaction.atomic():
-        member_ids = _next_member_ids(len(rows))
+        member_ids = numbers.assign([row["id"] for row in rows])
         # Fast path: the whole batch in four inserts under one savepoint. A row the
         # database refuses rolls the savepoint back, and the batch is then written
         # again row by row, a savepoint each, so only that row is left out.
@@ -237,17 +252,54 @@ def _taken_login_names(names: set[str]) -> set[str]:
     )
 
 
-def _next_member_ids(count: int) -> list[int]:
-    """Member ids taken ahead, so a login's placeholder name can carry its member's id
-    and the member is written once (one insert, one audit entry)."""
-    if not count:
-        return []
+def _sequence() -> str:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [Member._meta.db_table, count],
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Member._meta.db_table])
+        return cursor.fetchone()[0]
+
+
+@dataclass
+class _Numbers:
+    """Member numbers: an imported row keeps its Deep Harbor id unless a member already
+    holds it; such a row gets a number above every id in use and every Deep Harbor id
+    (taken from the sequence, or on a dry run counted here: a dry run uses up no
+    number, and sequences are not rolled back)."""
+
+    dry_run: bool
+    next_free: int
+
+    @classmethod
+    def start(cls, source_max: int, *, dry_run: bool) -> "_Numbers":
+        """Before the first row: the sequence (on a real run) moved above Deep Harbor's
+        ids and the ids in use, so new members, from signup too, never take a number
+        an imported member is to keep."""
+        table, sequence = Member._meta.db_table, _sequence()
+        highest = (
+            f"GREATEST((SELECT COALESCE(max(id), 0) FROM {table}), %s, "  # noqa: S608
+            f"(SELECT last_value FROM {sequence}))"
         )
-        return [r[0] for r in cursor.fetchall()]
+        with connection.cursor() as cursor:
+            if dry_run:
+                cursor.execute(f"SELECT {highest}", [source_max])
+            else:
+                cursor.execute(f"SELECT setval(%s, {highest})", [sequence, source_max])
+            return cls(dry_run=dry_run, next_free=cursor.fetchone()[0] + 1)
+
+    def assign(self, legacy_ids: list[int]) -> list[int]:
+        """The member number of each row, in order."""
+        taken = set(Member.objects.filter(pk__in=legacy_ids).values_list("pk", flat=True))
+        fresh = iter(self._fresh(sum(i in taken for i in legacy_ids)))
+        return [next(fresh) if i in taken else i for i in legacy_ids]
+
+    def _fresh(self, count: int) -> list[int]:
+        if not count:
+            return []
+        if self.dry_run:
+            self.next_free += count
+            return list(range(self.next_free - count, self.next_free))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [_sequence(), count])
+            return [r[0] for r in cursor.fetchall()]
 
 
 @dataclass
@@ -331,6 +383,13 @@ def _plan(row: MappedRow, member_id: int, holders, taken_names) -> _Plan:
     if dropped:
         row.tags = [t for t in row.tags if t not in dropped]
         access[mapping.RFID_TAGS] = row.tags
+    if member_id != row.legacy_id:
+        row.fix(
+            "member number",
+            row.legacy_id,
+            f"held by another member; this member is #{member_id}",
+            NUMBER,
+        )
     login = _login_name(row, member_id, holders, taken_names)
     if row.date_added is None:
         row.fix("date_added", None, "not set in Deep Harbor; the import time is used")
@@ -342,6 +401,7 @@ def _plan(row: MappedRow, member_id: int, holders, taken_names) -> _Plan:
                 author=IMPORT_NOTE_FROM,
             )
         )
+    _complete(row)
     user = address = None
     if login:
         identity = row.columns["identity"]
@@ -369,6 +429,15 @@ def _plan(row: MappedRow, member_id: int, holders, taken_names) -> _Plan:
         detail=[f.as_json() for f in row.fixes],
     )
     return _Plan(row, user, address, member, ledger, duplicate_of, len(dropped))
+
+
+def _complete(row: MappedRow) -> None:
+    """The columns Deep Harbor left NULL, completed by the scaffolding function (after
+    the fixes' note, which a NULL notes column does not get); the ledger says which."""
+    filled, _ = scaffolding.completion(row.columns, only=COMPLETED_COLUMNS)
+    for column, value in filled.items():
+        row.columns[column] = value
+        row.fix(column, None, "not set in Deep Harbor; completed with the default", COMPLETED)
 
 
 def _write(plans: list[_Plan]) -> None:
@@ -415,6 +484,7 @@ def _count(plan: _Plan, summary: ImportSummary) -> None:
     summary.duplicates += plan.duplicate_of is not None
     summary.fixed += sum(f.kind in (VALUE, LOGIN) for f in row.fixes)
     summary.tag_conflicts += plan.dropped
+    summary.numbers_changed += any(f.kind == NUMBER for f in row.fixes)
 
 
 def _login_name(row: MappedRow, member_id: int, holders, taken_names) -> str:

@@ -100,6 +100,14 @@ def count_members(conn: Source) -> int:
     return row["n"]
 
 
+def max_member_id(conn: Source) -> int:
+    """The highest member id in Deep Harbor (0 for none): numbers the import gives
+    members whose own number is taken start above it."""
+    row = conn.execute("SELECT COALESCE(max(id), 0) AS n FROM member").fetchone()
+    assert row is not None  # an aggregate always answers one row
+    return row["n"]
+
+
 def member_id_batches(conn: Source, size: int) -> Iterator[list[int]]:
     """Every member id, lowest first, `size` at a time from a server-side cursor: memory
     does not grow with the table."""

@@ -4,6 +4,7 @@ Signup calls `complete_member` once per scaffolding step; the admin repair actio
 `repair_members` call it for everything missing. Nothing else writes defaults.
 """
 
+import copy
 import json
 
 from django.db import connection, transaction
@@ -47,6 +48,42 @@ _STATUS_FILL = """
 """
 
 
+def _fillable(status) -> bool:
+    # A status that is not an object cannot gain a key without being overwritten,
+    # which completion never does; staff edit such a row by hand.
+    return isinstance(status, dict) or status is None
+
+
+def completion(columns, *, only=None, values=None) -> tuple[dict, list[str]]:
+    """What completing these column values fills, decided without the database: the
+    new values of the NULL columns (and of a status lacking `membership_status`), and
+    the labels of what was missing, as complete_member reports them.
+
+    columns: column -> its value as Python reads it (a missing column counts as NULL).
+    only, values: as complete_member. The import calls this on a row before writing
+    it; complete_member decides with it and writes in SQL.
+    """
+    chosen = tuple(only) if only is not None else NULLABLE_COLUMNS
+    unknown = set(chosen) - set(NULLABLE_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a scaffolding column: {sorted(unknown)}")
+    values = values or {}
+    missing = [
+        c
+        for c in missing_pieces({c: columns.get(c) for c in NULLABLE_COLUMNS})
+        if c in chosen
+        or (c == MEMBERSHIP_STATUS and "status" in chosen and _fillable(columns.get("status")))
+    ]
+    filled = {}
+    for column in chosen:
+        value = copy.deepcopy(values[column]) if column in values else default(column)
+        if column == "status" and MEMBERSHIP_STATUS in missing and "status" not in missing:
+            filled["status"] = {**columns["status"], MEMBERSHIP_STATUS: PENDING}
+        elif column in missing:
+            filled[column] = value
+    return filled, missing
+
+
 def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
     """Fill the NULL columns of one member; return what was filled.
 
@@ -57,11 +94,7 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
     existing column or key is ever changed. Calling it again changes nothing.
     """
     columns = tuple(only) if only is not None else NULLABLE_COLUMNS
-    unknown = set(columns) - set(NULLABLE_COLUMNS)
-    if unknown:
-        raise ValueError(f"not a scaffolding column: {sorted(unknown)}")
-    values = values or {}
-
+    completion({}, only=columns)  # refuses a column that is not a scaffolding one
     table = Member._meta.db_table
     with transaction.atomic():
         row = (
@@ -69,16 +102,12 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
         )
         if row is None:
             return []
-        # A status that is not an object cannot gain a key without being overwritten,
-        # which this function never does; staff edit such a row by hand.
-        fillable_status = isinstance(row.status, dict) or row.status is None
-        missing = [
-            c
-            for c in missing_columns(row)
-            if c in columns or (c == MEMBERSHIP_STATUS and "status" in columns and fillable_status)
-        ]
+        _, missing = completion(
+            {c: getattr(row, c) for c in NULLABLE_COLUMNS}, only=columns, values=values
+        )
         if not missing:
             return []
+        values = values or {}
         sets: list[str] = []
         params: list[str | int] = []
         for column in columns:

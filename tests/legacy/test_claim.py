@@ -119,4 +119,7 @@ def test_it_merges_an_imported_duplicate_and_a_rerun_never_brings_it_back(import
     assert out.startswith("imported 0,")
     alice.refresh_from_db()
     assert alice.user.email == "alice@example.org"
-    assert "Alicia" not in alice.identity.values()  # Alice's identity won by default
+    # One first name is kept; the other is in the merge note, never lost.
+    kept = alice.identity["first_name"]
+    (other,) = {"Alice", "Alicia"} - {kept}
+    assert f"First name: {other} (#" in alice.notes[-1]["note"]

@@ -7,13 +7,23 @@ import pytest
 from billing.models import Plan
 from legacy.mapping import map_row, username_of
 from legacy.models import ImportedRow
-from members.models import Authorization, RfidTag
+from members import scaffolding
+from members.models import Authorization, Member, RfidTag
 
 pytestmark = pytest.mark.django_db
 
 
-def fixes(member) -> list[dict]:
+def ledger(member) -> list[dict]:
     return ImportedRow.objects.get(legacy_id=member.legacy_id).detail
+
+
+def fixes(member) -> list[dict]:
+    """The values the import fixed (the columns it completed are listed apart)."""
+    return [fix for fix in ledger(member) if fix["kind"] != "completed"]
+
+
+def completed(member) -> list[str]:
+    return [fix["field"] for fix in ledger(member) if fix["kind"] == "completed"]
 
 
 def fixed_fields(member) -> list[str]:
@@ -192,11 +202,24 @@ def test_it_leaves_a_tag_with_its_first_holder_and_reports_it(imported):
     assert "tag conflicts 1" in imported["out"]
 
 
-def test_it_keeps_null_columns_null(imported):
+def test_it_completes_the_null_columns_but_status_and_records_which(imported):
     carol = imported[3]
-    for column in ("status", "notes", "access", "authorizations", "extras"):
-        assert getattr(carol, column) is None, column
+    for column in ("notes", "access", "authorizations", "extras"):
+        assert getattr(carol, column) == scaffolding.default(column), column
+    assert completed(carol) == ["notes", "access", "authorizations", "extras"]
+    # A missing status is a real unknown: it stays missing, and Carol partial.
+    assert carol.status is None
+    assert Member.objects.partial().filter(pk=carol.pk).exists()
+    # A column Deep Harbor filled is kept as it was, however little it holds.
     assert carol.forms == {"terms_of_use_accepted": True}
+    assert completed(imported[1]) == []
+    # It is the scaffolding function's own default, not one of the import's.
+    assert ledger(carol)[-1] == {
+        "field": "extras",
+        "value": None,
+        "fix": "not set in Deep Harbor; completed with the default",
+        "kind": "completed",
+    }
 
 
 def test_it_keeps_the_other_columns_as_they_were(imported):
@@ -221,8 +244,8 @@ def test_it_adds_a_note_with_the_fixes_only_where_notes_is_not_null(imported):
         " (was 'eve smith!')"
     )
     datetime.datetime.fromisoformat(eve.notes[-1]["timestamp"])
-    # Sybil's notes are NULL: they stay NULL; the ledger has her fix.
-    assert imported[18].notes is None
+    # Sybil's notes were NULL: completed empty, without the note; the ledger has her fix.
+    assert imported[18].notes == []
     assert fixed_fields(imported[18]) == ["email"]
     # A row without fixes gets no note.
     assert [n["from"] for n in imported[11].notes] == ["staff1", "staff2"]

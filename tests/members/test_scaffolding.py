@@ -159,3 +159,24 @@ def test_it_records_the_completion_as_made_by_no_user():
     scaffolding.complete_member(member.pk)
     member.refresh_from_db()
     assert member.last_updated_by is None
+
+
+@pytest.mark.django_db
+def test_its_decision_without_the_database_is_what_it_writes():
+    """The import completes a row before writing it with `completion`; a member
+    completed in the database with complete_member ends the same."""
+    columns = {"status": {"membership_level": "Student"}, "notes": None, "access": None}
+    member = MemberFactory(**columns)
+    stored = {c: getattr(member, c) for c in scaffolding.NULLABLE_COLUMNS}
+
+    filled, missing = scaffolding.completion(stored)
+    assert scaffolding.complete_member(member.pk) == missing
+
+    member.refresh_from_db()
+    assert {c: getattr(member, c) for c in filled} == filled
+    assert filled["status"] == {"membership_level": "Student", "membership_status": "pending"}
+    # Only the columns asked for; a given value stands in for the default.
+    only, _ = scaffolding.completion(
+        {**stored, "access": None}, only=["access"], values={"access": {"rfid_tags": []}}
+    )
+    assert only == {"access": {"rfid_tags": []}}
