@@ -9,10 +9,13 @@ import json
 from dataclasses import dataclass
 
 import pghistory
+from allauth.account.models import EmailAddress
+from django.contrib.auth.hashers import make_password
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from members import scaffolding
+from members import scaffolding, shapes
 from members.audit import audit
 from members.emails import normalize_email
 from members.logins import email_holders, login_follow, username_holders
@@ -136,6 +139,109 @@ def member_change_login(*, member: Member, email: str, username: str, by=None, f
 
 
 EMAIL_IN_USE = "Another member or login already uses this email address."
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """What a new member gives, as signup's details form and staff's add form clean it."""
+
+    email: str  # canonical, or "" (staff may add someone without email)
+    username: str
+    first_name: str
+    last_name: str
+    birthday: datetime.date
+    phone: str
+    is_21_or_older: bool
+    preferred_name: str = ""
+    pronouns: str = ""
+    discord_username: str = ""
+    terms_accepted: bool = True
+
+
+def member_create(
+    *,
+    new: NewMember,
+    password_hash: str,
+    verified: bool,
+    source: str,
+    by=None,
+    after_commit=None,
+) -> Member:
+    """The critical transaction of a new member (signup's, and staff adding one): the
+    Member with its identity, status, connections and forms, and, when there is an
+    email, its User (with `password_hash`, an unusable one from staff) and primary
+    allauth address (`verified` when the visitor proved it). `after_commit(member_id)`
+    is registered inside the transaction (signup's scaffolding steps).
+
+    Raises IntegrityError when a unique index refuses it (nothing is written); the
+    caller says which field to the visitor.
+    """
+    now = timezone.now()
+    identity = scaffolding.default("identity")
+    identity.update(
+        first_name=new.first_name,
+        last_name=new.last_name,
+        nickname=new.preferred_name,
+        pronouns=new.pronouns,
+        birthday=new.birthday.isoformat(),
+        emails=[{"type": "primary", "email_address": new.email}] if new.email else [],
+    )
+    status = scaffolding.default("status")
+    status.update(member_since=timezone.localdate(now).isoformat())
+    connections = scaffolding.default("connections")
+    connections.update(phone=new.phone, discord_username=new.discord_username)
+    forms = scaffolding.default("forms")
+    forms.update(
+        terms_of_use_accepted=new.terms_accepted,
+        terms_accepted_at=now.isoformat() if new.terms_accepted else None,
+        is_21_or_older=new.is_21_or_older,
+    )
+    with audit(source, by), transaction.atomic():
+        user = None
+        if new.email:
+            user = User.objects.create(
+                username=new.username,
+                email=new.email,
+                password=password_hash,
+                first_name=new.first_name,
+                last_name=new.last_name,
+            )
+            EmailAddress.objects.create(user=user, email=new.email, verified=verified, primary=True)
+        member = Member.objects.create(
+            user=user,
+            email=new.email,
+            username=new.username,
+            identity=identity,
+            status=status,
+            connections=connections,
+            forms=forms,
+            last_updated_by=by,
+        )
+        if after_commit is not None:
+            after_commit(member.pk)
+    return member
+
+
+ADDED_BY_STAFF = "Added by staff"
+
+
+def member_add(*, new: NewMember, by) -> Member:
+    """Staff add a member (a walk-in, someone without email): signup's critical
+    transaction with the login's password unusable and its address unverified (the
+    member proves it through the invitation's reset link), audited as `staff`; the
+    scaffolding columns are completed in the same transaction, with a note naming the
+    staff user. Raises IntegrityError as member_create does; nothing is written then."""
+    with transaction.atomic():
+        member = member_create(
+            new=new, password_hash=make_password(None), verified=False, source="staff", by=by
+        )
+        note = shapes.note_entry(ADDED_BY_STAFF, author=by.get_username())
+        with audit("staff", by):
+            scaffolding.complete_member(
+                member.pk, only=scaffolding.SCAFFOLDING_COLUMNS, values={"notes": [note]}
+            )
+    member.refresh_from_db()
+    return member
 
 
 def email_change_clash(*, member: Member, email: str) -> str | None:

@@ -4,16 +4,15 @@ import datetime
 import functools
 import logging
 
-from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from members import scaffolding, shapes
 from members.audit import audit
 from members.erasure import banned_email_hashes
 from members.logins import email_holders, username_holders
-from members.models import Member, User, normalize_email, violated_field
+from members.models import Member, normalize_email, violated_field
+from members.services import NewMember, member_create
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +75,9 @@ def member_signup(
     pronouns: str = "",
     discord_username: str = "",
 ) -> Member:
-    """Create the User, its verified primary address and the Member in one transaction,
-    then schedule the four scaffolding steps for after the commit.
+    """Create the User, its verified primary address and the Member in one transaction
+    (members.services.member_create, which staff adding a member use too), then
+    schedule the four scaffolding steps for after the commit.
 
     Raises EmailTaken or UsernameTaken (never a second row: the unique indexes decide
     races); any other database error propagates with nothing written.
@@ -92,54 +92,31 @@ def member_signup(
         raise EmailTaken() if email_registered(email) else UsernameTaken()
     # Hashed outside the transaction: no row locks are held while it runs.
     password_hash = make_password(password)
-
-    now = timezone.now()
-    identity = scaffolding.default("identity")
-    identity.update(
+    new = NewMember(
+        email=email,
+        username=username,
         first_name=first_name,
         last_name=last_name,
-        nickname=preferred_name,
-        pronouns=pronouns,
-        birthday=birthday.isoformat(),
-        emails=[{"type": "primary", "email_address": email}],
-    )
-    status = scaffolding.default("status")
-    status.update(member_since=timezone.localdate(now).isoformat())
-    connections = scaffolding.default("connections")
-    connections.update(phone=phone, discord_username=discord_username)
-    forms = scaffolding.default("forms")
-    forms.update(
-        terms_of_use_accepted=True,
-        terms_accepted_at=now.isoformat(),
+        birthday=birthday,
+        phone=phone,
         is_21_or_older=is_21_or_older,
+        preferred_name=preferred_name,
+        pronouns=pronouns,
+        discord_username=discord_username,
     )
-
     try:
-        with audit("signup"), transaction.atomic():
-            user = User.objects.create(
-                username=username,
-                email=email,
-                password=password_hash,
-                first_name=first_name,
-                last_name=last_name,
-            )
-            EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-            member = Member.objects.create(
-                user=user,
-                email=email,
-                username=username,
-                identity=identity,
-                status=status,
-                connections=connections,
-                forms=forms,
-            )
-            schedule_scaffolding(member_id=member.pk)
+        return member_create(
+            new=new,
+            password_hash=password_hash,
+            verified=True,
+            source="signup",
+            after_commit=lambda member_id: schedule_scaffolding(member_id=member_id),
+        )
     except IntegrityError as error:
         refusal = _refusal_for(error, email=email, username=username)
         if refusal is None:
             raise
         raise refusal from error
-    return member
 
 
 def schedule_scaffolding(*, member_id: int) -> None:

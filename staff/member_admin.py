@@ -21,6 +21,7 @@ from members.scaffolding import missing_columns
 from members.search import member_search_q
 from staff import merge_page
 from staff.activation import activate_members
+from staff.add_member import add_member_view
 from staff.display import membership_text
 from staff.erasure_admin import open_erasure_requests
 from staff.fieldsets import structured_fieldsets
@@ -145,10 +146,11 @@ class MemberAdmin(SafeModelAdmin):
     def get_urls(self):
         return [*merge_page.merge_urls(self), *super().get_urls()]
 
-    # Members join through signup, and statuses (not deletion) end a membership.
-    def has_add_permission(self, request):
-        return False
+    # Staff add members through signup's rules and service (staff/add_member.py).
+    def add_view(self, request, form_url="", extra_context=None):
+        return add_member_view(self, request)
 
+    # Statuses, not deletion, end a membership.
     def has_delete_permission(self, request, obj=None):
         return False
 
