@@ -260,6 +260,13 @@ def default_choices(first, second) -> dict[str, int]:
     return choices
 
 
+def fixed_choices(first, second) -> dict[str, int]:
+    """The choices staff cannot change: the billing keys, from the member holding the
+    Stripe customer (empty when neither does)."""
+    holder = _stripe_holder(first, second)
+    return {} if holder is None else dict.fromkeys(sorted(_BILLING_CHOICES), holder.pk)
+
+
 def _stripe_holder(first, second):
     return next((m for m in (first, second) if stripe_customer(m)), None)
 
@@ -641,6 +648,7 @@ __all__ = [
     "MergeRefused",
     "MergeResult",
     "default_choices",
+    "fixed_choices",
     "is_merged_away",
     "member_merge",
     "merge_refusal",

@@ -19,6 +19,7 @@ from members.merge import (
     choice_label,
     choice_value,
     default_choices,
+    fixed_choices,
     is_merged_away,
     member_merge,
     merge_refusal,
@@ -129,6 +130,7 @@ def _sections(first, second, chosen):
     differing = [
         c for c in choice_keys(first, second) if choice_value(first, c) != choice_value(second, c)
     ]
+    fixed = fixed_choices(first, second)
     sections = []
     for title, parts in _SECTIONS:
         rows = [
@@ -140,6 +142,8 @@ def _sections(first, second, chosen):
                         "member": member,
                         "text": shown_value(member, choice),
                         "chosen": chosen.get(choice) == member.pk,
+                        # Stripe keeps writing to its customer's record: not a choice.
+                        "disabled": choice in fixed and fixed[choice] != member.pk,
                     }
                     for member in (first, second)
                 ],

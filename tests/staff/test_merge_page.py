@@ -225,3 +225,18 @@ def test_it_lists_a_merged_record_as_merged_into_the_survivor_only_when_asked(as
     assert [m.pk for m in only] == [twin.pk]
     # Its own page still opens.
     assert as_superuser.get(f"{LIST}{twin.pk}/change/").status_code == 200
+
+
+def test_it_keeps_the_stripe_customers_billing_details_out_of_the_choice(as_superuser):
+    holder, twin = pair()
+    Member.objects.filter(pk=twin.pk).update(
+        status={"membership_status": "pending", "stripe_customer_id": "cus_TWIN"}
+    )
+    page = as_superuser.get(page_url(twin, holder)).content.decode()
+
+    assert re.search(rf'name="choice_status.stripe_customer_id" value="{twin.pk}" checked>', page)
+    assert re.search(
+        rf'name="choice_status.stripe_customer_id" value="{holder.pk}" disabled>', page
+    )
+    # The stronger status is proposed all the same.
+    assert f'name="choice_status.membership_status" value="{holder.pk}" checked' in page
