@@ -9,7 +9,9 @@ It builds a Deep Harbor database per size (the schema of tests/legacy/deepharbor
 every drift of DESIGN.md §10 occurs), imports each into a fresh, migrated portal
 database (BENCH_DATABASE_URL, default the local PostgreSQL's `dh_bench_import`; never
 DATABASE_URL), each in its own process so its peak RSS is its own, then imports it again.
-Prints rows/s, wall time and peak RSS per size, and the rerun's time and writes.
+Prints rows/s, wall time, the import process's CPU time and peak RSS per size, the
+columns it completed (Deep Harbor's NULL ones, filled by the scaffolding function), and
+the rerun's time and writes.
 Goals: 10,000 rows in <= 30 s, peak RSS within 20 MB between the sizes, a rerun in
 <= 5 s writing nothing.
 """
@@ -136,6 +138,18 @@ def writes_fingerprint() -> tuple:
         return cursor.fetchone()
 
 
+def columns_completed() -> int:
+    """The NULL columns the import completed (the ledger's `completed` entries)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT count(*) FROM legacy_importedrow, jsonb_array_elements(detail) AS fix
+               WHERE jsonb_typeof(detail) = 'array' AND fix ->> 'kind' = 'completed'"""
+        )
+        return cursor.fetchone()[0]
+
+
 def child(source_url: str) -> None:
     """One import and its rerun, in this process; prints the figures as JSON."""
     import django
@@ -149,6 +163,7 @@ def child(source_url: str) -> None:
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     before = writes_fingerprint()
+    completed = columns_completed()
     started = time.perf_counter()
     rerun = deepharbor_import(source_url=source_url)
     rerun_wall = time.perf_counter() - started
@@ -160,6 +175,7 @@ def child(source_url: str) -> None:
                 "rss_before_kb": rss_before,
                 "rss_peak_kb": rss_peak,
                 "summary": summary.line(),
+                "completed": completed,
                 "failed": summary.failed,
                 "rerun_wall": rerun_wall,
                 "rerun": rerun.line(),
@@ -212,7 +228,8 @@ def main():
             f"peak RSS {result['rss_peak_kb'] / 1024:6.1f} MB "
             f"(after start-up {result['rss_before_kb'] / 1024:.1f} MB); "
             f"import process CPU {result['cpu']:.1f} s; "
-            f"failed rows {result['failed']}\n"
+            f"failed rows {result['failed']}; "
+            f"columns completed {result.get('completed', 0)}\n"
             f"        {result['summary']}\n"
             f"        rerun: {result['rerun_wall']:.2f} s, "
             f"{'WROTE' if result['rerun_writes'] else '0 writes'}; {result['rerun']}",
