@@ -76,11 +76,10 @@ def completion(columns, *, only=None, values=None) -> tuple[dict, list[str]]:
     ]
     filled = {}
     for column in chosen:
-        value = copy.deepcopy(values[column]) if column in values else default(column)
         if column == "status" and MEMBERSHIP_STATUS in missing and "status" not in missing:
             filled["status"] = {**columns["status"], MEMBERSHIP_STATUS: PENDING}
         elif column in missing:
-            filled[column] = value
+            filled[column] = copy.deepcopy(values[column]) if column in values else default(column)
     return filled, missing
 
 
