@@ -118,7 +118,21 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://dhportal")}
+# Without CACHE_URL, the database cache on the project's own PostgreSQL (dhportal/cache.py):
+# shared by every process, so rate limits hold with several workers. A per-process cache
+# (locmemcache://) would count each limit once per worker.
+CACHES = {
+    "default": env.cache("CACHE_URL")
+    if env.str("CACHE_URL", default="")
+    else {
+        "BACKEND": "dhportal.cache.DatabaseCache",
+        "LOCATION": "dhportal_cache",
+        # Far above what the site keeps (a counter per client address and action, gone
+        # when its window ends): past it Django culls a third of the table, live
+        # counters included.
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    }
+}
 # With a shared cache (Redis), sessions are read from it and written through to the
 # database, so a cache restart logs no one out. A per-process cache would hand other
 # workers stale sessions (a logout seen by one worker only), so without one they stay
