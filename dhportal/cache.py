@@ -17,7 +17,7 @@ class DatabaseCache(DjangoDatabaseCache):
         made = self.make_and_validate_key(key, version=version)
         db = router.db_for_write(self.cache_model_class)
         connection = connections[db]
-        table = connection.ops.quote_name(self._table)
+        table = connection.ops.quote_name(self.cache_model_class._meta.db_table)
         with transaction.atomic(using=db), connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT 1 FROM {table} WHERE cache_key = %s FOR UPDATE",  # noqa: S608 - fixed name

@@ -3,6 +3,7 @@
 import re
 from email.utils import formataddr
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import environ
@@ -121,17 +122,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Without CACHE_URL, the database cache on the project's own PostgreSQL (dhportal/cache.py):
 # shared by every process, so rate limits hold with several workers. A per-process cache
 # (locmemcache://) would count each limit once per worker.
-CACHES = {
-    "default": env.cache("CACHE_URL")
-    if env.str("CACHE_URL", default="")
-    else {
-        "BACKEND": "dhportal.cache.DatabaseCache",
-        "LOCATION": "dhportal_cache",
-        # Far above what the site keeps (a counter per client address and action, gone
-        # when its window ends): past it Django culls a third of the table, live
-        # counters included.
-        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
-    }
+_DATABASE_CACHE: dict[str, Any] = {
+    "BACKEND": "dhportal.cache.DatabaseCache",
+    "LOCATION": "dhportal_cache",
+    # Far above what the site keeps (a counter per client address and action, gone when
+    # its window ends): past it Django culls a third of the table, live counters included.
+    "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+}
+CACHES: dict[str, dict[str, Any]] = {
+    "default": env.cache("CACHE_URL") if env.str("CACHE_URL", default="") else _DATABASE_CACHE
 }
 # With a shared cache (Redis), sessions are read from it and written through to the
 # database, so a cache restart logs no one out. A per-process cache would hand other
