@@ -115,6 +115,8 @@ class FindingKind(models.TextChoices):
     MISSED_EVENT = "missed_event", "Event the webhook never got"
     SUBSCRIPTION = "subscription", "Subscription differs from Stripe"
     CUSTOMER = "customer", "Subscription's customer differs from Stripe"
+    RUN_DEADLINE = "run_deadline", "Run stopped at its deadline"
+    PAGE_LIMIT = "page_limit", "List longer than the page limit"
 
 
 # The kinds that make a run report "endpoint problem".

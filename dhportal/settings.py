@@ -231,6 +231,11 @@ STRIPE_CUSTOMER_PORTAL_URL = env.str("STRIPE_CUSTOMER_PORTAL_URL", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 # Tests and benchmarks point this at a loopback fake of the Stripe API.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# A reconciliation run's bounds (billing/reconcile.py): seconds for the whole run (the
+# hourly job's must end before the next) and pages of 100 read from any one list. A run
+# that reaches either stops and says so in a finding.
+STRIPE_RECONCILE_DEADLINE = env.int("STRIPE_RECONCILE_DEADLINE", default=1800)
+STRIPE_RECONCILE_MAX_PAGES = env.int("STRIPE_RECONCILE_MAX_PAGES", default=1000)
 
 # Signup continue links are signed and expire after this many seconds.
 SIGNUP_TOKEN_MAX_AGE = env.int("SIGNUP_TOKEN_MAX_AGE", default=24 * 60 * 60)
