@@ -125,9 +125,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 _DATABASE_CACHE: dict[str, Any] = {
     "BACKEND": "dhportal.cache.DatabaseCache",
     "LOCATION": "dhportal_cache",
-    # Far above what the site keeps (a counter per client address and action, gone when
-    # its window ends): past it Django culls a third of the table, live counters included.
-    "OPTIONS": {"MAX_ENTRIES": 1_000_000},
 }
 CACHES: dict[str, dict[str, Any]] = {
     "default": env.cache("CACHE_URL") if env.str("CACHE_URL", default="") else _DATABASE_CACHE

@@ -27,7 +27,7 @@ print(counter_hit(sys.argv[1], seconds=60))
 
 
 def database_cache():
-    cache = DatabaseCache("dhportal_cache", {"OPTIONS": {"MAX_ENTRIES": 1_000_000}})
+    cache = DatabaseCache("dhportal_cache", {})
     cache.clear()
     return cache
 
@@ -43,6 +43,21 @@ def test_it_loses_no_hit_when_threads_count_on_one_key_at_once():
     assert cache.get("counter") == 4 * HITS
     # Each hit saw its own count: none read a value another was still writing.
     assert sorted(seen) == list(range(1, 4 * HITS + 1))
+
+
+def test_it_adds_only_over_an_absent_or_expired_key_and_sets_over_anything():
+    cache = database_cache()
+    assert cache.add("k", 1, timeout=60) is True
+    assert cache.add("k", 2, timeout=60) is False
+    assert cache.get("k") == 1
+    cache.set("k", 3, timeout=60)
+    assert cache.get("k") == 3
+    cache.set("gone", 4, timeout=-1)  # already expired
+    assert cache.get("gone") is None
+    with pytest.raises(ValueError):
+        cache.incr("gone")
+    assert cache.add("gone", 5, timeout=60) is True
+    assert cache.incr("gone", 2) == 7 and cache.decr("gone") == 6
 
 
 def test_it_counts_a_limit_together_with_another_process():
