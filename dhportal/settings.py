@@ -3,6 +3,7 @@
 import re
 from email.utils import formataddr
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import environ
@@ -118,7 +119,16 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://dhportal")}
+# Without CACHE_URL, the database cache on the project's own PostgreSQL (dhportal/cache.py):
+# shared by every process, so rate limits hold with several workers. A per-process cache
+# (locmemcache://) would count each limit once per worker.
+_DATABASE_CACHE: dict[str, Any] = {
+    "BACKEND": "dhportal.cache.DatabaseCache",
+    "LOCATION": "dhportal_cache",
+}
+CACHES: dict[str, dict[str, Any]] = {
+    "default": env.cache("CACHE_URL") if env.str("CACHE_URL", default="") else _DATABASE_CACHE
+}
 # With a shared cache (Redis), sessions are read from it and written through to the
 # database, so a cache restart logs no one out. A per-process cache would hand other
 # workers stale sessions (a logout seen by one worker only), so without one they stay
@@ -218,6 +228,11 @@ STRIPE_CUSTOMER_PORTAL_URL = env.str("STRIPE_CUSTOMER_PORTAL_URL", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 # Tests and benchmarks point this at a loopback fake of the Stripe API.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# A reconciliation run's bounds (billing/reconcile.py): seconds for the whole run (the
+# hourly job's must end before the next) and pages of 100 read from any one list. A run
+# that reaches either stops and says so in a finding.
+STRIPE_RECONCILE_DEADLINE = env.int("STRIPE_RECONCILE_DEADLINE", default=1800)
+STRIPE_RECONCILE_MAX_PAGES = env.int("STRIPE_RECONCILE_MAX_PAGES", default=1000)
 
 # Signup continue links are signed and expire after this many seconds.
 SIGNUP_TOKEN_MAX_AGE = env.int("SIGNUP_TOKEN_MAX_AGE", default=24 * 60 * 60)

@@ -55,12 +55,13 @@ class ImportSummary:
         )
 
 
-def erased_ban_matches(email: str) -> bool:
-    """Whether `email` (any spelling) matches the ban hash an erased, banned member left
-    (DESIGN §14, members/erasure.py): the import refuses such a row."""
+def erased_ban_matches(*emails: str) -> bool:
+    """Whether any of `emails` (any spelling, with or without a +tag) matches the ban
+    hash an erased, banned member left (DESIGN §14, members/erasure.py): the import
+    refuses such a row."""
     from members.erasure import is_erased_ban
 
-    return is_erased_ban(email)
+    return is_erased_ban(*emails)
 
 
 class _Rollback(Exception):
@@ -301,8 +302,9 @@ def _plan_batch(rows, member_ids, usernames, report, *, row_by_row=False):
 
 
 def _plan(row: MappedRow, member_id: int, holders, taken_names) -> _Plan:
-    if row.email and erased_ban_matches(row.email):
-        # An erased, banned person stays out; the ledger keeps their legacy id (and no
+    if erased_ban_matches(*{row.email, *row.addresses} - {""}):
+        # An erased, banned person stays out, whichever of the row's addresses (primary
+        # or secondary) was theirs; the ledger keeps their legacy id (and no
         # personal data), so a rerun does not try again.
         ledger = ImportedRow(
             legacy_id=row.legacy_id,

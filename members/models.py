@@ -473,6 +473,19 @@ class EmailChangeMail(models.Model):
         return f"Email change mail #{self.pk} for member #{self.member_id}"
 
 
+class EmailChangeLinkUse(models.Model):
+    """A login-email-change link that was used (members/email_change.py): its random id,
+    never the link, so each link confirms once; a link confirmed, reverted by a second
+    change and opened again finds its id here. Kept as long as a link lives
+    (EMAIL_CHANGE_MAX_AGE); older rows are dropped as new ones are written."""
+
+    link_id = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(default=timezone.now, db_default=models.functions.Now())
+
+    def __str__(self):
+        return f"Used email change link {self.link_id[:6]}…"
+
+
 class ErasureRequest(models.Model):
     """A member's (or staff's, on their behalf) request to erase the member's personal
     data (DESIGN §14). Open until staff approve it with the admin action `erase`, which
