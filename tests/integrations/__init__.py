@@ -4,6 +4,7 @@ runs, and running the feed's jobs in this process as a worker would."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -47,8 +48,10 @@ class Request:
 class Receiver:
     """An HTTP receiver on 127.0.0.1:`port`. Each request takes the next behaviour of
     `plan` (then `default`): "accept" (200), "fail" (500 with a body), "redirect"
-    (302), or "hold" (answer nothing for `hold_seconds`, longer than the client's
-    timeout). `stop()` closes the port (connection refused); `start()` opens it."""
+    (302), "hold" (answer nothing for `hold_seconds`, longer than the client's
+    timeout), or "late" (store the event at once, as "accept" does, but answer 200 only
+    after `hold_seconds`). `stop()` closes the port (connection refused); `start()`
+    opens it."""
 
     port: int = field(default_factory=free_port)
     plan: list[str] = field(default_factory=list)
@@ -84,7 +87,7 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 behaviour = receiver._behaviour()
-                status = {"accept": 200, "fail": 500, "redirect": 302}.get(behaviour)
+                status = {"accept": 200, "late": 200, "fail": 500, "redirect": 302}.get(behaviour)
                 request = Request(time.time(), body, dict(self.headers.items()), status)
                 if behaviour == "hold":
                     time.sleep(receiver.hold_seconds)
@@ -94,13 +97,16 @@ class Receiver:
                     return
                 with receiver.lock:
                     receiver.requests.append(request)
+                if behaviour == "late":
+                    time.sleep(receiver.hold_seconds)
                 answer = b"ok" if status == 200 else b"receiver broke: try later"
-                self.send_response(status)
-                if status == 302:
-                    self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                with contextlib.suppress(OSError):  # a late answer's client may be gone
+                    self.send_response(status)
+                    if status == 302:
+                        self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True

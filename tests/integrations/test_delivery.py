@@ -111,6 +111,33 @@ def test_it_supersedes_an_older_snapshot_once_a_newer_one_is_delivered(queue, en
     assert [r.json["username"] for r in receiver.accepted] == ["newer"]
 
 
+def test_it_never_sends_an_older_snapshot_after_a_newer_one_a_late_receiver_stored(
+    queue, endpoint, receiver
+):
+    member = pumped_member()
+    change(member, "older")
+    change(member, "newer")
+    services.feed_pump()
+    older_job, newer_job = send_jobs()
+    # The receiver stores each snapshot at once but answers after the 0.5 s timeout:
+    # both attempts count as failed, though it has both.
+    receiver.plan = ["late", "late"]
+    assert isinstance(run_send(older_job), DeliveryFailed)
+    assert isinstance(run_send(newer_job), DeliveryFailed)
+    assert [r.json["username"] for r in receiver.requests] == ["older", "newer"]
+
+    # The older one's retry comes first: the newer one was sent, so it is dropped.
+    assert run_send(older_job, attempts=1) == "superseded"
+    assert run_send(newer_job, attempts=1) == "delivered"
+
+    stored = [r.json["sequence"] for r in receiver.requests]
+    assert stored == sorted(stored), stored  # the receiver never goes back in time
+    assert [r.json["username"] for r in receiver.requests] == ["older", "newer", "newer"]
+    older, newer = Delivery.objects.order_by("sequence")
+    assert (older.state, older.attempts) == (DeliveryState.SUPERSEDED, 1)
+    assert (newer.state, newer.attempts) == (DeliveryState.DELIVERED, 2)
+
+
 def test_it_marks_a_delivery_dead_after_the_last_retry_and_replays_it(
     queue, endpoint, receiver, caplog
 ):
