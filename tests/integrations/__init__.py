@@ -49,14 +49,17 @@ class Receiver:
     """An HTTP receiver on 127.0.0.1:`port`. Each request takes the next behaviour of
     `plan` (then `default`): "accept" (200), "fail" (500 with a body), "redirect"
     (302), "hold" (answer nothing for `hold_seconds`, longer than the client's
-    timeout), or "late" (store the event at once, as "accept" does, but answer 200 only
-    after `hold_seconds`). `stop()` closes the port (connection refused); `start()`
-    opens it."""
+    timeout), "late" (store the event at once, as "accept" does, but answer 200 only
+    after `hold_seconds`), or "drip" (a 200 answer sent one byte every `drip_seconds`;
+    `dripping` counts the answers being dripped now). `stop()` closes the port
+    (connection refused); `start()` opens it."""
 
     port: int = field(default_factory=free_port)
     plan: list[str] = field(default_factory=list)
     default: str = "accept"
     hold_seconds: float = 1.5
+    drip_seconds: float = 2.0
+    dripping: int = 0
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -74,6 +77,19 @@ class Receiver:
         with self.lock:
             return self.plan.pop(0) if self.plan else self.default
 
+    def _drip(self, wfile) -> None:
+        with self.lock:
+            self.dripping += 1
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                wfile.write(bytes([byte]))
+                time.sleep(self.drip_seconds)
+        except OSError:  # the client gave up
+            pass
+        finally:
+            with self.lock:
+                self.dripping -= 1
+
     def start(self) -> Receiver:
         receiver = self
 
@@ -89,6 +105,12 @@ class Receiver:
                 behaviour = receiver._behaviour()
                 status = {"accept": 200, "late": 200, "fail": 500, "redirect": 302}.get(behaviour)
                 request = Request(time.time(), body, dict(self.headers.items()), status)
+                if behaviour == "drip":
+                    with receiver.lock:
+                        receiver.requests.append(request)
+                    receiver._drip(self.wfile)
+                    self.close_connection = True
+                    return
                 if behaviour == "hold":
                     time.sleep(receiver.hold_seconds)
                     with receiver.lock:
