@@ -1,4 +1,4 @@
-"""The feed end to end with the real worker (`manage.py procrastinate worker`, a
+"""The feed end to end with the real worker (`manage.py worker`, a
 subprocess on the test database): the periodic pump, the send job, a retry, a receiver
 that drips its answer. Few and quick: a worker start costs about a second."""
 
