@@ -29,7 +29,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models.functions import Now
 from django.utils import timezone
 from procrastinate import jobs
 
@@ -137,12 +138,16 @@ def _newer_sent():
     )
 
 
-def _pair_on_wire(delivery: Delivery, now) -> bool:
-    return Delivery.objects.filter(
-        endpoint_id=delivery.endpoint_id,
-        member_id=delivery.member_id,
-        sending_until__gt=now,
-    ).exists()
+def _pair_on_wire():
+    """A delivery of the same pair (this one included) is on the wire now. The
+    database's clock, which set `sending_until`, is the one every worker reads."""
+    return Exists(
+        Delivery.objects.filter(
+            endpoint_id=OuterRef("endpoint_id"),
+            member_id=OuterRef("member_id"),
+            sending_until__gt=Now(),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ class SendResult:
 
 @dataclass(frozen=True)
 class _Claim:
+    delivery: Delivery
     url: str
     secret: str
     body: bytes
@@ -172,7 +178,7 @@ def _delivery_claim(delivery_id: int) -> _Claim | SendResult:
         delivery = (
             Delivery.objects.select_for_update(of=("self",))
             .select_related("endpoint", "event")
-            .annotate(newer_sent=_newer_sent())
+            .annotate(newer_sent=_newer_sent(), on_wire=_pair_on_wire())
             .filter(pk=delivery_id)
             .first()
         )
@@ -181,41 +187,38 @@ def _delivery_claim(delivery_id: int) -> _Claim | SendResult:
         if delivery.state != DeliveryState.PENDING:
             return SendResult("not pending")
         if delivery.newer_sent:
-            delivery.state = DeliveryState.SUPERSEDED
-            delivery.save(update_fields=["state"])
+            Delivery.objects.filter(pk=delivery_id).update(state=DeliveryState.SUPERSEDED)
             return SendResult("superseded")
         endpoint = delivery.endpoint
         if not endpoint.enabled:
             # Kept pending: re-enabling the endpoint and replaying sends it.
             return SendResult("disabled", "The endpoint is disabled.")
-        now = timezone.now()
-        if _pair_on_wire(delivery, now):
+        if delivery.on_wire:
             return SendResult("busy", "Waiting for this member's previous delivery.")
         timeout = delivery_timeout()
-        delivery.attempts += 1
-        delivery.last_attempt_at = now
-        delivery.sending_until = now + timedelta(seconds=timeout + WIRE_MARGIN_SECONDS)
-        delivery.save(update_fields=["attempts", "last_attempt_at", "sending_until"])
+        Delivery.objects.filter(pk=delivery_id).update(
+            attempts=F("attempts") + 1,
+            last_attempt_at=Now(),
+            sending_until=Now() + timedelta(seconds=timeout + WIRE_MARGIN_SECONDS),
+        )
         body = outbound.body_of(payload(delivery.event.snapshot, endpoint.fields))
-        return _Claim(endpoint.url, endpoint.secret, body, timeout)
+        return _Claim(delivery, endpoint.url, endpoint.secret, body, timeout)
 
 
-def _delivery_settle(delivery_id: int, answer: outbound.Answer) -> None:
+def _delivery_settle(delivery: Delivery, answer: outbound.Answer) -> None:
     """Step 3: the answer recorded and the wire freed; on a 2xx, delivered, and the
     older ones of the pair superseded."""
+    settled = Delivery.objects.filter(pk=delivery.pk)
+    if not answer.ok:
+        settled.update(last_answer=answer.text, sending_until=None)
+        return
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
-        if delivery is None:  # deleted with its endpoint meanwhile
-            return
-        delivery.last_answer = answer.text
-        delivery.sending_until = None
-        fields = ["last_answer", "sending_until"]
-        if not answer.ok:
-            delivery.save(update_fields=fields)
-            return
-        delivery.state = DeliveryState.DELIVERED
-        delivery.delivered_at = timezone.now()
-        delivery.save(update_fields=[*fields, "state", "delivered_at"])
+        settled.update(
+            last_answer=answer.text,
+            sending_until=None,
+            state=DeliveryState.DELIVERED,
+            delivered_at=Now(),
+        )
         Delivery.objects.filter(
             endpoint_id=delivery.endpoint_id,
             member_id=delivery.member_id,
@@ -234,7 +237,7 @@ def delivery_send(delivery_id: int) -> SendResult:
     if isinstance(claim, SendResult):
         return claim
     answer = outbound.post(claim.url, body=claim.body, secret=claim.secret, timeout=claim.timeout)
-    _delivery_settle(delivery_id, answer)
+    _delivery_settle(claim.delivery, answer)
     return SendResult("delivered" if answer.ok else "failed", answer.text)
 
 
