@@ -8,11 +8,11 @@ through a database outage and stopped promptly (README, "Running in production")
   worker starts, with a new pool and registration. The jobs that were running when it
   went stay marked running; the periodic retry of stalled jobs (members/tasks.py) puts
   them back, as it does a killed worker's.
-- **A stop.** SIGTERM or SIGINT: no new job is taken, the running ones get
-  STOP_GRACE_SECONDS to finish, and those still running then are put back in the
-  queue (the next worker runs them again) and the process exits. procrastinate
-  cancels an async job; a sync job's thread cannot be interrupted, so the process
-  ends without waiting for it. A second signal exits at once.
+- **A stop.** SIGTERM or SIGINT: no new job is taken and the running ones get
+  STOP_GRACE_SECONDS to finish. Then procrastinate cancels an async job (retried if
+  its task has a retry policy); a sync job's thread cannot be interrupted, so such a
+  job is put back in the queue (the next worker runs it again) and the process exits
+  without waiting for the thread. A second signal cuts the grace short.
 """
 
 from __future__ import annotations
