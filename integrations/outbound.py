@@ -10,6 +10,8 @@ A request has one deadline, from the connect to the last byte read: every send a
 receive on its socket waits at most what is left of it, so a receiver that drips its
 answer a byte at a time is given up on when the timeout is spent, like one that says
 nothing (a timeout per receive alone would wait for such a receiver without end).
+Looking the host name up is the one step outside it: the system resolver's own timeouts
+bound that.
 """
 
 from __future__ import annotations
