@@ -3,10 +3,11 @@
     python -m dhportal.devserver <web server command ...>
 
 `make run` (runserver) and `make serve` (gunicorn) start through this. The worker is
-`manage.py procrastinate worker` with this interpreter. Ctrl-C (SIGINT) or SIGTERM
-stops both: each gets SIGTERM, then SIGKILL if it is still there after a grace period.
-When either exits by itself, the other is stopped too and the exit status is the one
-that ended first, so a crashed worker never leaves a site running without its jobs.
+`manage.py worker` with this interpreter. Ctrl-C (SIGINT) or SIGTERM stops both: each
+gets SIGTERM, then SIGKILL if it is still there after a grace period; a second Ctrl-C
+kills them at once. A worker that exits by itself is started again (after 1 s, doubling
+up to a minute while it keeps failing at once), and the site keeps running meanwhile;
+when the web server exits by itself, the worker is stopped and its exit status is ours.
 """
 
 from __future__ import annotations
@@ -19,6 +20,31 @@ import sys
 import time
 
 GRACE_SECONDS = 10
+RESTART_FIRST_SECONDS = 1.0
+RESTART_MAX_SECONDS = 60.0
+# A worker that ran this long before exiting is started again after the first delay.
+RAN_WELL_SECONDS = 60.0
+WORKER = [sys.executable, "manage.py", "worker"]
+
+
+class Signals:
+    """The first Ctrl-C or SIGTERM asks for a stop; the second for a kill."""
+
+    def __init__(self):
+        self.count = 0
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        self.count += 1
+
+    @property
+    def stopping(self) -> bool:
+        return self.count >= 1
+
+    @property
+    def hurry(self) -> bool:
+        return self.count >= 2
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
@@ -26,56 +52,66 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-def _stop(processes: list[subprocess.Popen]) -> None:
+def _stop(processes: list[subprocess.Popen], signals: Signals) -> None:
     # Each child leads its own process group, so the signal also reaches what it
     # started (runserver's autoreloaded child, gunicorn's workers).
     for process in processes:
         _signal_group(process, signal.SIGTERM)
     deadline = time.monotonic() + GRACE_SECONDS
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
+    while any(p.poll() is None for p in processes):
+        if signals.hurry or time.monotonic() > deadline:
+            for process in processes:
+                _signal_group(process, signal.SIGKILL)
+            for process in processes:
+                process.wait()
+            return
+        time.sleep(0.1)
+
+
+def _start_worker() -> subprocess.Popen:
+    return subprocess.Popen(WORKER, process_group=0)  # noqa: S603 - fixed command
+
+
+def _wait(seconds: float, signals: Signals) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not signals.stopping:
+        time.sleep(0.1)
 
 
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
-    worker = [sys.executable, "manage.py", "procrastinate", "worker"]
     # The children run in process groups of their own, so Ctrl-C reaches only us and
     # we stop them in order, whatever each does with SIGINT.
-    stopping = False
-
-    def on_signal(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    processes = [
-        subprocess.Popen(argv, process_group=0),  # noqa: S603 - the Makefile's command
-        subprocess.Popen(worker, process_group=0),  # noqa: S603 - fixed command
-    ]
-    names = {processes[0].pid: "web server", processes[1].pid: "worker"}
+    signals = Signals()
+    web = subprocess.Popen(argv, process_group=0)  # noqa: S603 - the Makefile's command
+    worker = _start_worker()
+    started, delay = time.monotonic(), RESTART_FIRST_SECONDS
     status = 0
     try:
-        while not stopping:
-            ended = [p for p in processes if p.poll() is not None]
-            if ended:
-                status = ended[0].returncode
+        while not signals.stopping:
+            if web.poll() is not None:
+                status = web.returncode
                 if status:
-                    print(
-                        f"devserver: the {names[ended[0].pid]} exited with status {status}; "
-                        "stopping the other",
-                        file=sys.stderr,
-                    )
+                    print(f"devserver: the web server exited with status {status}", file=sys.stderr)
                 break
+            if worker.poll() is not None:
+                if time.monotonic() - started >= RAN_WELL_SECONDS:
+                    delay = RESTART_FIRST_SECONDS
+                print(
+                    f"devserver: the worker exited with status {worker.returncode}; "
+                    f"starting it again in {delay:g} s",
+                    file=sys.stderr,
+                )
+                _wait(delay, signals)
+                if signals.stopping:
+                    break
+                worker, started = _start_worker(), time.monotonic()
+                delay = min(delay * 2, RESTART_MAX_SECONDS)
             time.sleep(0.2)
     finally:
-        _stop(processes)
+        _stop([web, worker], signals)
     return status if status > 0 else 0
 
 

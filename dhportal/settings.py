@@ -335,7 +335,7 @@ if not ERASURE_HASH_KEY:
         b"dhportal.members.erasure.ban-hash:" + SECRET_KEY.encode()
     ).hexdigest()
 
-# Background jobs (procrastinate, on this database; `manage.py procrastinate worker`).
+# Background jobs (procrastinate, on this database; `manage.py worker`).
 # Four jobs at once per worker (mail jobs mostly wait on the SMTP server). Workers delete
 # nothing themselves: the periodic prune in members/tasks.py does (failed jobs kept longer).
 PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "never", "concurrency": 4}

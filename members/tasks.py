@@ -1,5 +1,5 @@
 """The members app's background jobs. They live here, in tasks.py, because that is where
-the worker (`manage.py procrastinate worker`) finds tasks: a task defined in any other
+the worker (`manage.py worker`) finds tasks: a task defined in any other
 module works when called in the web process and fails in the worker (TaskNotFound).
 Each is a thin wrapper: what it does lives elsewhere, and services defer these jobs by
 name (dhportal.jobs), so nothing imports this module but the worker.
