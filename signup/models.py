@@ -19,3 +19,18 @@ class SignupMail(models.Model):
 
     def __str__(self):
         return f"{self.get_purpose_display()} mail #{self.pk}"
+
+
+class SignupStart(models.Model):
+    """One step 1: when, and whether the address was new (a continue link queued), and
+    nothing else, so no address stays at rest. Written for both answers alike, so the
+    two cost the same (step 1 must not tell them apart by its time). The funnel report
+    counts those with a new address (README "Reports and metrics")."""
+
+    started_at = models.DateTimeField(
+        default=timezone.now, db_default=models.functions.Now(), db_index=True
+    )
+    new_address = models.BooleanField()
+
+    def __str__(self):
+        return f"Signup started {self.started_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,130 @@
+"""Charts for the reports page, drawn as SVG on the server (README "Reports and
+metrics"): the page needs no script, so the CSP stays as it is. Bars and lines are
+told apart without colour (each line has its own dash pattern and marker, and its name
+written at its end); the numbers are in the table beside each chart."""
+
+from dataclasses import dataclass, field
+
+from dhportal.reports import ChartKind, Figure
+
+WIDTH, HEIGHT = 720, 300
+LEFT, RIGHT, TOP, BOTTOM = 56, 110, 16, 56  # room for the axis labels and line names
+TICKS = 4
+MAX_X_LABELS = 12
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    value: int | float
+
+
+@dataclass
+class Line:
+    name: str
+    index: int  # picks its dash pattern and marker (CSS class series-<index>)
+    points: str  # the polyline's "x,y x,y …"
+    dots: list[tuple[float, float]]
+    end_x: float
+    end_y: float
+
+
+@dataclass
+class Chart:
+    kind: str
+    description: str
+    width: int = WIDTH
+    height: int = HEIGHT
+    ticks: list[tuple[float, str]] = field(default_factory=list)  # (y, label)
+    x_labels: list[tuple[float, str]] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
+    top: int = TOP
+    bottom: int = HEIGHT - BOTTOM
+
+
+def _nice_max(value: float) -> float:
+    """The axis' top: 1, 2, 2.5 or 5 times a power of ten, at least `value`."""
+    if value <= 0:
+        return TICKS
+    magnitude = 1.0
+    while magnitude * 10 <= value:
+        magnitude *= 10
+    for step in (1, 2, 2.5, 5, 10):
+        if step * magnitude >= value:
+            top = step * magnitude
+            return max(top, TICKS) if value >= 1 else top
+    return 10 * magnitude
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+def _axes(chart: Chart, top_value: float, labels: list[str], step: float, offset: float):
+    plot_height = chart.bottom - chart.top
+    for i in range(TICKS + 1):
+        value = top_value * i / TICKS
+        chart.ticks.append((chart.bottom - plot_height * i / TICKS, _number(value)))
+    every = max(1, -(-len(labels) // MAX_X_LABELS))
+    for i, label in enumerate(labels):
+        if i % every == 0:
+            chart.x_labels.append((chart.left + offset + step * i, label))
+
+
+def _bars(figure: Figure) -> Chart:
+    labels = [str(row[0]) for row in figure.rows]
+    values = [row[1] or 0 for row in figure.rows]
+    chart = Chart(ChartKind.BARS, f"Bar chart of {figure.columns[1]} by {figure.columns[0]}")
+    chart.right = WIDTH - 16
+    top_value = _nice_max(max(values, default=0))
+    step = (chart.right - chart.left) / max(len(values), 1)
+    _axes(chart, top_value, labels, step, step / 2)
+    plot_height = chart.bottom - chart.top
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        height = plot_height * value / top_value
+        chart.bars.append(
+            Bar(
+                x=round(chart.left + step * i + step * 0.1, 1),
+                y=round(chart.bottom - height, 1),
+                width=round(step * 0.8, 1),
+                height=round(height, 1),
+                label=label,
+                value=value,
+            )
+        )
+    return chart
+
+
+def _lines(figure: Figure) -> Chart:
+    labels = [str(row[0]) for row in figure.rows]
+    names = list(figure.columns[1:])
+    chart = Chart(ChartKind.LINES, f"Line chart of {', '.join(names)} by {figure.columns[0]}")
+    values = [v or 0 for row in figure.rows for v in row[1:]]
+    top_value = _nice_max(max(values, default=0))
+    step = (chart.right - chart.left) / max(len(labels) - 1, 1)
+    _axes(chart, top_value, labels, step, 0)
+    plot_height = chart.bottom - chart.top
+    for index, name in enumerate(names):
+        dots = [
+            (
+                round(chart.left + step * i, 1),
+                round(chart.bottom - plot_height * (row[index + 1] or 0) / top_value, 1),
+            )
+            for i, row in enumerate(figure.rows)
+        ]
+        if not dots:
+            continue
+        points = " ".join(f"{x},{y}" for x, y in dots)
+        chart.lines.append(Line(name, index, points, dots, dots[-1][0] + 6, dots[-1][1] + 4))
+    return chart
+
+
+def chart_for(figure: Figure) -> Chart:
+    return _lines(figure) if figure.chart == ChartKind.LINES else _bars(figure)
