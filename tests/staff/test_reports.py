@@ -7,7 +7,6 @@ import datetime
 import io
 
 import pytest
-from django.db import connection
 
 from members.models import ErasureRequest, Member
 from signup.models import SignupStart
@@ -20,10 +19,16 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
 )
-from tests.staff.reports_seed import events_dated, odd_members, reports_staff, set_status
+from tests.reports_seed import (
+    events_dated,
+    odd_members,
+    reports_staff,
+    set_status,
+    sql_one,
+    sql_status_counts,
+)
 
 URL = "/admin/reports/"
-STATUSES = ("pending", "active", "lapsed", "suspended", "banned")
 REPORTS = ("status", "status_by_month", "funnel", "plans", "lapses", "partial", "visits")
 
 pytestmark = pytest.mark.django_db
@@ -31,36 +36,6 @@ pytestmark = pytest.mark.django_db
 
 def utc(*args) -> datetime.datetime:
     return datetime.datetime(*args, tzinfo=datetime.UTC)
-
-
-def sql_one(sql: str, params=()) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
-def sql_status_counts() -> dict[str, int]:
-    """The status report's counts, written once more in plain SQL."""
-    erased = "id IN (SELECT member_id FROM members_erasurerequest WHERE erased_at IS NOT NULL)"
-    counts = {
-        "erased": sql_one(f"SELECT count(*) FROM members_member WHERE {erased}"),
-        "merged": sql_one(
-            f"SELECT count(*) FROM members_member WHERE merged_into_id IS NOT NULL AND NOT {erased}"
-        ),
-    }
-    live = f"merged_into_id IS NULL AND NOT {erased}"
-    for status in STATUSES:
-        counts[status] = sql_one(
-            f"SELECT count(*) FROM members_member WHERE {live}"
-            " AND jsonb_typeof(status) = 'object'"
-            " AND jsonb_typeof(status -> 'membership_status') = 'string'"
-            " AND lower(trim(status ->> 'membership_status')) = %s",
-            [status],
-        )
-    counts["unknown"] = sql_one(f"SELECT count(*) FROM members_member WHERE {live}") - sum(
-        counts[s] for s in STATUSES
-    )
-    return counts
 
 
 def csv_rows(response) -> list[list[str]]:

@@ -11,6 +11,8 @@ from django.utils import timezone
 from members.models import ErasureRequest, Member
 from tests.factories import MemberFactory, UserFactory
 
+STATUSES = ("pending", "active", "lapsed", "suspended", "banned")
+
 
 def reports_staff(**kwargs):
     """Staff holding members.view_reports and nothing else."""
@@ -72,3 +74,33 @@ def set_status(member: Member, value) -> None:
         status={**(member.status or {}), "membership_status": value}
     )
     member.refresh_from_db()
+
+
+def sql_one(sql: str, params=()) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def sql_status_counts() -> dict[str, int]:
+    """The status report's counts, written once more in plain SQL."""
+    erased = "id IN (SELECT member_id FROM members_erasurerequest WHERE erased_at IS NOT NULL)"
+    counts = {
+        "erased": sql_one(f"SELECT count(*) FROM members_member WHERE {erased}"),
+        "merged": sql_one(
+            f"SELECT count(*) FROM members_member WHERE merged_into_id IS NOT NULL AND NOT {erased}"
+        ),
+    }
+    live = f"merged_into_id IS NULL AND NOT {erased}"
+    for status in STATUSES:
+        counts[status] = sql_one(
+            f"SELECT count(*) FROM members_member WHERE {live}"
+            " AND jsonb_typeof(status) = 'object'"
+            " AND jsonb_typeof(status -> 'membership_status') = 'string'"
+            " AND lower(trim(status ->> 'membership_status')) = %s",
+            [status],
+        )
+    counts["unknown"] = sql_one(f"SELECT count(*) FROM members_member WHERE {live}") - sum(
+        counts[s] for s in STATUSES
+    )
+    return counts
