@@ -47,6 +47,10 @@ class Figure:
     columns: Sequence[str]
     rows: list[tuple] = field(default_factory=list)
     chart: str = ChartKind.BARS
+    # A total below the rows (in the table and the CSV, not drawn), and number columns
+    # left out of the chart (a total beside the others).
+    total: tuple | None = None
+    uncharted: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ class SignupConfig(AppConfig):
         # The funnel's first step (dhportal/reports.py).
         from dhportal.reports import register_funnel_step
         from signup import receivers  # noqa: F401
-        from signup.models import SignupStart
+        from signup.models import SignupMailPurpose, SignupStart
 
         register_funnel_step(
             "started",
             "Signups started (step 1, new address)",
             count=lambda start, end: SignupStart.objects.filter(
-                new_address=True, started_at__gte=start, started_at__lt=end
+                purpose=SignupMailPurpose.CONTINUE, started_at__gte=start, started_at__lt=end
             ).count(),
             order=10,
         )

@@ -42,5 +42,5 @@ def signup_mail_queue(*, email: str, registered: bool) -> int:
     `registered`, else the continue link. Returns the row's id."""
     purpose = SignupMailPurpose.ALREADY_REGISTERED if registered else SignupMailPurpose.CONTINUE
     with transaction.atomic():
-        SignupStart.objects.create(new_address=not registered)
+        SignupStart.objects.create(purpose=purpose)
         return SIGNUP_MAILS.queue(email=email, purpose=purpose)

@@ -49,18 +49,15 @@ class Chart:
     bottom: int = HEIGHT - BOTTOM
 
 
-def _nice_max(value: float) -> float:
-    """The axis' top: 1, 2, 2.5 or 5 times a power of ten, at least `value`."""
-    if value <= 0:
-        return TICKS
-    magnitude = 1.0
-    while magnitude * 10 <= value:
+def _nice_max(value: float) -> int:
+    """The axis' top: TICKS steps of 1, 2 or 5 times a power of ten (whole numbers on
+    every tick), at least `value`."""
+    magnitude = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * magnitude * TICKS >= value:
+                return step * magnitude * TICKS
         magnitude *= 10
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            top = step * magnitude
-            return max(top, TICKS) if value >= 1 else top
-    return 10 * magnitude
 
 
 def _number(value: float) -> str:
@@ -81,6 +78,7 @@ def _axes(chart: Chart, top_value: float, labels: list[str], step: float, offset
 def _bars(figure: Figure) -> Chart:
     labels = [str(row[0]) for row in figure.rows]
     values = [row[1] or 0 for row in figure.rows]
+    widest = 48  # a lone bar stays a bar
     chart = Chart(ChartKind.BARS, f"Bar chart of {figure.columns[1]} by {figure.columns[0]}")
     chart.right = WIDTH - 16
     top_value = _nice_max(max(values, default=0))
@@ -89,11 +87,12 @@ def _bars(figure: Figure) -> Chart:
     plot_height = chart.bottom - chart.top
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         height = plot_height * value / top_value
+        width = min(step * 0.8, widest)
         chart.bars.append(
             Bar(
-                x=round(chart.left + step * i + step * 0.1, 1),
+                x=round(chart.left + step * i + (step - width) / 2, 1),
                 y=round(chart.bottom - height, 1),
-                width=round(step * 0.8, 1),
+                width=round(width, 1),
                 height=round(height, 1),
                 label=label,
                 value=value,
@@ -104,26 +103,40 @@ def _bars(figure: Figure) -> Chart:
 
 def _lines(figure: Figure) -> Chart:
     labels = [str(row[0]) for row in figure.rows]
-    names = list(figure.columns[1:])
+    drawn = [
+        (i, name) for i, name in enumerate(figure.columns) if i and name not in figure.uncharted
+    ]
+    names = [name for _, name in drawn]
     chart = Chart(ChartKind.LINES, f"Line chart of {', '.join(names)} by {figure.columns[0]}")
-    values = [v or 0 for row in figure.rows for v in row[1:]]
+    values = [row[i] or 0 for row in figure.rows for i, _ in drawn]
     top_value = _nice_max(max(values, default=0))
     step = (chart.right - chart.left) / max(len(labels) - 1, 1)
     _axes(chart, top_value, labels, step, 0)
     plot_height = chart.bottom - chart.top
-    for index, name in enumerate(names):
+    for index, (column, name) in enumerate(drawn):
         dots = [
             (
                 round(chart.left + step * i, 1),
-                round(chart.bottom - plot_height * (row[index + 1] or 0) / top_value, 1),
+                round(chart.bottom - plot_height * (row[column] or 0) / top_value, 1),
             )
             for i, row in enumerate(figure.rows)
         ]
         if not dots:
             continue
         points = " ".join(f"{x},{y}" for x, y in dots)
-        chart.lines.append(Line(name, index, points, dots, dots[-1][0] + 6, dots[-1][1] + 4))
+        chart.lines.append(Line(name, index, points, dots, dots[-1][0] + 8, dots[-1][1] + 4))
+    _spread_names(chart.lines)
     return chart
+
+
+def _spread_names(lines: list[Line], gap: float = 12) -> None:
+    """Move the names at the lines' ends apart (lines ending on one value would print
+    them over each other), keeping their order top to bottom."""
+    previous = None
+    for line in sorted(lines, key=lambda line: (line.end_y, line.index)):
+        if previous is not None and line.end_y < previous + gap:
+            line.end_y = round(previous + gap, 1)
+        previous = line.end_y
 
 
 def chart_for(figure: Figure) -> Chart:

@@ -81,8 +81,8 @@ def status_counts() -> dict[str, int]:
 def _status_figure(period: Period) -> list[Figure]:
     counts = status_counts()
     rows = [(label, counts[label]) for label in STATUS_LABELS]
-    rows.append(("all member rows", sum(counts.values())))
-    return [Figure("Members by status now", ("status", "members"), rows)]
+    total = ("all member rows", sum(counts.values()))
+    return [Figure("Members by status now", ("status", "members"), rows, total=total)]
 
 
 # --- from the audit history ----------------------------------------------------------------
@@ -208,9 +208,8 @@ def partial_by_week(now: datetime.datetime | None = None) -> list[tuple]:
 
 def _status_by_month_figure(period: Period) -> list[Figure]:
     columns = ("month", *STATUS_LABELS, "all member rows")
-    return [
-        Figure("Members by status at each month's end", columns, status_by_month(), ChartKind.LINES)
-    ]
+    title = "Members by status at each month's end"
+    return [Figure(title, columns, status_by_month(), ChartKind.LINES, uncharted=columns[-1:])]
 
 
 def _lapses_figure(period: Period) -> list[Figure]:

@@ -67,7 +67,7 @@ def _csv(report: reports.Report, figures: list[Figure]) -> HttpResponse:
     for number, figure in enumerate(figures):
         if number == 0:
             writer.writerow(["figure", *figure.columns] if several else list(figure.columns))
-        for row in figure.rows:
+        for row in figure.rows + ([figure.total] if figure.total else []):
             writer.writerow([figure.title, *row] if several else list(row))
     return response
 

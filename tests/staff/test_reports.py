@@ -7,6 +7,7 @@ import datetime
 import io
 
 import pytest
+from django.test import Client
 
 from members.models import ErasureRequest, Member
 from signup.models import SignupStart
@@ -193,7 +194,8 @@ def test_it_counts_partial_members_at_each_weeks_end_from_the_history(staff_clie
 def test_it_counts_the_funnel_within_the_chosen_days(staff_client):
     inside, before = utc(2026, 3, 10, 9), utc(2026, 2, 28, 23)
     for at, new in ((inside, True), (inside, True), (inside, False), (before, True)):
-        SignupStart.objects.create(started_at=at, new_address=new)
+        purpose = "continue" if new else "already_registered"
+        SignupStart.objects.create(started_at=at, purpose=purpose)
     created = MemberFactory(membership="pending")
     set_status(created, "active")
     events_dated(created, inside, inside + datetime.timedelta(days=3))
@@ -293,7 +295,7 @@ def test_it_gives_every_report_as_csv_with_its_tables_rows(staff_client):
         shown = [
             [*([figure.title] if several else []), *map(str, row)]
             for _, figure, _ in figures
-            for row in figure.rows
+            for row in figure.rows + ([figure.total] if figure.total else [])
         ]
         assert rows[1:] == shown, report.name
 
@@ -312,3 +314,13 @@ def test_it_draws_each_figure_as_an_svg_chart_with_its_table(staff_client):
 def test_it_lets_a_superuser_see_the_reports(client):
     client.force_login(StaffFactory())
     assert client.get(URL).status_code == 200
+
+
+def test_it_counts_a_step_one_with_a_new_address_as_a_signup_started(staff_client):
+    MemberFactory(email="held@example.org")
+    visitor = Client()
+    for email in ("new@example.org", "held@example.org"):
+        assert visitor.post("/signup/", {"email": email}).status_code == 302
+    today = f"{datetime.date.today():%Y-%m-%d}"
+    counts = dict(csv_of(staff_client, "funnel", start=today, end=today)[1:])
+    assert counts["Signups started (step 1, new address)"] == "1"
