@@ -5,6 +5,9 @@ written at its end); the numbers are in the table beside each chart."""
 
 from dataclasses import dataclass, field
 
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
 from dhportal.reports import ChartKind, Figure
 
 WIDTH, HEIGHT = 720, 300
@@ -141,3 +144,98 @@ def _spread_names(lines: list[Line], gap: float = 12) -> None:
 
 def chart_for(figure: Figure) -> Chart:
     return _lines(figure) if figure.chart == ChartKind.LINES else _bars(figure)
+
+
+# --- the SVG markup ------------------------------------------------------------------------
+# Written here rather than in a template: a page holds hundreds of bars and points, and
+# Django's template engine would localise every coordinate. format_html escapes every
+# value (labels are status names, dates and plan names staff typed).
+
+_MARKERS = (
+    '<circle id="{fid}-marker-0" r="3"/>',
+    '<rect id="{fid}-marker-1" x="-3" y="-3" width="6" height="6"/>',
+    '<path id="{fid}-marker-2" d="M0,-4 L4,3 L-4,3 Z"/>',
+    '<path id="{fid}-marker-3" d="M-4,0 L0,-4 L4,0 L0,4 Z"/>',
+    '<path id="{fid}-marker-4" d="M-4,-4 L4,4 M-4,4 L4,-4"/>',
+    '<path id="{fid}-marker-5" d="M-4,0 L4,0 M0,-4 L0,4"/>',
+    '<circle id="{fid}-marker-6" r="4"/>',
+    '<rect id="{fid}-marker-7" x="-4" y="-4" width="8" height="8"/>',
+    '<path id="{fid}-marker-8" d="M0,4 L4,-3 L-4,-3 Z"/>',
+)
+
+
+def _grid(chart: Chart) -> SafeString:
+    return format_html_join(
+        "",
+        '<line x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text x="{}" y="{}" dy="4" text-anchor="end">{}</text>',
+        ((chart.left, chart.right, y, y, chart.left - 6, y, label) for y, label in chart.ticks),
+    )
+
+
+def _x_labels(chart: Chart) -> SafeString:
+    y = chart.bottom + 14
+    return format_html_join(
+        "",
+        '<text x="{}" y="{}" text-anchor="end" transform="rotate(-35 {} {})">{}</text>',
+        ((x, y, x, y, label) for x, label in chart.x_labels),
+    )
+
+
+def _bar_marks(chart: Chart) -> SafeString:
+    return format_html_join(
+        "",
+        '<rect class="chart-bar" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>',
+        ((b.x, b.y, b.width, b.height, b.label, b.value) for b in chart.bars),
+    )
+
+
+def _line_marks(chart: Chart, fid: str) -> SafeString:
+    groups = []
+    for line in chart.lines:
+        dots = format_html_join(
+            "",
+            '<use href="#{}-marker-{}" x="{}" y="{}"/>',
+            ((fid, line.index, x, y) for x, y in line.dots),
+        )
+        groups.append(
+            format_html(
+                '<g class="chart-line series-{}"><polyline points="{}"/>{}'
+                '<text x="{}" y="{}">{}</text></g>',
+                line.index,
+                line.points,
+                dots,
+                line.end_x,
+                line.end_y,
+                line.name,
+            )
+        )
+    if not groups:
+        return SafeString("")
+    markers = SafeString("".join(m.format(fid=fid) for m in _MARKERS))  # fixed shapes
+    return format_html("{}<defs>{}</defs>", SafeString("".join(groups)), markers)
+
+
+def svg(chart: Chart, fid: str) -> SafeString:
+    """The chart as an SVG element named by its title (the table beside it has the
+    numbers); `fid` makes its ids unique on the page."""
+    return format_html(
+        '<svg class="chart chart-{}" viewBox="0 0 {} {}" role="img" aria-labelledby="{}-svgtitle"'
+        ' focusable="false"><title id="{}-svgtitle">{} (the table beside it has the numbers)'
+        '</title><g class="chart-grid">{}</g><g class="chart-x">{}</g>{}{}'
+        '<line class="chart-axis" x1="{}" x2="{}" y1="{}" y2="{}"/></svg>',
+        chart.kind,
+        chart.width,
+        chart.height,
+        fid,
+        fid,
+        chart.description,
+        _grid(chart),
+        _x_labels(chart),
+        _bar_marks(chart),
+        _line_marks(chart, fid),
+        chart.left,
+        chart.right,
+        chart.bottom,
+        chart.bottom,
+    )

@@ -13,17 +13,15 @@ from collections import Counter
 from collections.abc import Iterable
 
 from django.apps import apps
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Case, CharField, Q, Value, When
-from django.db.models.fields.json import KT
-from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from dhportal import reports
 from dhportal.jobs import job_counts
 from dhportal.reports import ChartKind, Figure, Period
 from members.models import ErasureRequest, Member, Notification, NotificationState
-from members.partial import PARTIAL_Q
+from members.partial import MEMBERSHIP_STATUS, PARTIAL_Q
 from members.shapes import MemberStatus
 
 UNKNOWN, MERGED, ERASED = "unknown", "merged", "erased"
@@ -31,26 +29,18 @@ UNKNOWN, MERGED, ERASED = "unknown", "merged", "erased"
 STATUS_LABELS = (*MemberStatus.values, UNKNOWN, MERGED, ERASED)
 MONTHS = 24
 WEEKS = 26
+HISTORY_SECONDS = 300  # see "from the audit history" below
+_LIVE_STATUS = f"lower(btrim(h.status ->> '{MEMBERSHIP_STATUS}'))"
+# The event's label but erased, the expression read once per row (a simple CASE).
+STATUS_SQL = (
+    f"CASE WHEN h.merged_into_id IS NOT NULL THEN '{MERGED}' ELSE CASE {_LIVE_STATUS} "
+    + " ".join(f"WHEN '{s}' THEN '{s}'" for s in MemberStatus.values)
+    + f" ELSE '{UNKNOWN}' END END"
+)
 
 
 def _member_event():
     return apps.get_model("members", "MemberEvent")
-
-
-def _status_case(prefix: str = "") -> Case:
-    """The row's label but `erased` (which comes from the erasure requests); `ms` is the
-    trimmed, lower-cased membership status aliased by _with_status."""
-    return Case(
-        When(Q(**{f"{prefix}merged_into__isnull": False}), then=Value(MERGED)),
-        *(When(Q(ms=s), then=Value(s)) for s in MemberStatus.values),
-        default=Value(UNKNOWN),
-        output_field=CharField(),
-    )
-
-
-def _with_status(queryset, prefix: str = ""):
-    status = Lower(Trim(KT(f"{prefix}status__membership_status")))
-    return queryset.alias(ms=status).annotate(state=_status_case(prefix))
 
 
 def _erased_sql() -> str:
@@ -66,14 +56,13 @@ def _erased_sql() -> str:
 
 def status_counts() -> dict[str, int]:
     """Members by label now; the values add up to every member row."""
-    inner, params = _with_status(Member.objects.all()).values("id", "state").query.sql_with_params()
     sql = (
-        f"SELECT CASE WHEN x.member_id IS NOT NULL THEN %s ELSE m.state END, count(*)"  # noqa: S608
-        f" FROM ({inner}) AS m LEFT JOIN ({_erased_sql()}) AS x ON x.member_id = m.id"
-        " GROUP BY 1"
+        f"SELECT CASE WHEN x.member_id IS NOT NULL THEN '{ERASED}' ELSE {STATUS_SQL} END,"  # noqa: S608
+        f" count(*) FROM {Member._meta.db_table} AS h"
+        f" LEFT JOIN ({_erased_sql()}) AS x ON x.member_id = h.id GROUP BY 1"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ERASED, *params])
+        cursor.execute(sql)
         found = dict(cursor.fetchall())
     return {label: found.get(label, 0) for label in STATUS_LABELS}
 
@@ -86,33 +75,44 @@ def _status_figure(period: Period) -> list[Figure]:
 
 
 # --- from the audit history ----------------------------------------------------------------
+# One pass over the history per state (status, partial) gives each member row's changes
+# of state, counted by UTC day; the month and week series, the lapses and the funnel's
+# activations are all summed from it in Python. A pass reads every history row, so its
+# result is kept in the cache for HISTORY_SECONDS: history already written does not
+# change, and the current month or week is at most that much behind.
 
 
-def _changes(state_queryset, *, erased: bool, bucket: str) -> list[tuple]:
-    """(bucket start, state, state before, n): each member row's changes of state in
-    the history, one per event whose state differs from the row's previous event
-    (`before` is None for the row's first). With `erased`, an approved erasure is a
-    change to `erased` at its time, and the row's later events are not read."""
-    inner, params = state_queryset.values(
-        "pgh_obj_id", "pgh_created_at", "pgh_id", "state"
-    ).query.sql_with_params()
+def _partial_sql() -> tuple[str, list]:
+    """members/partial.py's condition over a history row, as the ORM writes it."""
+    Event = _member_event()
+    query = Event.objects.filter(PARTIAL_Q).values("pgh_id").query
+    sql, params = query.sql_with_params()
+    where = sql.split(" WHERE ", 1)[1]
+    table = connection.ops.quote_name(Event._meta.db_table)
+    return where.replace(f"{table}.", "h."), list(params)
+
+
+def _changes(state_sql: str, params: list, *, erased: bool) -> list[tuple]:
+    """(UTC day, state, state before, n): each member row's changes of state in the
+    history, one per event whose state differs from the row's previous event (`before`
+    is None for the row's first). With `erased`, an approved erasure is a change to
+    `erased` at its time, and the row's later events are not read."""
+    table = _member_event()._meta.db_table
     events = (
-        "SELECT pgh_obj_id AS id, pgh_created_at AS at, pgh_id AS seq, state"  # noqa: S608
-        f" FROM ({inner}) AS e"
+        f"SELECT h.pgh_obj_id AS id, h.pgh_created_at AS at, h.pgh_id AS seq, {state_sql}"  # noqa: S608
+        f" AS state FROM {table} AS h WHERE h.pgh_label IN ('insert', 'update')"
     )
     if erased:
         events = (
-            f"SELECT e.* FROM ({events}) AS e"  # noqa: S608 - the ORM's SQL, fixed names
-            " LEFT JOIN erased AS x ON x.member_id = e.id"
-            " WHERE x.at IS NULL OR e.at < x.at"
-            " UNION ALL SELECT member_id, at, 9223372036854775807, %s FROM erased"
+            f"SELECT e.* FROM ({events}) AS e"  # noqa: S608 - fixed names
+            " LEFT JOIN erased AS x ON x.member_id = e.id WHERE x.at IS NULL OR e.at < x.at"
+            f" UNION ALL SELECT member_id, at, 9223372036854775807, '{ERASED}' FROM erased"
         )
-        params = (*params, ERASED)
     sql = (
         f"WITH erased AS ({_erased_sql()}), ev AS ({events}),"  # noqa: S608 - fixed names
         " steps AS (SELECT at, state, lag(state) OVER (PARTITION BY id ORDER BY at, seq)"
         " AS before FROM ev)"
-        f" SELECT date_trunc('{bucket}', at), state, before, count(*) FROM steps"
+        " SELECT date_trunc('day', at), state, before, count(*) FROM steps"
         " WHERE before IS DISTINCT FROM state GROUP BY 1, 2, 3 ORDER BY 1"
     )
     with connection.cursor() as cursor:
@@ -120,18 +120,31 @@ def _changes(state_queryset, *, erased: bool, bucket: str) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _history_events():
-    Event = _member_event()
-    return Event.objects.filter(pgh_label__in=("insert", "update"))
+def _cached(key: str, compute):
+    found = cache.get(key)
+    if found is None:
+        found = compute()
+        cache.set(key, found, HISTORY_SECONDS)
+    return found
 
 
-def _status_changes() -> list[tuple]:
-    return _changes(_with_status(_history_events()), erased=True, bucket="month")
+def status_changes() -> list[tuple]:
+    return _cached("reports:status-changes", lambda: _changes(STATUS_SQL, [], erased=True))
+
+
+def partial_changes() -> list[tuple]:
+    def compute():
+        where, params = _partial_sql()
+        state = f"CASE WHEN {where} THEN 'partial' ELSE 'complete' END"
+        return _changes(state, params, erased=False)
+
+    return _cached("reports:partial-changes", compute)
 
 
 def _month_starts(count: int, now: datetime.datetime) -> list[datetime.datetime]:
+    """The first instants of the last `count` months and of the month after them."""
     month = now.astimezone(datetime.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    starts = [month]
+    starts = [(month + datetime.timedelta(days=32)).replace(day=1), month]
     for _ in range(count - 1):
         month = (month - datetime.timedelta(days=1)).replace(day=1)
         starts.append(month)
@@ -139,20 +152,20 @@ def _month_starts(count: int, now: datetime.datetime) -> list[datetime.datetime]
 
 
 def _week_starts(count: int, now: datetime.datetime) -> list[datetime.datetime]:
+    """The Mondays starting the last `count` weeks and the week after them."""
     day = now.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     monday = day - datetime.timedelta(days=day.weekday())
-    return [monday - datetime.timedelta(weeks=n) for n in range(count - 1, -1, -1)]
+    return [monday - datetime.timedelta(weeks=n) for n in range(count - 1, -2, -1)]
 
 
-def series_at_ends(changes: Iterable[tuple], starts: list[datetime.datetime]) -> list[Counter]:
-    """The count of each state at the end of each period starting at `starts`, from the
-    changes bucketed by period start."""
+def series_at_ends(changes: Iterable[tuple], ends: list[datetime.datetime]) -> list[Counter]:
+    """The count of each state just before each of `ends`, from the changes."""
     counts: Counter = Counter()
     changes = list(changes)
     position = 0
     series = []
-    for start in starts:
-        while position < len(changes) and changes[position][0] <= start:
+    for end in ends:
+        while position < len(changes) and changes[position][0] < end:
             _, state, before, n = changes[position]
             counts[state] += n
             if before is not None:
@@ -165,44 +178,47 @@ def series_at_ends(changes: Iterable[tuple], starts: list[datetime.datetime]) ->
 def status_by_month(now: datetime.datetime | None = None) -> list[tuple]:
     """(month, count per STATUS_LABELS…, all rows) at the end of each of the last 24
     months (the current month: now)."""
-    now = now or timezone.now()
-    starts = _month_starts(MONTHS, now)
-    series = series_at_ends(_status_changes(), starts)
+    starts = _month_starts(MONTHS, now or timezone.now())
+    series = series_at_ends(status_changes(), starts[1:])
     rows = []
-    for index, (start, counts) in enumerate(zip(starts, series, strict=True)):
+    for index, (start, counts) in enumerate(zip(starts, series, strict=False)):
         values = [counts[label] for label in STATUS_LABELS]
-        label = f"{start:%Y-%m}" + (" (now)" if index == len(starts) - 1 else "")
+        label = f"{start:%Y-%m}" + (" (now)" if index == MONTHS - 1 else "")
         rows.append((label, *values, sum(values)))
     return rows
 
 
+def _changes_between(changes, start, end, *, to: str, after: tuple[str | None, ...] = ()) -> int:
+    """How many changes to `to` (from one of `after`, if given; never a row's first
+    state) fall within [start, end)."""
+    return sum(
+        n
+        for day, state, before, n in changes
+        if start <= day < end
+        and state == to
+        and before is not None
+        and (not after or before in after)
+    )
+
+
 def lapses_by_month(now: datetime.datetime | None = None) -> list[tuple]:
     """(month, lapses): member rows whose status became `lapsed` from another status."""
-    now = now or timezone.now()
-    starts = _month_starts(MONTHS, now)
-    lapses: Counter = Counter()
-    for bucket, state, before, n in _status_changes():
-        if state == MemberStatus.LAPSED and before is not None:
-            lapses[bucket] += n
-    return [(f"{start:%Y-%m}", lapses[start]) for start in starts]
+    starts = _month_starts(MONTHS, now or timezone.now())
+    changes = status_changes()
+    return [
+        (f"{start:%Y-%m}", _changes_between(changes, start, end, to=MemberStatus.LAPSED))
+        for start, end in zip(starts, starts[1:], strict=False)
+    ]
 
 
 def partial_by_week(now: datetime.datetime | None = None) -> list[tuple]:
     """(week, partial members at its end): the partial condition (members/partial.py)
     applied to each row's history."""
-    now = now or timezone.now()
-    events = _history_events().annotate(
-        state=Case(
-            When(PARTIAL_Q, then=Value("partial")),
-            default=Value("complete"),
-            output_field=CharField(),
-        )
-    )
-    starts = _week_starts(WEEKS, now)
-    series = series_at_ends(_changes(events, erased=False, bucket="week"), starts)
+    starts = _week_starts(WEEKS, now or timezone.now())
+    series = series_at_ends(partial_changes(), starts[1:])
     return [
         (f"week of {start:%Y-%m-%d}", counts["partial"])
-        for start, counts in zip(starts, series, strict=True)
+        for start, counts in zip(starts, series, strict=False)
     ]
 
 
@@ -230,17 +246,11 @@ def members_created(start: datetime.datetime, end: datetime.datetime) -> int:
 
 
 def members_activated(start: datetime.datetime, end: datetime.datetime) -> int:
-    """Member rows whose status was `active` for the first time within [start, end)."""
-    Event = _member_event()
-    sql = (
-        "SELECT count(*) FROM (SELECT min(pgh_created_at) AS first"  # noqa: S608 - fixed names
-        f" FROM {Event._meta.db_table}"
-        " WHERE lower(btrim(status ->> 'membership_status')) = %s GROUP BY pgh_obj_id) AS f"
-        " WHERE first >= %s AND first < %s"
+    """Member rows whose status went from pending to active within [start, end) (the
+    days of the history, in UTC)."""
+    return _changes_between(
+        status_changes(), start, end, to=MemberStatus.ACTIVE, after=(MemberStatus.PENDING,)
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [MemberStatus.ACTIVE.value, start, end])
-        return cursor.fetchone()[0]
 
 
 def _funnel_figure(period: Period) -> list[Figure]:
@@ -284,7 +294,7 @@ def register_member_reports() -> None:
         "Signup funnel",
         counts="Within the chosen days: signups started (step 1 with a new address), member"
         " rows created, members who paid (a subscription linked) and members activated"
-        " (active for the first time).",
+        " (their status changed from pending to active).",
         build=_funnel_figure,
         order=30,
         takes_period=True,
@@ -305,7 +315,9 @@ def register_member_reports() -> None:
         order=60,
     )
     reports.register_funnel_step("created", "Member rows created", count=members_created, order=20)
-    reports.register_funnel_step("activated", "Activated", count=members_activated, order=40)
+    reports.register_funnel_step(
+        "activated", "Activated (pending to active)", count=members_activated, order=40
+    )
     reports.register_gauge(
         "dhportal_members",
         "Member rows by status (each status, unknown, merged, erased); they add up to every row.",
