@@ -161,3 +161,10 @@ def test_it_says_nan_seconds_since_a_reconciliation_that_never_ran(client):
             "erased",
         )
     }
+
+
+def test_it_limits_the_scrapes_of_a_key(client, settings):
+    settings.INTEGRATIONS_METRICS_RATE_LIMIT = "2/60"
+    key = key_with("metrics:read")
+    answers = [client.get(URL, HTTP_AUTHORIZATION=f"Bearer {key}").status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
