@@ -41,17 +41,19 @@ def entries_per_day(now: datetime.datetime | None = None) -> list[tuple]:
 
 
 def entries_by_hour_of_week(now: datetime.datetime | None = None) -> list[tuple]:
-    """(weekday and hour, granted, refused) over the last 12 weeks (UTC)."""
+    """(weekday and hour, granted, refused) over the last 12 weeks (UTC). The database
+    counts by hour (a cheap truncation of each row); the hours fold into the week here."""
     until = now or timezone.now()
-    found = _counts(
-        "(extract(isodow FROM at AT TIME ZONE 'UTC')::int - 1) * 24"
-        " + extract(hour FROM at AT TIME ZONE 'UTC')::int",
-        until - datetime.timedelta(weeks=WEEKS),
-        until,
-    )
+    found = _counts("date_trunc('hour', at)", until - datetime.timedelta(weeks=WEEKS), until)
+    week: dict[int, tuple[int, int]] = {}
+    for hour, (granted, refused) in found.items():
+        at = hour.astimezone(datetime.UTC)
+        slot = at.weekday() * 24 + at.hour
+        before = week.get(slot, (0, 0))
+        week[slot] = (before[0] + granted, before[1] + refused)
     return [
-        (f"{WEEKDAYS[hour // 24]} {hour % 24:02d}:00", *found.get(hour, (0, 0)))
-        for hour in range(7 * 24)
+        (f"{WEEKDAYS[slot // 24]} {slot % 24:02d}:00", *week.get(slot, (0, 0)))
+        for slot in range(7 * 24)
     ]
 
 
