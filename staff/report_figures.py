@@ -86,7 +86,7 @@ def _status_figure(period: Period) -> list[Figure]:
 def _partial_sql() -> tuple[str, list]:
     """members/partial.py's condition over a history row, as the ORM writes it."""
     Event = _member_event()
-    query = Event.objects.filter(PARTIAL_Q).values("pgh_id").query
+    query = Event.objects.filter(PARTIAL_Q).order_by().values("pgh_id").query
     sql, params = query.sql_with_params()
     where = sql.split(" WHERE ", 1)[1]
     table = connection.ops.quote_name(Event._meta.db_table)
