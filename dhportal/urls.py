@@ -43,6 +43,8 @@ urlpatterns = [
         admin.site.admin_view(adminkit.view_on_site),
         name="view_on_site",
     ),
+    # The reports (staff/reports.py), before the admin's own catch-all.
+    path("admin/reports/", include("staff.urls")),
     path("admin/", admin.site.urls),
     path("", include("dashboard.urls")),
     path("", include("signup.urls")),

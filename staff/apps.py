@@ -10,6 +10,13 @@ class StaffConfig(AppConfig):
 
     def ready(self):
         # The members app's counts on the admin index (the other apps register theirs).
+        # The members app's reports and gauges (dhportal/reports.py), and the reports'
+        # link on the admin index.
+        from dhportal.needs_staff import register_link
         from staff.index_panel import register_member_counts
+        from staff.report_figures import register_member_reports
+        from staff.reports import PERMISSION
 
         register_member_counts()
+        register_member_reports()
+        register_link("reports", "Reports", url="admin_reports", permission=PERMISSION, order=5)
