@@ -10,6 +10,14 @@ class StaffConfig(AppConfig):
 
     def ready(self):
         # The members app's counts on the admin index (the other apps register theirs).
+        from dhportal.needs_staff import register_link
         from staff.index_panel import register_member_counts
 
         register_member_counts()
+        register_link(
+            "grant_authorization",
+            "Grant a tool authorization",
+            url="admin:members_member_authorize",
+            permission="members.view_authorizations",
+            order=20,
+        )
