@@ -162,7 +162,7 @@ def authorize_urls(model_admin) -> list:
     views = [site.admin_view(entry_page), site.admin_view(member_page)]
     for view in views:
         # As ModelAdmin.get_urls marks its own views.
-        view.model_admin = model_admin  # type: ignore[attr-defined]
+        view.model_admin = model_admin
     return [
         path("authorizations/", views[0], name="members_member_authorize"),
         path("<path:object_id>/authorizations/", views[1], name="members_member_authorizations"),
