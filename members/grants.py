@@ -251,3 +251,16 @@ def authorizations_expire(*, today: datetime.date | None = None) -> Expired:
                 ended += count
                 members += 1
     return Expired(ended, members)
+
+
+def grants_merge(*, survivor_id: int, merged_id: int, by) -> None:
+    """A merge unites the two members' grants (members/merge.py calls this in its
+    transaction, having united the two columns' names): the merged record's live grants
+    move to the survivor, except a tool the survivor already holds, whose second grant
+    ends."""
+    held = AuthorizationGrant.objects.filter(member_id=survivor_id, revoked_at__isnull=True)
+    moving = AuthorizationGrant.objects.filter(member_id=merged_id, revoked_at__isnull=True)
+    moving.filter(authorization__in=held.values("authorization")).update(
+        revoked_at=timezone.now(), revoked_by=by
+    )
+    moving.update(member_id=survivor_id)
