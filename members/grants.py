@@ -98,18 +98,23 @@ def _locked_member(member_id: int) -> Member:
 
 def _sync_column(member_id: int, *, user) -> None:
     """Write the names of the member's live grants into the `authorizations` column
-    (physical and computer lists), keeping any other key the column holds."""
+    (physical and computer lists), keeping any other key the column holds; a column
+    that already says so is not written (no empty history entry)."""
     live = (
         AuthorizationGrant.objects.filter(member_id=member_id, revoked_at__isnull=True)
         .order_by("granted_at", "pk")
         .values_list("authorization__name", "authorization__kind")
     )
-    physical = [name for name, kind in live if kind != AuthorizationKind.COMPUTER]
-    computer = [name for name, kind in live if kind == AuthorizationKind.COMPUTER]
-    Member.objects.filter(pk=member_id).merge_json_columns(
-        {"authorizations": {"authorizations": physical, "computer_authorizations": computer}},
-        user=user,
-    )
+    names = {
+        "authorizations": [name for name, kind in live if kind != AuthorizationKind.COMPUTER],
+        "computer_authorizations": [
+            name for name, kind in live if kind == AuthorizationKind.COMPUTER
+        ],
+    }
+    column = Member.objects.values_list("authorizations", flat=True).get(pk=member_id)
+    if isinstance(column, dict) and all(column.get(key) == names[key] for key in names):
+        return
+    Member.objects.filter(pk=member_id).merge_json_columns({"authorizations": names}, user=user)
 
 
 def _end_expired(member_id: int, authorization_id: int, today: datetime.date) -> None:
@@ -196,6 +201,26 @@ def authorization_revoke(
         grant.save(update_fields=["revoked_at", "revoked_by"])
         _sync_column(member_id, user=by)
     return grant
+
+
+def authorizations_import(*, member_id: int, names: Iterable[Authorization]) -> int:
+    """The import's grants (no grantor, no rule applies): one per tool the member held
+    in Deep Harbor and does not hold yet, in the order given, then the column written
+    once from them (not at all when it already lists them). Returns the grants made."""
+    with audit("import"), transaction.atomic():
+        _locked_member(member_id)
+        held = set(
+            AuthorizationGrant.objects.filter(
+                member_id=member_id, revoked_at__isnull=True
+            ).values_list("authorization_id", flat=True)
+        )
+        new = [tool for tool in dict.fromkeys(names) if tool.pk not in held]
+        for tool in new:
+            AuthorizationGrant.objects.create(
+                member_id=member_id, authorization=tool, note="imported from Deep Harbor"
+            )
+        _sync_column(member_id, user=None)
+    return len(new)
 
 
 def authorizations_set(
