@@ -175,3 +175,28 @@ def test_the_catalog_admin_renames_retires_and_names_trainers(as_superuser, tool
     assert laser.retired
     # The grant made stays.
     assert AuthorizationGrant.objects.filter(member=member, revoked_at=None).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_member_pages_ticks_grant_through_the_same_rule(roles, tools):
+    from tests.staff.formdata import change_page_data
+
+    laser, lathe = tools
+    lathe.trainers.add(StaffFactory())
+    authorizer = staff_in(roles["Authorizer"])
+    client, member = logged_in(authorizer), MemberFactory()
+    url = f"/admin/members/member/{member.pk}/change/"
+    before = _state(member)
+    refused = client.post(
+        url, change_page_data(client, url, authorizations__authorizations=["Lathe"])
+    )
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.errors["authorizations__authorizations"]
+    assert errors[0].startswith("Only Lathe's trainers")
+    assert _state(member) == before
+    granted = client.post(
+        url, change_page_data(client, url, authorizations__authorizations=["Laser cutter"])
+    )
+    assert granted.status_code == 302
+    grant = AuthorizationGrant.objects.get(member=member)
+    assert (grant.authorization, grant.granted_by) == (laser, authorizer)
