@@ -5,6 +5,7 @@ and search, the change forms (fields hidden or read-only; a POST touching a colu
 without the right refused), the history, merge, activation and repair. README "Staff
 roles" says which group holds which right."""
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -98,6 +99,15 @@ def restricted_form(form_class, user):
         for name, field in self.fields.items():
             if not rights.may_change(field_column(name)):
                 field.disabled = True
+        # The page's fingerprints (staff/locking.py) only of what the user may see.
+        loaded = self.initial.get("loaded")
+        if loaded:
+            seen = {
+                key: version
+                for key, version in json.loads(loaded).items()
+                if rights.may_view("identity" if key == "login" else key)
+            }
+            self.initial["loaded"] = json.dumps(seen)
 
     def clean(self):
         columns = {field_column(key) for key in self.data}

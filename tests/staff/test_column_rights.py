@@ -256,3 +256,11 @@ def test_it_gives_each_role_exactly_its_columns_on_every_admin_page(roles, group
     _repair(matrix, client, group)
     _authorize(matrix, client, member, group)
     assert matrix.wrong == [], f"{group}: {matrix.wrong}"
+
+
+@pytest.mark.django_db
+def test_it_leaves_the_fingerprints_of_hidden_columns_off_the_page(roles):
+    member = _member()
+    client = logged_in(staff_in(roles["Authorizer"]))
+    fields, _ = form_fields(client.get(f"{LIST}{member.pk}/change/").content.decode())
+    assert set(json.loads(fields["loaded"])) == {"login", "identity", "authorizations", "notes"}
