@@ -298,14 +298,28 @@ def _names(reading, key):
     return getattr(reading, key) or []
 
 
+def _with_grants(member, names):
+    """Each name the column lists, with its live grant (date, grantor, expiry) where
+    there is one."""
+    if names is None:
+        return None
+    live = {
+        g.authorization.name: g
+        for g in member.grants.filter(revoked_at__isnull=True).select_related(
+            "authorization", "granted_by"
+        )
+    }
+    return [(name, live.get(name)) for name in names]
+
+
 @require_safe
 @member_page
 def auths(request, member):
     data = _read(member, "authorizations")
     context = {
         "member": member,
-        "physical": _names(data, "authorizations"),
-        "computer": _names(data, "computer_authorizations"),
+        "physical": _with_grants(member, _names(data, "authorizations")),
+        "computer": _with_grants(member, _names(data, "computer_authorizations")),
     }
     return render(request, "members/auths.html", context)
 

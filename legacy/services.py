@@ -16,7 +16,9 @@ from billing.models import Plan
 from legacy import door_log, mapping, source
 from legacy.mapping import DUPLICATE, LOGIN, TAG_CONFLICT, VALUE, MappedRow, RowError
 from legacy.models import ImportedRow, Outcome, fix_text
+from legacy.roles import import_roles
 from members.audit import audit
+from members.grants import authorizations_import
 from members.models import Authorization, AuthorizationKind, Member, RfidTag, User
 from members.partial import is_partial
 from members.shapes import note_entry
@@ -44,6 +46,7 @@ class ImportSummary:
     tag_conflicts: int = 0
     failed: int = 0
     refused: int = 0
+    staff: int = 0
     door_events: int = 0
 
     def line(self) -> str:
@@ -51,7 +54,7 @@ class ImportSummary:
             f"imported {self.imported}, already imported {self.already}, "
             f"partial {self.partial}, duplicates {self.duplicates}, "
             f"values fixed {self.fixed}, tag conflicts {self.tag_conflicts}, "
-            f"door events {self.door_events}"
+            f"staff {self.staff}, door events {self.door_events}"
         )
 
 
@@ -139,6 +142,10 @@ def _import(conn, summary, batch_size, report, progress):
             _import_batch(conn, ids, summary, report)
             if shown is not None:
                 shown.update(len(ids))
+    # After the members: the roles make imported members staff.
+    roles, member_roles = _read(source.roles, conn), _read(source.member_roles, conn)
+    with transaction.atomic():
+        summary.staff += import_roles(roles, member_roles, report)
     # After the members, so each event finds the member now holding its tag.
     summary.door_events += door_log.import_door_log(
         conn, batch_size=DOOR_LOG_BATCH, read=_read, report=report
@@ -227,7 +234,31 @@ def _import_batch(conn, ids, summary, report):
             plans = _plan_batch(rows, member_ids, usernames, report, row_by_row=True)
         for plan in plans:
             _count(plan, summary)
+            if plan.member is not None:
+                _grant_imported(plan.member, report)
     summary.failed += len(rows) - len(plans)
+
+
+def _grant_imported(member: Member, report) -> None:
+    """Each authorization name the member held in Deep Harbor becomes a grant with no
+    grantor (members/grants.py writes the column from them); a name the catalog lacks
+    is added to it, and reported."""
+    column = member.authorizations if isinstance(member.authorizations, dict) else {}
+    tools = []
+    for key, kind in (
+        ("authorizations", AuthorizationKind.PHYSICAL),
+        ("computer_authorizations", AuthorizationKind.COMPUTER),
+    ):
+        names = column.get(key)
+        for name in names if isinstance(names, list) else []:
+            if not isinstance(name, str) or not 0 < len(name) <= 100:
+                continue
+            tool, made = Authorization.objects.get_or_create(name=name, defaults={"kind": kind})
+            if made:
+                report(f"legacy id {member.legacy_id}: {name!r} added to the catalog")
+            tools.append(tool)
+    if tools:
+        authorizations_import(member_id=member.pk, names=tools)
 
 
 def _taken_login_names(names: set[str]) -> set[str]:

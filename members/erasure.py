@@ -52,6 +52,7 @@ from members.hooks import Action, member_erased, refusal
 from members.logins import login_sessions_end
 from members.merge import MERGE_NOTE_FROM
 from members.models import (
+    AuthorizationGrant,
     BannedEmailHash,
     EmailChangeMail,
     ErasureRequest,
@@ -346,6 +347,8 @@ def _row_erase(member, user, addresses: set[str], *, merged_away, by) -> None:
         user.save()
         login_sessions_end(user=user)
 
+    # Grants stay, as the authorizations column does; their notes are free text.
+    AuthorizationGrant.objects.filter(member=member).update(note="")
     notification_ids = list(Notification.objects.filter(member=member).values_list("pk", flat=True))
     Notification.objects.filter(pk__in=notification_ids).update(error="")
     email_change_ids = list(

@@ -389,12 +389,20 @@ class AuthorizationKind(models.TextChoices):
 
 
 class Authorization(models.Model):
-    """The catalog of authorizations staff can grant; a member's `authorizations`
-    column keeps names, as Deep Harbor did."""
+    """The catalog of tool authorizations staff can grant. A member's `authorizations`
+    column keeps the names of their live grants (AuthorizationGrant), as Deep Harbor
+    kept names."""
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(
         max_length=10, choices=AuthorizationKind.choices, default=AuthorizationKind.PHYSICAL
+    )
+    # A retired tool is no longer offered; the grants already made stay.
+    retired = models.BooleanField(default=False, db_default=False)
+    # Who may sign members off on this tool (with the Administrator group and
+    # superusers); none listed: anyone with the right to change authorizations.
+    trainers = models.ManyToManyField(
+        User, blank=True, related_name="trained_authorizations", verbose_name="trainers"
     )
 
     class Meta:
@@ -402,6 +410,48 @@ class Authorization(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class AuthorizationGrant(models.Model):
+    """One member signed off on one tool: by whom (no one for an imported grant), when,
+    until when; revoked (or ended by expiry) when `revoked_at` is set. Written only by
+    members/grants.py, which keeps the member's `authorizations` column in step."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="grants")
+    authorization = models.ForeignKey(
+        Authorization, on_delete=models.PROTECT, related_name="grants"
+    )
+    granted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_on = models.DateField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, default="", db_default="")
+
+    class Meta:
+        constraints = [
+            # One live grant per member and tool: two trainers granting at once make one.
+            models.UniqueConstraint(
+                fields=["member", "authorization"],
+                condition=Q(revoked_at__isnull=True),
+                name="authorization_grant_live_unique",
+            ),
+        ]
+        indexes = [
+            # The daily job finds the live grants that have expired.
+            models.Index(
+                fields=["expires_on"],
+                condition=Q(revoked_at__isnull=True, expires_on__isnull=False),
+                name="authorization_grant_expiry_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.authorization} for member #{self.member_id}"
 
 
 class NotificationKind(models.TextChoices):

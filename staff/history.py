@@ -10,6 +10,7 @@ from members import shapes
 from members.merge import merged_into
 from members.models import User
 from staff.display import json_preview
+from staff.rights import history_fields
 
 HISTORY_FIELDS = ("email", "username", "user_id", *shapes.COLUMNS)
 _ABSENT = object()
@@ -22,7 +23,8 @@ def member_history(model_admin, request, object_id, extra_context=None):
         return model_admin._get_obj_does_not_exist_redirect(request, model_admin.opts, object_id)
     if not model_admin.has_view_or_change_permission(request, member):
         raise PermissionDenied
-    page = Paginator(history_rows(member), 100).get_page(request.GET.get("p"))
+    fields = history_fields(HISTORY_FIELDS, request.user)
+    page = Paginator(history_rows(member, fields), 100).get_page(request.GET.get("p"))
     context = {
         **model_admin.admin_site.each_context(request),
         "title": f"History: {member}",
@@ -37,7 +39,7 @@ def member_history(model_admin, request, object_id, extra_context=None):
     return TemplateResponse(request, "admin/members/member/history.html", context)
 
 
-def history_rows(member) -> list[dict]:
+def history_rows(member, fields=HISTORY_FIELDS) -> list[dict]:
     """The member's audit events, newest first, each with its source, user and changes."""
     events = list(member.events.select_related("pgh_context").order_by("pgh_id"))
     metadata = [e.pgh_context.metadata if e.pgh_context else {} for e in events]
@@ -52,7 +54,7 @@ def history_rows(member) -> list[dict]:
                 "source": meta.get("source") or ("request" if meta else "unlabelled"),
                 "user": users.get(meta.get("user")),
                 "url": meta.get("url", ""),
-                "changes": event_changes(previous, event),
+                "changes": event_changes(previous, event, fields),
             }
         )
         previous = event
@@ -60,12 +62,14 @@ def history_rows(member) -> list[dict]:
     return rows
 
 
-def event_changes(previous, event) -> list[tuple[str, str | None, str | None]]:
+def event_changes(
+    previous, event, fields=HISTORY_FIELDS
+) -> list[tuple[str, str | None, str | None]]:
     """(what, before, after) as JSON for each value that differs from the previous
     event (None: absent); object columns are compared key by key and appended notes
     shown as added."""
     changes = []
-    for field in HISTORY_FIELDS:
+    for field in fields:
         new = getattr(event, field)
         old = getattr(previous, field) if previous is not None else _ABSENT
         if old == new or (old is _ABSENT and new in (None, "", {}, [])):

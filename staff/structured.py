@@ -121,7 +121,8 @@ class _StructuredBase(LockedMemberForm):
                 choices.append((current, f"{current} (not a plan)"))
             field.choices = [("", "(none)"), *choices]
         elif spec.kind in ("physical", "computer", "names"):
-            catalog = Authorization.objects.all()
+            # A retired tool is no longer offered (a member who holds it keeps it).
+            catalog = Authorization.objects.filter(retired=False)
             if spec.kind in ("physical", "computer"):
                 catalog = catalog.filter(kind=spec.kind)
             names = list(catalog.order_by("name").values_list("name", flat=True))

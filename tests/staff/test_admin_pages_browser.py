@@ -1,10 +1,13 @@
 """The admin pages the project draws itself, in Chromium: staff fix a partial member
 with the structured fields alone, and the index panel, member list, member editing,
-activation, history (and merge) pass axe-core at desktop and phone widths, with
+activation, history, merge and the authorize page pass axe-core at desktop and phone widths, with
 screenshots saved under screenshots/ (git-ignored)."""
+
+import datetime
 
 import pytest
 
+from members.grants import authorization_grant, authorization_revoke
 from members.models import Authorization, AuthorizationKind, Member
 from tests.browser import orm
 from tests.factories import DEFAULT_PASSWORD, MemberFactory, StaffFactory
@@ -85,6 +88,14 @@ def _world():
         "status", {"subscription_status": "active", "membership_level": "z" * 300}
     )
     twin = MemberFactory(duplicate_of=holder, user=None, email="", username="twin")
+    # A grant and a revoked one, for the authorize page's table.
+    laser = Authorization.objects.create(name="Laser cutter")
+    Authorization.objects.create(name="Wiki", kind="computer")
+    grant = authorization_grant(member_id=holder.pk, authorization=laser, by=None, note="ok")
+    authorization_revoke(member_id=holder.pk, grant_id=grant.pk, by=None)
+    authorization_grant(
+        member_id=holder.pk, authorization=laser, by=None, expires_on=datetime.date(2099, 1, 1)
+    )
     return holder, partial, pending, twin
 
 
@@ -106,6 +117,8 @@ def test_the_project_admin_pages_pass_axe_at_desktop_and_phone_widths(page, live
         "member-raw-json": (f"{changelist}{holder.pk}/change/?advanced=1", "#content"),
         "history": (f"{changelist}{holder.pk}/history/", "#content"),
         "merge": (f"{changelist}{twin.pk}/merge/?with={holder.pk}", "#content"),
+        "authorize": (f"{changelist}{holder.pk}/authorizations/", "#content"),
+        "authorize-find": (f"{changelist}authorizations/?q=Ada", "#content"),
     }
     problems, overflowing = [], []
     for width_name, (width, height) in WIDTHS.items():
