@@ -32,7 +32,15 @@ ACCESS_LOG = "%(p)s %(m)s %(s)s"
 
 
 @contextlib.contextmanager
-def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LOG, **environ):
+def gunicorn(
+    tmp_path,
+    *,
+    workers=2,
+    max_requests=0,
+    worker_class=None,
+    access_log_format=ACCESS_LOG,
+    **environ,
+):
     """Serve on a free port until the block ends; yields (port, access log path).
 
     The server is configured by the project's gunicorn.conf.py (worker class, threads,
@@ -66,6 +74,7 @@ def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LO
         [
             *(sys.executable, "-m", "gunicorn", "dhportal.wsgi", "--workers", str(workers)),
             *("--max-requests", str(max_requests)),
+            *(("--worker-class", worker_class) if worker_class else ()),
             *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)),
             *("--access-logformat", access_log_format),
         ],
