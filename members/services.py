@@ -301,6 +301,7 @@ PROFILE_KEYS = {
     "last_name": ("identity", "last_name"),
     "nickname": ("identity", "nickname"),
     "pronouns": ("identity", "pronouns"),
+    "phone": ("connections", "phone"),
     "discord_username": ("connections", "discord_username"),
 }
 FLOOF_KEYS = {
@@ -342,6 +343,7 @@ def member_profile_update(
     last_name: str,
     nickname: str = "",
     pronouns: str = "",
+    phone: str = "",
     discord_username: str = "",
 ) -> str:
     """The member's own profile edit: SAVED, UNCHANGED or REFUSED (a damaged column
@@ -351,6 +353,7 @@ def member_profile_update(
         "last_name": last_name,
         "nickname": nickname,
         "pronouns": pronouns,
+        "phone": phone,
         "discord_username": discord_username,
     }
     return _member_keys_update(member=member, by=by, keys=PROFILE_KEYS, values=values)
