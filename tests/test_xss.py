@@ -198,8 +198,7 @@ def body_problems(where, body, stored: Stored, shows=()) -> list[str]:
 
 MEMBER_PAGES = {
     "/dashboard/": [
-        ("identity.first_name", "html"),
-        ("identity.last_name", "html"),
+        ("identity.nickname", "html"),  # the greeting: the preferred name
         ("status.membership_level", "html"),
     ],
     "/dashboard/profile/": [
