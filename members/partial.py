@@ -32,7 +32,7 @@ def in_words(label: str) -> str:
     """A missing piece as staff read it: "no status", "notes not set up"."""
     if label == MEMBERSHIP_STATUS:
         return "no status"
-    return f"{COLUMN_LABELS[label].lower()} not set up"
+    return f"{COLUMN_LABELS[label].split(' (')[0].lower()} not set up"
 
 
 def _lacks_key(column: str, key: str) -> Q:

@@ -390,7 +390,7 @@ COLUMN_LABELS = {
     "connections": "Contact",
     "forms": "Forms and checks",
     "notes": "Notes",
-    "access": "Door access",
+    "access": "Door access (RFID tags)",
     "authorizations": "Authorizations",
     "extras": "Storage",
 }

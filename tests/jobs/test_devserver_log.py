@@ -3,6 +3,7 @@ site is and where mail goes, and runserver's log without a line per static file.
 
 import subprocess
 import sys
+import time
 from urllib.error import HTTPError
 from urllib.request import urlopen
 
@@ -88,6 +89,9 @@ def test_it_keeps_static_files_served_fine_out_of_runservers_log():
         assert _get(f"{base}/static/admin/css/base.css") == 200
         assert _get(f"{base}/static/no-such-file.css") == 404
         assert _get(f"{base}/accounts/login/") == 200
+        # runserver writes a request's line after answering it: wait for the last one.
+        wait_for(lambda: _get(f"{base}/healthz?done") == 200, timeout=10, what="a last request")
+        time.sleep(0.5)
     finally:
         process.terminate()
         log = process.communicate(timeout=30)[1]

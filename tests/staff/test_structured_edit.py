@@ -409,3 +409,18 @@ def test_it_still_refuses_a_member_with_a_login_and_no_email(as_superuser):
     assert response.status_code == 200
     assert _errors(response)["email"] == ["A member with a login needs an email."]
     assert _row(member) == before
+
+
+@pytest.mark.django_db
+def test_it_labels_every_column_and_key_in_the_spaces_words(as_superuser):
+    member = MemberFactory(extras=None)
+    html = as_superuser.get(_url(member)).content.decode()
+    for column in shapes.COLUMNS:
+        assert shapes.label(column) in html
+        if column != "notes":
+            for spec in KEY_SPECS[column]:
+                assert spec.label == shapes.label(column, spec.key)
+                assert spec.label != spec.key  # a label, never the stored key
+    assert ">ID checked by<" in html or ">ID checked by:<" in html
+    assert "Id check by" not in html and "forms.id_check_by" not in html
+    assert "Not set up." in html  # the NULL storage column, in words
