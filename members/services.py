@@ -342,12 +342,13 @@ def member_profile_update(
     first_name: str,
     last_name: str,
     nickname: str = "",
+    phone: str,
     pronouns: str = "",
-    phone: str = "",
     discord_username: str = "",
 ) -> str:
     """The member's own profile edit: SAVED, UNCHANGED or REFUSED (a damaged column
-    staff must fix first; nothing written). Recorded as a member write by `by`."""
+    staff must fix first; nothing written). Recorded as a member write by `by`. The
+    phone is required here (a blank one clears it), so no caller clears it by omission."""
     values = {
         "first_name": first_name,
         "last_name": last_name,
