@@ -191,7 +191,7 @@ _SAVED_MESSAGES = {
 }
 
 
-def _edit_page(request, member, form_class, keys, update, template):
+def _edit_page(request, member, form_class, keys, update, template, extra=None):
     if member is None:
         return render(request, template, {"member": None})
     if request.method == "POST":
@@ -202,7 +202,7 @@ def _edit_page(request, member, form_class, keys, update, template):
             return redirect(request.path)
     else:
         form = form_class(initial=_initial(keys, member))
-    return render(request, template, {"member": member, "form": form})
+    return render(request, template, {"member": member, "form": form, **(extra or {})})
 
 
 @require_get_or_post
@@ -215,6 +215,10 @@ def profile(request, member):
         services.PROFILE_KEYS,
         services.member_profile_update,
         "members/profile.html",
+        # The birthday is shown, not edited: staff correct it (signup checked it).
+        extra={"birthday": _shown(member.read("identity"), "birthday", blank=None)}
+        if member is not None
+        else None,
     )
 
 

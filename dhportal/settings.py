@@ -282,18 +282,35 @@ STRIPE_PRICING_TABLE_CSP = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
     # Django's own lines name the request's path: tokens elided there too (dhportal/routes.py).
-    "filters": {"elide_tokens": {"()": "dhportal.routes.ElideTokensFilter"}},
+    "filters": {
+        "elide_tokens": {"()": "dhportal.routes.ElideTokensFilter"},
+        # runserver's log without the static files served fine (dhportal/devserver.py).
+        "quiet_static": {"()": "dhportal.devserver.QuietStaticFilter", "prefix": STATIC_URL},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
             "filters": ["elide_tokens"],
-        }
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["elide_tokens", "quiet_static"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "dhportal": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
         "members": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
         "signup": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},

@@ -361,6 +361,15 @@ class Member(models.Model):
         return f"{identity.first_name or ''} {identity.last_name or ''}".strip()
 
     @property
+    def preferred_name(self) -> str:
+        """What pages and mails call the member: the preferred name asked at signup
+        (identity.nickname) when set, else the first name ("" when neither is)."""
+        identity = self.read("identity")
+        if identity is None:
+            return ""
+        return (identity.nickname or "").strip() or (identity.first_name or "").strip()
+
+    @property
     def display_name(self) -> str:
         return self.full_name or self.username or self.email or "(no name)"
 

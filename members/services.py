@@ -310,6 +310,7 @@ PROFILE_KEYS = {
     "last_name": ("identity", "last_name"),
     "nickname": ("identity", "nickname"),
     "pronouns": ("identity", "pronouns"),
+    "phone": ("connections", "phone"),
     "discord_username": ("connections", "discord_username"),
 }
 FLOOF_KEYS = {
@@ -350,16 +351,19 @@ def member_profile_update(
     first_name: str,
     last_name: str,
     nickname: str = "",
+    phone: str,
     pronouns: str = "",
     discord_username: str = "",
 ) -> str:
     """The member's own profile edit: SAVED, UNCHANGED or REFUSED (a damaged column
-    staff must fix first; nothing written). Recorded as a member write by `by`."""
+    staff must fix first; nothing written). Recorded as a member write by `by`. The
+    phone is required here (a blank one clears it), so no caller clears it by omission."""
     values = {
         "first_name": first_name,
         "last_name": last_name,
         "nickname": nickname,
         "pronouns": pronouns,
+        "phone": phone,
         "discord_username": discord_username,
     }
     return _member_keys_update(member=member, by=by, keys=PROFILE_KEYS, values=values)

@@ -12,15 +12,6 @@ from members import shapes
 from members.models import Member
 from staff.fields import NameChoiceField, NumberField, TagListField, TimestampField
 
-_ACRONYMS = {"id": "ID", "rfid": "RFID", "url": "URL", "ad": "AD"}
-
-
-def _label(key: str) -> str:
-    words = [_ACRONYMS.get(word, word) for word in key.split("_")]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
-
-
 # The editing kind of a key is its kind in the shapes (shapes.key_kind), except these.
 _EDITED_AS = {
     shapes.KeyKind.TEXT_LIST: "names",
@@ -65,7 +56,7 @@ def _key_specs() -> dict[str, list[KeySpec]]:
             # The key's own name where it is unambiguous (`membership_status`).
             clash = every_key.count(key) > 1 or key in model_fields or key in shapes.COLUMNS
             name = f"{column}__{key}" if clash else key
-            specs[column].append(KeySpec(column, key, attr, name, kind, _label(key)))
+            specs[column].append(KeySpec(column, key, attr, name, kind, shapes.label(column, key)))
     return specs
 
 

@@ -17,6 +17,7 @@ from dhportal.adminkit import SafeModelAdmin, member_panels
 from members import services, shapes
 from members.audit import audit
 from members.models import Member
+from members.partial import in_words
 from members.scaffolding import missing_columns
 from members.search import member_search_q
 from staff import authorize_page, merge_page, rights
@@ -132,7 +133,7 @@ class MemberAdmin(SafeModelAdmin):
 
     @admin.display(description="missing")
     def missing(self, member):
-        return ", ".join(missing_columns(member)) or "—"
+        return ", ".join(in_words(label) for label in missing_columns(member)) or "—"
 
     # A duplicate's link to its holder, and the merge page (staff/merge_page.py).
     duplicates = merge_page.duplicate_holder

@@ -14,7 +14,6 @@ from django.urls import path
 
 from members import shapes
 from members.rights import change_codename, view_codename
-from staff.fieldsets import _TITLES
 from staff.keys import ADD_NOTE, SPEC_BY_NAME, fill_field
 
 # The member list's columns, and the JSON column each one shows (None: no column's data).
@@ -85,7 +84,7 @@ def field_column(name: str) -> str | None:
 
 def _labels(columns: Iterable[str]) -> str:
     # The titles the change page gives the columns.
-    return ", ".join(_TITLES[c].lower() for c in columns)
+    return ", ".join(shapes.label(c).lower() for c in columns)
 
 
 def restricted_form(form_class, user):

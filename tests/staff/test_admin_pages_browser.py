@@ -169,3 +169,54 @@ def test_the_member_list_shows_every_column_unclipped_at_1280(page, live_server)
         " <= window.innerWidth"
     )
     screenshot(page, "admin-member-list-partial-desktop")
+
+
+def _feed_rows():
+    """Members with long names and addresses, their feed events, and dead deliveries
+    holding a receiver's whole HTML error page."""
+    from integrations.models import Delivery, DeliveryState, Endpoint
+
+    endpoint = Endpoint.objects.create(
+        name="door board", url="https://door.example.org/hooks/members", secret="s" * 32
+    )
+    for n in range(12):
+        member = MemberFactory(
+            email=f"a.very.long.address.for.member.number.{n}@members.example.org",
+            username=f"longusername{n}",
+        )
+        event = member.feed_events.get()
+        Delivery.objects.create(
+            endpoint=endpoint,
+            event=event,
+            member_id=member.pk,
+            sequence=event.sequence,
+            state=DeliveryState.DEAD,
+            attempts=35,
+            last_answer="HTTP 502: <html>" + "<p>Bad gateway, try again later</p>" * 300,
+        )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/members/member/",
+        "/admin/integrations/delivery/",
+        "/admin/integrations/feedevent/",
+    ],
+)
+def test_it_fits_the_lists_in_1280_pixels_without_sideways_scrolling(page, live_server, path):
+    staff = orm(StaffFactory)
+    orm(_feed_rows)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _log_in(page, live_server, staff, path)
+    assert page.locator("#result_list tbody tr").count() >= 12
+    screenshot(page, f"list-1280-{path.strip('/').replace('/', '-')}")
+    assert no_sideways_scroll(page), page.evaluate("document.documentElement.scrollWidth")
+    # Django's list scrolls inside its own box: the table must fit that box too.
+    widths = page.evaluate(
+        "() => { const r = document.querySelector('#changelist .results');"
+        " return [r.scrollWidth, r.clientWidth]; }"
+    )
+    assert widths[0] <= widths[1] + 1, widths

@@ -57,7 +57,7 @@ def test_it_round_trips_every_field_type(as_superuser):
     changes = {
         "nickname": "Countess",  # text
         "birthday": "1990-12-10",  # date
-        "theme_song_duration": "42.5",  # number
+        "theme_song_duration": "12",  # number (the rule: whole seconds, 1 to 30)
         "membership_status": "suspended",  # choice
         "membership_level": "Makerspace Monthly",  # plan
         "payment_problem": "on",  # boolean, ticked
@@ -75,7 +75,7 @@ def test_it_round_trips_every_field_type(as_superuser):
     member.refresh_from_db()
     assert member.identity["nickname"] == "Countess"
     assert member.identity["birthday"] == "1990-12-10"
-    assert member.identity["theme_song_duration"] == 42.5
+    assert member.identity["theme_song_duration"] == 12
     assert member.status["membership_status"] == "suspended"
     assert member.status["membership_level"] == "Makerspace Monthly"
     assert member.status["payment_problem"] is True
@@ -417,3 +417,18 @@ def test_it_still_refuses_a_member_with_a_login_and_no_email(as_superuser):
     assert response.status_code == 200
     assert _errors(response)["email"] == ["A member with a login needs an email."]
     assert _row(member) == before
+
+
+@pytest.mark.django_db
+def test_it_labels_every_column_and_key_in_the_spaces_words(as_superuser):
+    member = MemberFactory(extras=None)
+    html = as_superuser.get(_url(member)).content.decode()
+    for column in shapes.COLUMNS:
+        assert shapes.label(column) in html
+        if column != "notes":
+            for spec in KEY_SPECS[column]:
+                assert spec.label == shapes.label(column, spec.key)
+                assert spec.label != spec.key  # a label, never the stored key
+    assert ">ID checked by<" in html or ">ID checked by:<" in html
+    assert "Id check by" not in html and "forms.id_check_by" not in html
+    assert "Not set up." in html  # the NULL storage column, in words
