@@ -1,12 +1,16 @@
-"""Benchmark: the admin member list with 100,000 members, 10% of them partial.
+"""Benchmark: the admin member list with 100,000 members, 10% of them partial; and the
+member list and change page for each staff role (column rights, staff/rights.py).
 
 Run from the project root:
 
-    .venv/bin/python bench/admin.py
+    .venv/bin/python bench/admin.py [--members 10000]
 
 It uses its own database (BENCH_DATABASE_URL, default the local PostgreSQL's
-`dh_bench_admin`, created if missing), fills it once with bulk inserts, and prints the
-time and query count of the list page with and without the partial filter.
+`dh_bench_admin`, or `dh_bench_admin_<N>` for another size; created if missing), fills
+it once with bulk inserts, and prints the time and query count of the list page with
+and without the partial filter, then the list and a member's change page for a
+superuser (the baseline), an Administrator and an Authorizer: the roles should cost the
+same queries as the superuser, and none per row.
 """
 
 import os
@@ -16,12 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-MEMBERS = 100_000
+MEMBERS = int(sys.argv[sys.argv.index("--members") + 1]) if "--members" in sys.argv else 100_000
 PARTIAL_EVERY = 10  # one member in ten is partial
 BATCH = 5_000
 RUNS = 7
 DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/dh_bench_admin"
+    "BENCH_DATABASE_URL",
+    "postgres://postgres@127.0.0.1:5432/dh_bench_admin"
+    + ("" if MEMBERS == 100_000 else f"_{MEMBERS}"),
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -137,6 +143,55 @@ def main():
     plan = Member.objects.partial().order_by("-id")[:100].explain()
     uses = "member_partial_idx" in plan
     print(f"partial filter plan uses member_partial_idx: {'yes' if uses else 'no'}")
+    by_role(staff)
+
+
+def role_client(name):
+    """A staff login in one of the roles (the groups the migration made)."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from members.models import User
+
+    user, _ = User.objects.get_or_create(
+        username=f"bench-{name.lower().replace(' ', '-')}",
+        defaults={"email": f"bench-{name.lower()}@example.org", "is_staff": True},
+    )
+    user.groups.add(Group.objects.get(name=name))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def by_role(superuser):
+    from django.test import Client
+
+    from members.models import Member
+
+    member = Member.objects.order_by("-id").first()
+    assert member is not None
+    baseline = Client()
+    baseline.force_login(superuser)
+    clients = {
+        "superuser": baseline,
+        "Administrator": role_client("Administrator"),
+        "Authorizer": role_client("Authorizer"),
+    }
+    pages = (
+        ("member list", "/admin/members/member/"),
+        ("change page", f"/admin/members/member/{member.pk}/change/"),
+    )
+    print(f"by role, {Member.objects.count()} members, median of {RUNS} runs:")
+    for label, url in pages:
+        base_seconds = None
+        for role, client in clients.items():
+            seconds, queries, rows, _ = measure(client, url)
+            base_seconds = base_seconds or seconds
+            shown = f"  {rows} rows" if label == "member list" else ""
+            print(
+                f"  {label:<12} {role:<14} {seconds * 1000:7.1f} ms  {queries:2d} queries"
+                f"  x{seconds / base_seconds:.2f} of superuser{shown}"
+            )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark: the change feed through the real worker (`manage.py procrastinate worker`,
+"""Benchmark: the change feed through the real worker (`manage.py worker`,
 DEBUG off) to loopback HTTP receivers (threaded http.server, in this process, always
 answering 200), then the access list.
 
@@ -146,7 +146,7 @@ def reset_queue() -> None:
 
 
 def start_worker() -> subprocess.Popen:
-    argv = [sys.executable, "manage.py", "procrastinate", "worker"]
+    argv = [sys.executable, "manage.py", "worker"]
     return subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ), stderr=subprocess.DEVNULL)
 
 

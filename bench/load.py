@@ -888,7 +888,7 @@ def run(args, started: float, workdir: Path) -> bool:
         server.wait(timeout=30)
     # Step 1's mails are sent by jobs: one worker delivers what the run queued.
     subprocess.run(
-        [sys.executable, "manage.py", "procrastinate", "worker", "--one-shot"],
+        [sys.executable, "manage.py", "worker", "--one-shot"],
         cwd=ROOT,
         env={**os.environ, **env},
         check=True,

@@ -107,7 +107,7 @@ def transitions(member_ids: list[int], run: str, rate: float = 0) -> dict[str, f
 
 
 def start_workers(count: int) -> list[subprocess.Popen]:
-    argv = [sys.executable, "manage.py", "procrastinate", "worker"]
+    argv = [sys.executable, "manage.py", "worker"]
     return [
         subprocess.Popen(argv, cwd=ROOT, env=dict(os.environ), stderr=subprocess.DEVNULL)
         for _ in range(count)

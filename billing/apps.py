@@ -13,9 +13,12 @@ class BillingConfig(AppConfig):
 
         # What needs staff here, counted on the admin index (dhportal/needs_staff.py).
         from billing.models import EventState, Plan, ReconcileFinding, StripeEvent
+        from billing.report_figures import register_billing_reports
         from dhportal.adminkit import register_plan_names
         from dhportal.needs_staff import register
 
+        # Members per plan, the funnel's "paid" and billing's gauges (dhportal/reports.py).
+        register_billing_reports()
         # The member admin offers the plans' names as membership levels.
         register_plan_names(lambda: list(Plan.objects.values_list("name", flat=True)))
 

@@ -28,7 +28,13 @@ from billing import rows, rules
 from billing.models import EventState, StripeEvent, Subscription
 from billing.rows import Snapshot, SubscriptionRow
 from members import shapes
-from members.models import BILLING_REF_RE, Member, canonical_email, stored_email
+from members.models import (
+    BILLING_REF_RE,
+    ErasureRequest,
+    Member,
+    canonical_email,
+    stored_email,
+)
 from members.scaffolding import complete_member
 
 SUBSCRIPTION_CREATED = "customer.subscription.created"
@@ -130,18 +136,22 @@ def _locked_member(candidates, *, orphans_of: tuple[str, str] | None = None) -> 
     current = Subscription.objects.filter(
         stripe_id=KeyTextTransform("stripe_subscription_id", OuterRef("status"))
     ).order_by()
+    erased = ErasureRequest.objects.filter(member_id=OuterRef("pk"), erased_at__isnull=False)
     query = (
         candidates.select_for_update(of=("self",))
         .only("id", "email", "status")
-        .annotate(current_subscription_status=Subquery(current.values("status")[:1]))
+        .annotate(
+            current_subscription_status=Subquery(current.values("status")[:1]),
+            is_erased=Exists(erased),
+        )
     )
     if orphans_of:
         customer_id, subscription_id = orphans_of
         orphans = Subscription.objects.filter(customer_id=customer_id, member__isnull=True)
         query = query.annotate(has_orphans=Exists(orphans.exclude(stripe_id=subscription_id)))
     member = query.order_by("pk").first()
-    if member is None:
-        return None
+    if member is None or _erased(member):
+        return member  # an erased member is only named (held), never completed or changed
     if _lacks_membership_status(member.status):
         complete_member(member.pk, only=["status"])
         member.refresh_from_db(fields=["status"])
@@ -151,6 +161,21 @@ def _locked_member(candidates, *, orphans_of: tuple[str, str] | None = None) -> 
             "repair it in admin, then reprocess this event."
         )
     return member
+
+
+def _erased(member: Member) -> bool:
+    return getattr(member, "is_erased", False)  # annotated by _locked_member
+
+
+def _held(member: Member) -> Outcome:
+    """The outcome of any event that finds an erased member: recorded against them and
+    listed for staff (state "erased"), nothing written: no status, subscription row,
+    note or mail, so Stripe cannot bring the record back."""
+    return Outcome(
+        EventState.ERASED,
+        member,
+        f"Member #{member.pk} was erased; nothing changed. Staff: check the customer in Stripe.",
+    )
 
 
 def _lacks_membership_status(status) -> bool:
@@ -308,6 +333,8 @@ def checkout_session_completed(event: StripeEvent) -> Outcome:
     email = canonical_email(email)
     orphans_of = (customer_id, subscription_id) if customer_id else None
     member = _checkout_member(session, email, orphans_of)
+    if member is not None and _erased(member):
+        return _held(member)
     if member is None:
         if subscription_id:
             rows.subscription_write(
@@ -378,6 +405,8 @@ def subscription_snapshot(obj: dict, *, created: datetime, is_created_event: boo
         raise ValueError("subscription event without a subscription id")
     customer_id = stripe_id(obj.get("customer"))
     member = _locked_member(_by_subscription_or_customer(subscription_id, customer_id))
+    if member is not None and _erased(member):
+        return _held(member)
     snapshot = snapshot_of(obj, created=created, is_created_event=is_created_event)
     sub = rows.subscription_write(
         subscription_id,
@@ -474,6 +503,8 @@ def invoice_paid(event: StripeEvent) -> Outcome:
     invoice, member = _invoice_member(event)
     if member is None:
         return Outcome(EventState.UNMATCHED, detail="No member for this invoice.")
+    if _erased(member):
+        return _held(member)
     period_end = None
     for line in _list(_dict(invoice.get("lines")).get("data")):
         end = _when(_dict(_dict(line).get("period")).get("end"))
@@ -490,6 +521,8 @@ def invoice_payment_failed(event: StripeEvent) -> Outcome:
     invoice, member = _invoice_member(event)
     if member is None:
         return Outcome(EventState.UNMATCHED, detail="No member for this invoice.")
+    if _erased(member):
+        return _held(member)
     label = invoice.get("number") or stripe_id(invoice.get("id"))
     return _noted(
         member, f"Stripe: payment failed for invoice {label}{_amount(invoice, 'amount_due')}."

@@ -9,10 +9,13 @@ class EventState(models.TextChoices):
     IGNORED = "ignored", "Ignored (type not handled)"
     UNMATCHED = "unmatched", "Unmatched (no member found)"
     FAILED = "failed", "Failed"
+    # Kept for the accounts and listed for staff, never applied: Stripe cannot bring an
+    # erased member back (their customer id is kept, so its events still find them).
+    ERASED = "erased", "Held (member erased, nothing changed)"
 
 
 # A redelivery of these is answered 200 and changes nothing; the others are retried.
-DONE_STATES = (EventState.PROCESSED, EventState.IGNORED)
+DONE_STATES = (EventState.PROCESSED, EventState.IGNORED, EventState.ERASED)
 
 
 class StripeEvent(models.Model):
@@ -112,6 +115,8 @@ class FindingKind(models.TextChoices):
     MISSED_EVENT = "missed_event", "Event the webhook never got"
     SUBSCRIPTION = "subscription", "Subscription differs from Stripe"
     CUSTOMER = "customer", "Subscription's customer differs from Stripe"
+    RUN_DEADLINE = "run_deadline", "Run stopped at its deadline"
+    PAGE_LIMIT = "page_limit", "List longer than the page limit"
 
 
 # The kinds that make a run report "endpoint problem".

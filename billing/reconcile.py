@@ -21,6 +21,12 @@ by `starting_after` while `has_more`: see StripeReader.pages for why not its lis
 objects), its retries of timeouts, connection errors and 5xx (`max_network_retries`),
 and a timeout on every request. The library does not retry 429: RateLimitedClient does,
 with a capped exponential backoff. What still fails is reported as StripeUnreadable.
+
+A run is bounded: by a deadline for the whole run (STRIPE_RECONCILE_DEADLINE seconds;
+no request waits past it and none starts after it, so an API that hangs costs the
+deadline, not 60 s x 4 tries per request) and by a number of pages per list
+(STRIPE_RECONCILE_MAX_PAGES; an API that always answers `has_more: true` would be paged
+forever). Either ends the run as one Stripe cannot be read, with a finding for staff.
 """
 
 from __future__ import annotations
@@ -94,14 +100,57 @@ class StripeUnreadable(Exception):
     """Stripe could not be read; the message is one line for the operator."""
 
 
+class RunCut(Exception):
+    """The run reached its deadline or a list its page limit: it stops, reported as a
+    finding of `kind` on `stripe_object`. Not a StripeError, so the library's retries
+    let it through."""
+
+    def __init__(self, kind: str, stripe_object: str, message: str):
+        super().__init__(message)
+        self.kind, self.stripe_object = kind, stripe_object
+
+    @property
+    def detail(self) -> str:
+        message = str(self)
+        return message[:1].upper() + message[1:]
+
+
+def _pair(timeout: float | tuple[float, float]) -> tuple[float, float]:
+    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
+
+
 class RateLimitedClient(stripe.RequestsClient):
     """The library's requests-based HTTP client, retrying 429 (which the library
     leaves to its caller) with a capped exponential backoff, and counting requests."""
 
-    def __init__(self, *, timeout: float | tuple[float, float] | None = None):
+    def __init__(
+        self, *, timeout: float | tuple[float, float] | None = None, deadline: float | None = None
+    ):
         super().__init__(timeout=TIMEOUT if timeout is None else timeout)
+        self.timeouts = _pair(TIMEOUT if timeout is None else timeout)
+        # time.monotonic() at which the run ends; None: no deadline.
+        self.deadline = deadline
         self.requests_made = 0
         self.rate_limited = 0
+
+    def _time_left(self, url: str) -> float | None:
+        """Seconds to the deadline; raises RunCut once it has passed. Each request's
+        timeouts are cut to it, so a hanging API is left at the deadline."""
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            seconds = settings.STRIPE_RECONCILE_DEADLINE
+            path = urlsplit(url).path
+            raise RunCut(
+                FindingKind.RUN_DEADLINE,
+                "reconciliation run",
+                f"the run reached its deadline ({seconds} s, STRIPE_RECONCILE_DEADLINE) "
+                f"while reading {path}; it stopped there.",
+            )
+        connect, read = self.timeouts
+        self._timeout = (min(connect, left), min(read, left))
+        return left
 
     # RequestsClient.request's own signature: the library's base class declares a
     # keyword and a content type (str) that its requests-based client does not have.
@@ -114,12 +163,15 @@ class RateLimitedClient(stripe.RequestsClient):
     ) -> tuple[bytes, int, Mapping[str, str]]:
         attempt = 0
         while True:
+            self._time_left(url)
             self.requests_made += 1
             content, status, response_headers = super().request(method, url, headers, post_data)
             if status != 429 or attempt >= RATE_LIMIT_RETRIES:
                 return content, status, response_headers
             self.rate_limited += 1
-            time.sleep(_rate_limit_wait(attempt, response_headers))
+            wait = _rate_limit_wait(attempt, response_headers)
+            left = self._time_left(url)
+            time.sleep(wait if left is None else min(wait, left))
             attempt += 1
 
 
@@ -174,8 +226,9 @@ def _date_header(headers: Mapping[str, str] | None) -> datetime | None:
 class StripeReader:
     """Read-only access to the few lists reconciliation needs."""
 
-    def __init__(self, api_key: str, *, timeout=None):
-        self.http = RateLimitedClient(timeout=timeout)
+    def __init__(self, api_key: str, *, timeout=None, deadline: float | None = None):
+        self.http = RateLimitedClient(timeout=timeout, deadline=deadline)
+        self.max_pages = settings.STRIPE_RECONCILE_MAX_PAGES
         self.client = stripe.StripeClient(
             api_key,
             stripe_version=PINNED_API_VERSION,
@@ -206,7 +259,7 @@ class StripeReader:
         `starting_after` the last object's id while `has_more`.
         """
         cursor = None
-        while True:
+        for _page in range(self.max_pages):
             query = {**params, "limit": PAGE_SIZE}
             if cursor is not None:
                 query["starting_after"] = cursor
@@ -223,6 +276,12 @@ class StripeReader:
             cursor = items[-1].get("id") if isinstance(items[-1], dict) else None
             if not isinstance(cursor, str) or not cursor:
                 raise StripeUnreadable("Stripe answered a page whose last object has no id.")
+        raise RunCut(
+            FindingKind.PAGE_LIMIT,
+            path,
+            f"{path} still had more after {self.max_pages} pages of {PAGE_SIZE} "
+            "(STRIPE_RECONCILE_MAX_PAGES); the run stopped there.",
+        )
 
     def webhook_endpoints(self):
         return self.pages("/v1/webhook_endpoints", {})
@@ -760,8 +819,13 @@ def reconcile(*, since: datetime | None = None, dry_run: bool = False, progress=
             return _run(since=since, dry_run=dry_run, progress=progress)
 
 
+# The findings a run's bounds file: a run that ends whole marks them fixed.
+_BOUND_KINDS = [FindingKind.RUN_DEADLINE, FindingKind.PAGE_LIMIT]
+
+
 def _run(*, since: datetime | None, dry_run: bool, progress) -> Result:
-    reader = StripeReader(settings.STRIPE_SECRET_KEY)
+    deadline = time.monotonic() + settings.STRIPE_RECONCILE_DEADLINE
+    reader = StripeReader(settings.STRIPE_SECRET_KEY, deadline=deadline)
     reconciler = Reconciler(reader, dry_run=dry_run, progress=progress)
     result = reconciler.result
     usual = default_since(reconciler.now)
@@ -771,8 +835,12 @@ def _run(*, since: datetime | None, dry_run: bool, progress) -> Result:
         reconciler.endpoints()
         reconciler.events(since)
         reconciler.snapshot()
+        reconciler.findings.resolve(_BOUND_KINDS)
     except StripeUnreadable as error:
         result.error = str(error)
+    except RunCut as cut:
+        result.error = str(cut)
+        reconciler.findings.add(cut.kind, cut.stripe_object, cut.detail)
     finally:
         # What was found before a failure is kept.
         reconciler.findings.flush()

@@ -13,7 +13,12 @@ from django.views.decorators.cache import never_cache
 from dashboard.forms import EmailChangeForm, LimitedPasswordChangeForm
 from dashboard.views import member_page, require_get_or_post
 from members import services
-from members.email_change import BadEmailChangeLink, email_change_mail_queue, email_change_read
+from members.email_change import (
+    BadEmailChangeLink,
+    email_change_link_used,
+    email_change_mail_queue,
+    email_change_read,
+)
 from members.logins import login_sessions_end
 from members.models import Member, MemberStatus
 from members.ratelimit import counter_hit
@@ -120,17 +125,22 @@ def email_confirm(request, token):
     new_email = data["to"]
     if member.email == new_email:
         return _email_link_page(request, "members/email_link_done.html", {"email": new_email})
-    if member.email != data["from"]:
-        # The login email changed since the link was sent (another link, or staff).
+    if member.email != data["from"] or email_change_link_used(data["n"]):
+        # The login email changed since the link was sent (another link, or staff), or
+        # this link was used already (and its change reverted since): it works once.
         return _email_link_page(request, "members/email_link_bad.html", status=400)
     if request.method == "POST":
-        return _email_confirmed(request, member, new_email)
+        return _email_confirmed(request, member, new_email, data["n"])
     return render(request, "members/email_confirm.html", {"member": member, "new_email": new_email})
 
 
-def _email_confirmed(request, member, new_email):
+def _email_confirmed(request, member, new_email, link_id):
     try:
-        services.member_email_change(member=member, email=new_email, by=request.user)
+        services.member_email_change(
+            member=member, email=new_email, by=request.user, link_id=link_id
+        )
+    except services.LinkUsed:
+        return _email_link_page(request, "members/email_link_bad.html", status=400)
     except services.MemberClash as clash:
         context = {"member": member, "new_email": new_email, "problem": clash.message}
         return render(request, "members/email_confirm.html", context)

@@ -2,57 +2,65 @@
 function (members/services.py), which knows the JSON key each one is stored in and
 writes only the keys that changed."""
 
-import re
-
 from django import forms
 from django.contrib.auth.forms import PasswordChangeForm
-from django.core.validators import URLValidator
 
+from members import validators
 from members.emails import EmailField
 from members.ratelimit import PasswordLocked, password_check_limited
 from members.rfid import rfid_tag_form
 from members.services import FLOOF_KEYS, PROFILE_KEYS, email_change_clash
 
-RFID_INPUT_RE = re.compile(r"^[0-9]{1,10}$")
 
-
-def _text(max_length, *, required=False, label=None):
+def _text(max_length=None, *, required=False, label=None, rule=None):
     # CharField strips, and its null-character validator matters here: PostgreSQL's
-    # jsonb refuses \u0000, which would otherwise turn a form post into a 500.
-    return forms.CharField(max_length=max_length, required=required, label=label)
+    # jsonb refuses \u0000, which would otherwise turn a form post into a 500. A field
+    # with a rule (members/validators.py, shared with signup and the admin) takes its
+    # length from the rule.
+    return forms.CharField(
+        max_length=max_length,
+        required=required,
+        label=label,
+        validators=[rule] if rule else [],
+    )
 
 
 class ProfileForm(forms.Form):
     # The labels are signup's (signup/forms.py), so a member finds the same words here.
-    first_name = _text(100, required=True, label="First name")
-    last_name = _text(100, required=True, label="Last name")
-    nickname = _text(100, label="Preferred name")
-    pronouns = _text(50, label="Pronouns")
+    first_name = _text(required=True, label="First name", rule=validators.name_rule)
+    last_name = _text(required=True, label="Last name", rule=validators.name_rule)
+    nickname = _text(label="Preferred name", rule=validators.name_rule)
+    pronouns = _text(label="Pronouns", rule=validators.pronouns_rule)
+    phone = _text(label="Phone", rule=validators.phone_rule)
     discord_username = _text(50, label="Discord username")
 
     # form field -> (column, key) it is stored in
     KEYS = PROFILE_KEYS
 
 
+class _RuleURLField(forms.URLField):
+    """A URL field checked by its rule alone (the rule allows https:// only)."""
+
+    default_validators: list = []
+
+
 class FloofForm(forms.Form):
     # Pronouns are asked once, on the profile page; the nametag shows them from there.
     nametag_subtitle = _text(100, label="Nametag subtitle")
-    theme_song_url = forms.URLField(
+    theme_song_url = _RuleURLField(
         required=False,
-        max_length=500,
         assume_scheme="https",
         label="Theme song URL",
         help_text="An https:// link.",
-        validators=[URLValidator(schemes=["https"])],
-        # The field's own message replaces any validator's of the same code.
+        validators=[validators.theme_song_url_rule],
         error_messages={"invalid": "Enter a valid https:// link."},
     )
     theme_song_duration = forms.IntegerField(
         required=False,
-        min_value=1,
-        max_value=30,
         label="Theme song duration (seconds)",
         help_text="Whole seconds, 1 to 30.",
+        validators=[validators.theme_song_duration_rule],
+        error_messages={"invalid": "Use whole seconds, 1 to 30."},
     )
 
     KEYS = FLOOF_KEYS
@@ -76,8 +84,7 @@ class RfidAddForm(forms.Form):
 
     def clean_tag(self):
         tag = self.cleaned_data["tag"].replace(" ", "")
-        if not RFID_INPUT_RE.match(tag):
-            raise forms.ValidationError("A tag number is 1 to 10 digits (0-9), nothing else.")
+        validators.rfid_tag_rule(tag)
         return rfid_tag_form(tag)
 
 

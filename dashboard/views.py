@@ -191,7 +191,7 @@ _SAVED_MESSAGES = {
 }
 
 
-def _edit_page(request, member, form_class, keys, update, template):
+def _edit_page(request, member, form_class, keys, update, template, extra=None):
     if member is None:
         return render(request, template, {"member": None})
     if request.method == "POST":
@@ -202,7 +202,7 @@ def _edit_page(request, member, form_class, keys, update, template):
             return redirect(request.path)
     else:
         form = form_class(initial=_initial(keys, member))
-    return render(request, template, {"member": member, "form": form})
+    return render(request, template, {"member": member, "form": form, **(extra or {})})
 
 
 @require_get_or_post
@@ -215,6 +215,10 @@ def profile(request, member):
         services.PROFILE_KEYS,
         services.member_profile_update,
         "members/profile.html",
+        # The birthday is shown, not edited: staff correct it (signup checked it).
+        extra={"birthday": _shown(member.read("identity"), "birthday", blank=None)}
+        if member is not None
+        else None,
     )
 
 
@@ -298,14 +302,28 @@ def _names(reading, key):
     return getattr(reading, key) or []
 
 
+def _with_grants(member, names):
+    """Each name the column lists, with its live grant (date, grantor, expiry) where
+    there is one."""
+    if names is None:
+        return None
+    live = {
+        g.authorization.name: g
+        for g in member.grants.filter(revoked_at__isnull=True).select_related(
+            "authorization", "granted_by"
+        )
+    }
+    return [(name, live.get(name)) for name in names]
+
+
 @require_safe
 @member_page
 def auths(request, member):
     data = _read(member, "authorizations")
     context = {
         "member": member,
-        "physical": _names(data, "authorizations"),
-        "computer": _names(data, "computer_authorizations"),
+        "physical": _with_grants(member, _names(data, "authorizations")),
+        "computer": _with_grants(member, _names(data, "computer_authorizations")),
     }
     return render(request, "members/auths.html", context)
 

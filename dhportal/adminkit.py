@@ -155,6 +155,34 @@ class RecordAdmin(SafeModelAdmin):
         return False
 
 
+# The apps whose admins are machinery (the job queue, the raw audit-event tables): on the
+# index only for superusers; other staff reach what they need from the "needs staff"
+# panel's links, with their permissions.
+MACHINERY_APPS = ("procrastinate", "pghistory")
+
+
+class SuperusersIndexMixin:
+    """Listed on the admin index only for superusers."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+
+def hide_machinery(site: admin.AdminSite) -> None:
+    """Keep MACHINERY_APPS' admins off the index for staff who are not superusers.
+    Call once, after autodiscovery (dhportal/urls.py)."""
+    for model in apps.get_models():
+        if model._meta.app_label not in MACHINERY_APPS or not site.is_registered(model):
+            continue
+        model_admin = site.get_model_admin(model)
+        if isinstance(model_admin, SuperusersIndexMixin):
+            continue
+        cls = type(model_admin)
+        hidden = type(cls.__name__, (SuperusersIndexMixin, cls), {"__module__": cls.__module__})
+        site.unregister(model)
+        site.register(model, hidden)
+
+
 def make_every_admin_safe(site: admin.AdminSite) -> None:
     """Give the admins other apps register (procrastinate's jobs, allauth's addresses,
     Django's groups) the same refusals as the project's own: their lists take the same

@@ -152,3 +152,13 @@ async def old_jobs_remove(context: job_context.JobContext) -> None:
     await builtin_tasks.remove_old_jobs(
         context, max_hours=30 * 24, remove_failed=True, remove_cancelled=True, remove_aborted=True
     )
+
+
+def job_counts() -> list[tuple[tuple[str, ...], float]]:
+    """((queue, state), number of jobs) for /metrics (dhportal/reports.py): procrastinate's
+    own table, counted by its queue and status."""
+    from django.db.models import Count
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    rows = ProcrastinateJob.objects.values_list("queue_name", "status").annotate(n=Count("id"))
+    return [((queue, state), float(n)) for queue, state, n in rows.order_by("queue_name", "status")]

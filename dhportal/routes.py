@@ -22,6 +22,9 @@ ELLIPSIS = "…"
 # user half of allauth's reset link: elided with its key, so the link stays whole.
 TOKEN_KWARGS = frozenset({"token", "key", "uidb36"})
 
+# Parts of a query parameter's name that mark its value as a secret.
+_SECRET_MARKS = ("token", "secret", "password", "passwd", "key", "signature")
+
 # What a path keeps unescaped when it is written back into a log line (RFC 3986 pchar).
 _PATH_SAFE = "/!$&'()*+,;=:@-._~"
 
@@ -35,18 +38,41 @@ def elide_tokens(path: str) -> str:
 
 def elide_url(url: str) -> str:
     """A raw (percent-encoded) URL or request target, absolute or a bare path, with the
-    tokens of its path elided; its query string and host are kept as they are."""
+    tokens of its path and the values of its token-like query parameters elided; its
+    host and other parameters are kept as they are."""
     if not url or url == "-":
         return url
     try:
         parts = urlsplit(url)
     except ValueError:
         return url
+    query = elide_query(parts.query)
     pieces = _split(unquote(parts.path))
     if pieces is None:
-        return url
+        return url if query == parts.query else urlunsplit(parts._replace(query=query))
     path = ELLIPSIS.join(quote(piece, safe=_PATH_SAFE) for piece in pieces)
-    return urlunsplit(parts._replace(path=path))
+    return urlunsplit(parts._replace(path=path, query=query))
+
+
+def elide_query(query: str) -> str:
+    """A raw query string with the value of every token-like parameter ("token", "key",
+    "code", "...secret", "...password", "access_token"...) replaced by "…". No route of
+    ours reads a secret from the query string, but a client may still send one there (an
+    old page, a hand-made link): the log never keeps it."""
+    if not query:
+        return query
+    fields = []
+    for field in query.split("&"):
+        name, sep, value = field.partition("=")
+        if sep and value and _secret_name(unquote(name.replace("+", " "))):
+            field = f"{name}={ELLIPSIS}"
+        fields.append(field)
+    return "&".join(fields)
+
+
+def _secret_name(name: str) -> bool:
+    name = name.strip().lower()
+    return name in TOKEN_KWARGS or name == "code" or any(m in name for m in _SECRET_MARKS)
 
 
 class ElideTokensFilter(logging.Filter):

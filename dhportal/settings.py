@@ -3,6 +3,7 @@
 import re
 from email.utils import formataddr
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import environ
@@ -118,7 +119,16 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://dhportal")}
+# Without CACHE_URL, the database cache on the project's own PostgreSQL (dhportal/cache.py):
+# shared by every process, so rate limits hold with several workers. A per-process cache
+# (locmemcache://) would count each limit once per worker.
+_DATABASE_CACHE: dict[str, Any] = {
+    "BACKEND": "dhportal.cache.DatabaseCache",
+    "LOCATION": "dhportal_cache",
+}
+CACHES: dict[str, dict[str, Any]] = {
+    "default": env.cache("CACHE_URL") if env.str("CACHE_URL", default="") else _DATABASE_CACHE
+}
 # With a shared cache (Redis), sessions are read from it and written through to the
 # database, so a cache restart logs no one out. A per-process cache would hand other
 # workers stale sessions (a logout seen by one worker only), so without one they stay
@@ -218,6 +228,11 @@ STRIPE_CUSTOMER_PORTAL_URL = env.str("STRIPE_CUSTOMER_PORTAL_URL", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 # Tests and benchmarks point this at a loopback fake of the Stripe API.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+# A reconciliation run's bounds (billing/reconcile.py): seconds for the whole run (the
+# hourly job's must end before the next) and pages of 100 read from any one list. A run
+# that reaches either stops and says so in a finding.
+STRIPE_RECONCILE_DEADLINE = env.int("STRIPE_RECONCILE_DEADLINE", default=1800)
+STRIPE_RECONCILE_MAX_PAGES = env.int("STRIPE_RECONCILE_MAX_PAGES", default=1000)
 
 # Signup continue links are signed and expire after this many seconds.
 SIGNUP_TOKEN_MAX_AGE = env.int("SIGNUP_TOKEN_MAX_AGE", default=24 * 60 * 60)
@@ -267,18 +282,35 @@ STRIPE_PRICING_TABLE_CSP = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
     # Django's own lines name the request's path: tokens elided there too (dhportal/routes.py).
-    "filters": {"elide_tokens": {"()": "dhportal.routes.ElideTokensFilter"}},
+    "filters": {
+        "elide_tokens": {"()": "dhportal.routes.ElideTokensFilter"},
+        # runserver's log without the static files served fine (dhportal/devserver.py).
+        "quiet_static": {"()": "dhportal.devserver.QuietStaticFilter", "prefix": STATIC_URL},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
             "filters": ["elide_tokens"],
-        }
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["elide_tokens", "quiet_static"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "dhportal": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
         "members": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
         "signup": {"level": env.str("LOG_LEVEL", default="INFO"), "propagate": True},
@@ -320,7 +352,7 @@ if not ERASURE_HASH_KEY:
         b"dhportal.members.erasure.ban-hash:" + SECRET_KEY.encode()
     ).hexdigest()
 
-# Background jobs (procrastinate, on this database; `manage.py procrastinate worker`).
+# Background jobs (procrastinate, on this database; `manage.py worker`).
 # Four jobs at once per worker (mail jobs mostly wait on the SMTP server). Workers delete
 # nothing themselves: the periodic prune in members/tasks.py does (failed jobs kept longer).
 PROCRASTINATE_WORKER_DEFAULTS = {"delete_jobs": "never", "concurrency": 4}

@@ -1,6 +1,8 @@
 from allauth.account.decorators import secure_admin_login
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from dhportal import adminkit, views
@@ -11,6 +13,12 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 
 # Every admin, other apps' included, refuses lookups the database would fail on.
 adminkit.make_every_admin_safe(admin.site)
+# The job queue and the raw audit tables are for superusers' eyes on the index.
+adminkit.hide_machinery(admin.site)
+# The admin carries the space's name, read when a page is drawn (SITE_NAME).
+admin.site.site_header = lazy(lambda: f"{settings.SITE_NAME} staff", str)()
+admin.site.site_title = lazy(lambda: f"{settings.SITE_NAME} staff", str)()
+admin.site.index_title = "Staff tools"
 
 handler400 = "dhportal.views.bad_request"
 handler403 = "dhportal.views.permission_denied"
@@ -43,6 +51,8 @@ urlpatterns = [
         admin.site.admin_view(adminkit.view_on_site),
         name="view_on_site",
     ),
+    # The reports (staff/reports.py), before the admin's own catch-all.
+    path("admin/reports/", include("staff.urls")),
     path("admin/", admin.site.urls),
     path("", include("dashboard.urls")),
     path("", include("signup.urls")),

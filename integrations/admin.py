@@ -20,6 +20,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -39,6 +40,16 @@ from integrations.models import (
     validate_endpoint_url,
 )
 from integrations.snapshot import FIELD_KEYS
+from members.models import Member
+
+# The most of a receiver's answer the lists and pages show: enough for the status line
+# and the start of a message, never a whole error page.
+ANSWER_SHOWN = 200
+
+
+def short_answer(text: str) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= ANSWER_SHOWN else text[: ANSWER_SHOWN - 1] + "…"
 
 
 def shown_once(modeladmin, request, *, title: str, what: str, value: str, next_url: str):
@@ -188,18 +199,8 @@ class NeedsStaff(admin.SimpleListFilter):
 
 @admin.register(Delivery)
 class DeliveryAdmin(RecordAdmin):
-    list_display = (
-        "id",
-        "endpoint",
-        "member_id",
-        "sequence",
-        "state",
-        "attempts",
-        "last_answer",
-        "created_at",
-        "last_attempt_at",
-        "delivered_at",
-    )
+    # Few enough columns to fit 1280 px with the filters; the page has the rest.
+    list_display = ("id", "endpoint", "member", "state", "attempts", "answer", "last_attempt_at")
     list_display_links = ("id",)
     list_filter = (NeedsStaff, "state", "endpoint")
     list_select_related = ("endpoint",)
@@ -211,16 +212,36 @@ class DeliveryAdmin(RecordAdmin):
     readonly_fields = (
         "endpoint",
         "event",
-        "member_id",
+        "member",
         "sequence",
         "state",
         "attempts",
-        "last_answer",
+        "answer",
         "created_at",
         "last_attempt_at",
         "delivered_at",
     )
+    # The stored answer is shown cut short (answer), the number with the name (member).
+    exclude = ("last_answer", "member_id")
     change_form_template = "admin/integrations/delivery/change_form.html"
+
+    def get_queryset(self, request):
+        # The member by number and name (a delivery keeps the member's number only).
+        identity = Member.objects.filter(pk=OuterRef("member_id")).values("identity")[:1]
+        return super().get_queryset(request).annotate(member_identity=Subquery(identity))
+
+    @admin.display(description="member", ordering="member_id")
+    def member(self, delivery):
+        identity = getattr(delivery, "member_identity", None)
+        identity = identity if isinstance(identity, dict) else {}
+        name = " ".join(
+            str(identity.get(k) or "").strip() for k in ("first_name", "last_name")
+        ).strip()
+        return f"#{delivery.member_id} {name}".strip()
+
+    @admin.display(description="last answer")
+    def answer(self, delivery):
+        return short_answer(delivery.last_answer)
 
     def has_replay_permission(self, request):
         return request.user.has_perm("integrations.view_delivery") and request.user.has_perm(
@@ -267,7 +288,7 @@ class DeliveryAdmin(RecordAdmin):
 
 @admin.register(FeedEvent)
 class FeedEventAdmin(RecordAdmin):
-    list_display = ("id", "member", "sequence", "changed", "changed_at", "pumped")
+    list_display = ("id", "member", "sequence", "fields_changed", "changed_at", "pumped")
     list_display_links = ("id",)
     list_select_related = ("member",)
     list_filter = ("pumped",)
@@ -275,8 +296,13 @@ class FeedEventAdmin(RecordAdmin):
     search_help_text = "Member number."
     ordering = ("-id",)
     list_per_page = 100
-    readonly_fields = ("member", "sequence", "changed", "snapshot", "changed_at", "pumped")
-    exclude = ("xact",)
+    readonly_fields = ("member", "sequence", "fields_changed", "snapshot", "changed_at", "pumped")
+    exclude = ("xact", "changed")
+
+    @admin.display(description="changed")
+    def fields_changed(self, event):
+        changed = event.changed if isinstance(event.changed, list) else []
+        return ", ".join(str(field).replace("_", " ") for field in changed) or "—"
 
 
 class AccessKeyForm(forms.ModelForm):

@@ -40,3 +40,7 @@ class IntegrationsConfig(AppConfig):
             order=11,
         )
         register_member_panel(member_entries_panel)
+        # Visits, and the gauges of deliveries and door events (dhportal/reports.py).
+        from integrations.report_figures import register_integration_reports
+
+        register_integration_reports()

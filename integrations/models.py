@@ -94,8 +94,8 @@ class DeliveryQuerySet(models.QuerySet):
 
 class Delivery(models.Model):
     """One event for one endpoint. `member_id` and `sequence` are the event's, kept here
-    for the ordering rule: per member and endpoint, an older snapshot is never
-    delivered after a newer one (it is `superseded` instead)."""
+    for the ordering rule: per member and endpoint, a snapshot older than one already
+    sent is never sent (it is `superseded` instead). `attempts` > 0: it was sent."""
 
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(FeedEvent, on_delete=models.CASCADE, related_name="deliveries")
@@ -113,6 +113,10 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_default=models.functions.Now())
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # Set while the delivery is on the wire: until the request's deadline has surely
+    # passed (integrations/services.py), so a worker that died mid-request blocks the
+    # member's next delivery no longer than that.
+    sending_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = DeliveryQuerySet.as_manager()
 

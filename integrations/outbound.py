@@ -5,6 +5,13 @@ like any other non-2xx: the receiver is told of the event at the URL staff set, 
 somewhere a redirect names). Each worker thread keeps one connection per receiver, so a
 busy feed does not open a connection per delivery. The secret is used to sign and is
 never logged or put in an error text.
+
+A request has one deadline, from the connect to the last byte read: every send and
+receive on its socket waits at most what is left of it, so a receiver that drips its
+answer a byte at a time is given up on when the timeout is spent, like one that says
+nothing (a timeout per receive alone would wait for such a receiver without end).
+Looking the host name up is the one step outside it: the system resolver's own timeouts
+bound that.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ import contextlib
 import hashlib
 import hmac
 import http.client
+import io
 import json
+import socket
 import ssl
 import threading
 import time
@@ -68,23 +77,79 @@ def _target(url: str) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port, path
 
 
+class _DeadlineSocket:
+    """A connected socket whose every send and receive waits at most until the
+    connection's deadline (a `time.monotonic()` value); past it, TimeoutError."""
+
+    def __init__(self, sock: socket.socket, conn: _DeadlineMixin):
+        self._sock = sock
+        self._conn = conn
+
+    def _arm(self) -> None:
+        left = self._conn.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request's deadline passed")
+        self._sock.settimeout(left)
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes, flags)
+
+    def recv(self, bufsize, flags=0):
+        self._arm()
+        return self._sock.recv(bufsize, flags)
+
+    def sendall(self, data, flags=0):
+        self._arm()
+        return self._sock.sendall(data, flags)
+
+    def makefile(self, mode="r", buffering=None, **kwargs):
+        # http.client reads the answer through this file: its reads come back here.
+        # As socket.makefile does: the file counts as a user of the socket.
+        self._sock._io_refs += 1  # type: ignore[attr-defined]
+        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _DeadlineMixin:
+    deadline: float = 0.0
+    sock: socket.socket | _DeadlineSocket | None
+    timeout: float | None
+
+    def connect(self) -> None:
+        # The connect (and a TLS handshake) gets what is left of the deadline, then
+        # every later read and write is held to it.
+        self.timeout = max(self.deadline - time.monotonic(), 0.001)
+        super().connect()  # type: ignore[misc]
+        assert self.sock is not None
+        self.sock = _DeadlineSocket(self.sock, self)  # type: ignore[arg-type]
+
+
+class _HTTPConnection(_DeadlineMixin, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineMixin, http.client.HTTPSConnection):
+    pass
+
+
 _local = threading.local()
 
 
-def _connection(scheme: str, host: str, port: int, timeout: float):
+def _connection(scheme: str, host: str, port: int):
     pool = getattr(_local, "pool", None)
     if pool is None:
         pool = _local.pool = {}
-    key = (scheme, host, port, timeout)
+    key = (scheme, host, port)
     conn = pool.pop(key, None)
     reused = conn is not None
     if conn is None:
         if scheme == "https":
-            conn = http.client.HTTPSConnection(
-                host, port, timeout=timeout, context=ssl.create_default_context()
-            )
+            conn = _HTTPSConnection(host, port, context=ssl.create_default_context())
         else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            conn = _HTTPConnection(host, port)
     return key, conn, reused
 
 
@@ -109,20 +174,18 @@ def post(url: str, *, body: bytes, secret: str, timeout: float) -> Answer:
         "User-Agent": USER_AGENT,
         SIGNATURE_HEADER: signature_header(secret, body),
     }
+    # One deadline for the whole request, a retry on a fresh connection included.
     deadline = time.monotonic() + timeout
     for _ in range(2):
-        key, conn, reused = _connection(scheme, host, port, timeout)
+        key, conn, reused = _connection(scheme, host, port)
+        conn.deadline = deadline
         try:
             conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
-            # The answer is read within what is left of the timeout, and only its start.
-            if conn.sock is not None:
-                conn.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            # Only the start of the answer is read.
             data = response.read(ANSWER_LIMIT)
             complete = response.isclosed() or not response.length
             if complete and not response.will_close:
-                if conn.sock is not None:
-                    conn.sock.settimeout(timeout)
                 _keep(key, conn)
             else:
                 conn.close()

@@ -4,6 +4,7 @@ together). Each limit is "<count>/<seconds>":
 
 - `INTEGRATIONS_ACCESS_RATE_LIMIT` (120 a minute by default: a door controller polling
   every few seconds stays far below it);
+- `INTEGRATIONS_METRICS_RATE_LIMIT` (60 a minute: Prometheus scrapes every 15 s or so);
 - `INTEGRATIONS_DOOR_EVENTS_RATE_LIMIT` (600 a minute: a controller sending each swipe
   as it happens, or its backlog in batches after an outage).
 """
@@ -20,11 +21,13 @@ class Limit(StrEnum):
 
     ACCESS = "access"
     DOOR_EVENTS = "door-events"
+    METRICS = "metrics"
 
 
 SETTINGS = {
     Limit.ACCESS: ("INTEGRATIONS_ACCESS_RATE_LIMIT", "120/60"),
     Limit.DOOR_EVENTS: ("INTEGRATIONS_DOOR_EVENTS_RATE_LIMIT", "600/60"),
+    Limit.METRICS: ("INTEGRATIONS_METRICS_RATE_LIMIT", "60/60"),
 }
 
 

@@ -2,13 +2,21 @@
 dead ones, send every current snapshot to an endpoint, and the access keys.
 
 Ordering (README, "Telling the door and the directory", Promises): per member and
-endpoint, an older snapshot is never delivered after a newer one. A delivery is sent
-under a transaction-scoped advisory lock on its (endpoint, member) pair, so two
-deliveries of one pair are never on the wire at once; it is not sent when a newer one of
-the pair was delivered (it is `superseded`), and once it is delivered every older
-pending or dead one of the pair is superseded. Nothing waits for an older delivery: a
-receiver that refuses one snapshot for a day still gets the next, and a dead delivery
-never blocks the rest.
+endpoint, a snapshot older than one already sent is never sent. Sending one delivery
+is three steps, and no transaction or lock is held across the network call:
+
+1. claim, in a short transaction under an advisory lock on the (endpoint, member)
+   pair: the delivery is `superseded` instead when a newer one of the pair was sent
+   already (delivered or not: a receiver that stored it and answered late has it), and
+   it waits (DeliveryBusy, retried) while another one of the pair is on the wire;
+   otherwise it is marked sent (`attempts`, `last_attempt_at`) and on the wire until
+   `sending_until`, the request's deadline, which no crash can extend;
+2. the POST, with one deadline from connect to the last byte (integrations/outbound.py);
+3. settle, in another short transaction: the answer is recorded, the wire freed, and on
+   a 2xx it is delivered and every older pending or dead one of the pair superseded.
+
+Nothing waits for an older delivery: a receiver that refuses one snapshot for a day
+still gets the next, and a dead delivery never blocks the rest.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models.functions import Now
 from django.utils import timezone
 from procrastinate import jobs
 
@@ -41,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 # How long a receiver has to answer (connect, send, answer), in seconds.
 DEFAULT_TIMEOUT = 10
+# A claimed delivery counts as on the wire this much longer than the request's
+# deadline (the claim's and the settle's commits).
+WIRE_MARGIN_SECONDS = 5
 PUMP_BATCH = 500
 KEY_PREFIX = "dhak_"
 # The job that sends one delivery (integrations/tasks.py), deferred by name.
@@ -113,39 +126,59 @@ def _lock_pair(delivery_id: int) -> bool:
         return cursor.fetchone() is not None
 
 
-def _newer_delivered():
+def _newer_sent():
+    """A newer delivery of the same pair was put on the wire (whatever came of it)."""
     return Exists(
         Delivery.objects.filter(
             endpoint_id=OuterRef("endpoint_id"),
             member_id=OuterRef("member_id"),
             sequence__gt=OuterRef("sequence"),
-            state=DeliveryState.DELIVERED,
+            attempts__gt=0,
+        )
+    )
+
+
+def _pair_on_wire():
+    """A delivery of the same pair (this one included) is on the wire now. The
+    database's clock, which set `sending_until`, is the one every worker reads."""
+    return Exists(
+        Delivery.objects.filter(
+            endpoint_id=OuterRef("endpoint_id"),
+            member_id=OuterRef("member_id"),
+            sending_until__gt=Now(),
         )
     )
 
 
 @dataclass(frozen=True)
 class SendResult:
-    outcome: str  # delivered, failed, superseded, not pending, gone, disabled
+    outcome: str  # delivered, failed, busy, superseded, not pending, gone, disabled
     answer: str = ""
 
     @property
     def failed(self) -> bool:
-        return self.outcome == "failed"
+        return self.outcome in ("failed", "busy")
 
 
-def delivery_send(delivery_id: int) -> SendResult:
-    """Send one delivery unless it is no longer pending or a newer snapshot of its
-    member already reached the endpoint. Records the attempt and the answer; on a 2xx
-    marks it delivered and supersedes the older ones of its pair. A failed attempt
-    leaves it pending (the caller decides whether it is dead)."""
+@dataclass(frozen=True)
+class _Claim:
+    delivery: Delivery
+    url: str
+    secret: str
+    body: bytes
+    timeout: float
+
+
+def _delivery_claim(delivery_id: int) -> _Claim | SendResult:
+    """Step 1: what to send, with the delivery marked sent and on the wire; or why
+    nothing is sent."""
     with transaction.atomic():
         if not _lock_pair(delivery_id):
             return SendResult("gone")
         delivery = (
             Delivery.objects.select_for_update(of=("self",))
             .select_related("endpoint", "event")
-            .annotate(newer_delivered=_newer_delivered())
+            .annotate(newer_sent=_newer_sent(), on_wire=_pair_on_wire())
             .filter(pk=delivery_id)
             .first()
         )
@@ -153,36 +186,74 @@ def delivery_send(delivery_id: int) -> SendResult:
             return SendResult("gone")
         if delivery.state != DeliveryState.PENDING:
             return SendResult("not pending")
-        if delivery.newer_delivered:
-            delivery.state = DeliveryState.SUPERSEDED
-            delivery.save(update_fields=["state"])
+        if delivery.newer_sent:
+            Delivery.objects.filter(pk=delivery_id).update(state=DeliveryState.SUPERSEDED)
             return SendResult("superseded")
         endpoint = delivery.endpoint
         if not endpoint.enabled:
             # Kept pending: re-enabling the endpoint and replaying sends it.
             return SendResult("disabled", "The endpoint is disabled.")
-        body = outbound.body_of(payload(delivery.event.snapshot, endpoint.fields))
-        answer = outbound.post(
-            endpoint.url, body=body, secret=endpoint.secret, timeout=delivery_timeout()
+        if delivery.on_wire:
+            return SendResult("busy", "Waiting for this member's previous delivery.")
+        timeout = delivery_timeout()
+        Delivery.objects.filter(pk=delivery_id).update(
+            attempts=F("attempts") + 1,
+            last_attempt_at=Now(),
+            sending_until=Now() + timedelta(seconds=timeout + WIRE_MARGIN_SECONDS),
         )
-        now = timezone.now()
-        delivery.attempts += 1
-        delivery.last_attempt_at = now
-        delivery.last_answer = answer.text
-        fields = ["attempts", "last_attempt_at", "last_answer"]
-        if not answer.ok:
-            delivery.save(update_fields=fields)
-            return SendResult("failed", answer.text)
-        delivery.state = DeliveryState.DELIVERED
-        delivery.delivered_at = now
-        delivery.save(update_fields=[*fields, "state", "delivered_at"])
-        Delivery.objects.filter(
-            endpoint_id=delivery.endpoint_id,
-            member_id=delivery.member_id,
-            sequence__lt=delivery.sequence,
-            state__in=(DeliveryState.PENDING, DeliveryState.DEAD),
-        ).update(state=DeliveryState.SUPERSEDED)
-    return SendResult("delivered", answer.text)
+        body = outbound.body_of(payload(delivery.event.snapshot, endpoint.fields))
+        return _Claim(delivery, endpoint.url, endpoint.secret, body, timeout)
+
+
+# Delivered, and the older pending or dead ones of its pair superseded: one statement,
+# so one round trip and no transaction block.
+_SETTLE_DELIVERED = """
+    WITH settled AS (
+        UPDATE integrations_delivery
+        SET last_answer = %(answer)s, sending_until = NULL, state = %(delivered)s,
+            delivered_at = now()
+        WHERE id = %(id)s
+        RETURNING endpoint_id, member_id, sequence
+    )
+    UPDATE integrations_delivery older SET state = %(superseded)s
+    FROM settled
+    WHERE older.endpoint_id = settled.endpoint_id AND older.member_id = settled.member_id
+      AND older.sequence < settled.sequence AND older.state IN (%(pending)s, %(dead)s)
+"""
+
+
+def _delivery_settle(delivery: Delivery, answer: outbound.Answer) -> None:
+    """Step 3: the answer recorded and the wire freed; on a 2xx, delivered, and the
+    older ones of the pair superseded."""
+    if not answer.ok:
+        Delivery.objects.filter(pk=delivery.pk).update(last_answer=answer.text, sending_until=None)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SETTLE_DELIVERED,
+            {
+                "id": delivery.pk,
+                "answer": answer.text,
+                "delivered": DeliveryState.DELIVERED.value,
+                "superseded": DeliveryState.SUPERSEDED.value,
+                "pending": DeliveryState.PENDING.value,
+                "dead": DeliveryState.DEAD.value,
+            },
+        )
+
+
+def delivery_send(delivery_id: int) -> SendResult:
+    """Send one delivery unless it is no longer pending or a newer snapshot of its
+    member was already sent to the endpoint. Records the attempt and the answer; on a
+    2xx marks it delivered and supersedes the older ones of its pair. A failed attempt
+    leaves it pending (the caller decides whether it is dead). No transaction is open
+    while the receiver is asked."""
+    claim = _delivery_claim(delivery_id)
+    if isinstance(claim, SendResult):
+        return claim
+    answer = outbound.post(claim.url, body=claim.body, secret=claim.secret, timeout=claim.timeout)
+    _delivery_settle(claim.delivery, answer)
+    return SendResult("delivered" if answer.ok else "failed", answer.text)
 
 
 class DeliveryFailed(Exception):

@@ -93,6 +93,8 @@ class MappedRow:
     fixes: list[Fix] = field(default_factory=list)
     # access.rfid_tags in their 10-digit form, for the caller's one-holder check.
     tags: list[str] = field(default_factory=list)
+    # Every address of identity.emails (secondary ones too), for the erased-ban check.
+    addresses: list[str] = field(default_factory=list)
 
     def fix(self, where: str, value, what: str, kind: str = VALUE) -> None:
         self.fixes.append(Fix(where, _jsonable(value), what, kind))
@@ -197,6 +199,7 @@ def _map_identity(row: MappedRow, identity: dict) -> None:
                 canonical, _ = canonical_email(entry[EMAIL_ADDRESS])
                 if canonical:
                     emails[i] = {**entry, EMAIL_ADDRESS: canonical}
+                    row.addresses.append(canonical)
     index, address = _primary_email(identity)
     if index is not None and address not in (None, ""):
         canonical, reason = canonical_email(address if isinstance(address, str) else "")

@@ -25,8 +25,10 @@ from legacy.mapping import (
     RowError,
 )
 from legacy.models import ImportedRow, Outcome, fix_text
+from legacy.roles import import_roles
 from members import scaffolding
 from members.audit import audit
+from members.grants import authorizations_import
 from members.models import Authorization, AuthorizationKind, Member, RfidTag, User
 from members.partial import is_partial
 from members.shapes import NULLABLE_COLUMNS, note_entry
@@ -58,6 +60,7 @@ class ImportSummary:
     numbers_changed: int = 0
     failed: int = 0
     refused: int = 0
+    staff: int = 0
     door_events: int = 0
 
     def line(self) -> str:
@@ -65,16 +68,18 @@ class ImportSummary:
             f"imported {self.imported}, already imported {self.already}, "
             f"partial {self.partial}, duplicates {self.duplicates}, "
             f"values fixed {self.fixed}, tag conflicts {self.tag_conflicts}, "
-            f"numbers changed {self.numbers_changed}, door events {self.door_events}"
+            f"numbers changed {self.numbers_changed}, staff {self.staff}, "
+            f"door events {self.door_events}"
         )
 
 
-def erased_ban_matches(email: str) -> bool:
-    """Whether `email` (any spelling) matches the ban hash an erased, banned member left
-    (DESIGN §14, members/erasure.py): the import refuses such a row."""
+def erased_ban_matches(*emails: str) -> bool:
+    """Whether any of `emails` (any spelling, with or without a +tag) matches the ban
+    hash an erased, banned member left (DESIGN §14, members/erasure.py): the import
+    refuses such a row."""
     from members.erasure import is_erased_ban
 
-    return is_erased_ban(email)
+    return is_erased_ban(*emails)
 
 
 class _Rollback(Exception):
@@ -153,6 +158,10 @@ def _import(conn, summary, batch_size, report, progress, numbers):
             _import_batch(conn, ids, summary, report, numbers)
             if shown is not None:
                 shown.update(len(ids))
+    # After the members: the roles make imported members staff.
+    roles, member_roles = _read(source.roles, conn), _read(source.member_roles, conn)
+    with transaction.atomic():
+        summary.staff += import_roles(roles, member_roles, report)
     # After the members, so each event finds the member now holding its tag.
     summary.door_events += door_log.import_door_log(
         conn, batch_size=DOOR_LOG_BATCH, read=_read, report=report
@@ -241,7 +250,31 @@ def _import_batch(conn, ids, summary, report, numbers):
             plans = _plan_batch(rows, member_ids, usernames, report, row_by_row=True)
         for plan in plans:
             _count(plan, summary)
+            if plan.member is not None:
+                _grant_imported(plan.member, report)
     summary.failed += len(rows) - len(plans)
+
+
+def _grant_imported(member: Member, report) -> None:
+    """Each authorization name the member held in Deep Harbor becomes a grant with no
+    grantor (members/grants.py writes the column from them); a name the catalog lacks
+    is added to it, and reported."""
+    column = member.authorizations if isinstance(member.authorizations, dict) else {}
+    tools = []
+    for key, kind in (
+        ("authorizations", AuthorizationKind.PHYSICAL),
+        ("computer_authorizations", AuthorizationKind.COMPUTER),
+    ):
+        names = column.get(key)
+        for name in names if isinstance(names, list) else []:
+            if not isinstance(name, str) or not 0 < len(name) <= 100:
+                continue
+            tool, made = Authorization.objects.get_or_create(name=name, defaults={"kind": kind})
+            if made:
+                report(f"legacy id {member.legacy_id}: {name!r} added to the catalog")
+            tools.append(tool)
+    if tools:
+        authorizations_import(member_id=member.pk, names=tools)
 
 
 def _taken_login_names(names: set[str]) -> set[str]:
@@ -353,8 +386,9 @@ def _plan_batch(rows, member_ids, usernames, report, *, row_by_row=False):
 
 
 def _plan(row: MappedRow, member_id: int, holders, taken_names) -> _Plan:
-    if row.email and erased_ban_matches(row.email):
-        # An erased, banned person stays out; the ledger keeps their legacy id (and no
+    if erased_ban_matches(*{row.email, *row.addresses} - {""}):
+        # An erased, banned person stays out, whichever of the row's addresses (primary
+        # or secondary) was theirs; the ledger keeps their legacy id (and no
         # personal data), so a rerun does not try again.
         ledger = ImportedRow(
             legacy_id=row.legacy_id,

@@ -151,6 +151,22 @@ def authorizations(conn: Source) -> list[dict]:
     ).fetchall()
 
 
+def roles(conn: Source) -> list[dict]:
+    """Deep Harbor's staff roles: id, name, permission {"view": [...], "change": [...]}."""
+    if not has_table(conn, "roles", ("id", "name", "permission")):
+        return []
+    return conn.execute("SELECT id, name, permission FROM roles ORDER BY id").fetchall()
+
+
+def member_roles(conn: Source) -> list[dict]:
+    """member_to_role's rows: which member holds which role."""
+    if not has_table(conn, "member_to_role", ("role_id", "member_id")):
+        return []
+    return conn.execute(
+        "SELECT role_id, member_id FROM member_to_role ORDER BY member_id, role_id"
+    ).fetchall()
+
+
 ACCESS_LOG_COLUMNS = ("id", "tag", "board", "access_point", "granted", "time")
 
 

@@ -52,6 +52,7 @@ from members.hooks import Action, member_erased, refusal
 from members.logins import login_sessions_end
 from members.merge import MERGE_NOTE_FROM
 from members.models import (
+    AuthorizationGrant,
     BannedEmailHash,
     EmailChangeMail,
     ErasureRequest,
@@ -95,18 +96,32 @@ def ban_digest_of(email) -> str:
     return ban_digest(canonical) if canonical else ""
 
 
-def banned_email_hashes(email):
-    """The BannedEmailHash rows matching this address's canonical form (a queryset; none
-    for an address without one): for callers that probe it with other tables at once."""
-    digest = ban_digest_of(email)
-    return (
-        BannedEmailHash.objects.filter(digest=digest) if digest else BannedEmailHash.objects.none()
-    )
+def ban_spellings(email) -> set[str]:
+    """The canonical forms a ban compares for one address: the canonical form (which
+    already folds case, spaces and Unicode look-alikes) and the same without its
+    sub-address (`name+tag@` is `name@`'s mailbox). Empty for an address without one."""
+    canonical = canonical_email(email)
+    if not canonical:
+        return set()
+    local, _, domain = canonical.rpartition("@")
+    base = local.split("+", 1)[0]
+    return {canonical, f"{base}@{domain}"} if base else {canonical}
 
 
-def is_erased_ban(email) -> bool:
-    """Whether this address (any spelling of it) belongs to an erased, banned member."""
-    return banned_email_hashes(email).exists()
+def banned_email_hashes(*emails):
+    """The BannedEmailHash rows matching any spelling of these addresses (a queryset;
+    none for addresses without a canonical form): for callers that probe it with other
+    tables at once."""
+    digests = {ban_digest(s) for email in emails for s in ban_spellings(email)}
+    if not digests:
+        return BannedEmailHash.objects.none()
+    return BannedEmailHash.objects.filter(digest__in=sorted(digests))
+
+
+def is_erased_ban(*emails) -> bool:
+    """Whether any of these addresses (any spelling of it, with or without a `+tag`)
+    belongs to an erased, banned member."""
+    return banned_email_hashes(*emails).exists()
 
 
 # --- what is erased, computed from the shapes --------------------------------------------
@@ -332,6 +347,8 @@ def _row_erase(member, user, addresses: set[str], *, merged_away, by) -> None:
         user.save()
         login_sessions_end(user=user)
 
+    # Grants stay, as the authorizations column does; their notes are free text.
+    AuthorizationGrant.objects.filter(member=member).update(note="")
     notification_ids = list(Notification.objects.filter(member=member).values_list("pk", flat=True))
     Notification.objects.filter(pk__in=notification_ids).update(error="")
     email_change_ids = list(
@@ -365,8 +382,11 @@ def member_erase(*, request: ErasureRequest, by) -> ErasureRequest:
             rows.append((row, user, _addresses(row, user)))
 
         if member.membership_status == MemberStatus.BANNED:
+            # Each address with and without its +tag: a ban on `name+club@` holds for
+            # `name@` and any other tag of the same mailbox.
             for address in set().union(*(addresses for _, _, addresses in rows)):
-                BannedEmailHash.objects.get_or_create(digest=ban_digest(address))
+                for spelling in ban_spellings(address):
+                    BannedEmailHash.objects.get_or_create(digest=ban_digest(spelling))
 
         for row, user, addresses in rows:
             _row_erase(row, user, addresses, merged_away=row is not member, by=by)

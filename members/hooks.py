@@ -39,6 +39,7 @@ from django.db import models
 from django.dispatch import Signal
 
 from members.models import (
+    AuthorizationGrant,
     EmailChangeMail,
     ErasureRequest,
     Member,
@@ -120,6 +121,11 @@ answers(
     RfidTag,
     merge="follows the access column (a trigger): the tags move to the survivor",
     erasure="follows the access column: the tags are dropped",
+)
+answers(
+    AuthorizationGrant,
+    merge="live grants move to the survivor (a tool both hold: the second grant ends)",
+    erasure="kept, as the authorizations column is; their free-text notes blanked",
 )
 answers(
     Notification,

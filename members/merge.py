@@ -59,6 +59,7 @@ from django.db.models import Q
 from members import shapes
 from members.audit import audit
 from members.emails import stored_email
+from members.grants import grants_merge
 from members.hooks import Action, member_merged, refusal
 from members.logins import login_follow
 from members.models import Member, MemberStatus, User, violated_field
@@ -613,6 +614,8 @@ def _merge(keep, gone, chosen, by) -> MergeResult:
         duplicate_of=keep
     )
     Member.objects.filter(merged_into=gone.pk).update(merged_into=keep)
+    # The authorizations column is the live grants' names: the grants move too.
+    grants_merge(survivor_id=keep.pk, merged_id=gone.pk, by=by)
 
     login = "no login"
     if stay_user is not None:

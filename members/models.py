@@ -361,6 +361,15 @@ class Member(models.Model):
         return f"{identity.first_name or ''} {identity.last_name or ''}".strip()
 
     @property
+    def preferred_name(self) -> str:
+        """What pages and mails call the member: the preferred name asked at signup
+        (identity.nickname) when set, else the first name ("" when neither is)."""
+        identity = self.read("identity")
+        if identity is None:
+            return ""
+        return (identity.nickname or "").strip() or (identity.first_name or "").strip()
+
+    @property
     def display_name(self) -> str:
         return self.full_name or self.username or self.email or "(no name)"
 
@@ -389,12 +398,20 @@ class AuthorizationKind(models.TextChoices):
 
 
 class Authorization(models.Model):
-    """The catalog of authorizations staff can grant; a member's `authorizations`
-    column keeps names, as Deep Harbor did."""
+    """The catalog of tool authorizations staff can grant. A member's `authorizations`
+    column keeps the names of their live grants (AuthorizationGrant), as Deep Harbor
+    kept names."""
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(
         max_length=10, choices=AuthorizationKind.choices, default=AuthorizationKind.PHYSICAL
+    )
+    # A retired tool is no longer offered; the grants already made stay.
+    retired = models.BooleanField(default=False, db_default=False)
+    # Who may sign members off on this tool (with the Administrator group and
+    # superusers); none listed: anyone with the right to change authorizations.
+    trainers = models.ManyToManyField(
+        User, blank=True, related_name="trained_authorizations", verbose_name="trainers"
     )
 
     class Meta:
@@ -402,6 +419,48 @@ class Authorization(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class AuthorizationGrant(models.Model):
+    """One member signed off on one tool: by whom (no one for an imported grant), when,
+    until when; revoked (or ended by expiry) when `revoked_at` is set. Written only by
+    members/grants.py, which keeps the member's `authorizations` column in step."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="grants")
+    authorization = models.ForeignKey(
+        Authorization, on_delete=models.PROTECT, related_name="grants"
+    )
+    granted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_on = models.DateField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.TextField(blank=True, default="", db_default="")
+
+    class Meta:
+        constraints = [
+            # One live grant per member and tool: two trainers granting at once make one.
+            models.UniqueConstraint(
+                fields=["member", "authorization"],
+                condition=Q(revoked_at__isnull=True),
+                name="authorization_grant_live_unique",
+            ),
+        ]
+        indexes = [
+            # The daily job finds the live grants that have expired.
+            models.Index(
+                fields=["expires_on"],
+                condition=Q(revoked_at__isnull=True, expires_on__isnull=False),
+                name="authorization_grant_expiry_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.authorization} for member #{self.member_id}"
 
 
 class NotificationKind(models.TextChoices):
@@ -471,6 +530,19 @@ class EmailChangeMail(models.Model):
 
     def __str__(self):
         return f"Email change mail #{self.pk} for member #{self.member_id}"
+
+
+class EmailChangeLinkUse(models.Model):
+    """A login-email-change link that was used (members/email_change.py): its random id,
+    never the link, so each link confirms once; a link confirmed, reverted by a second
+    change and opened again finds its id here. Kept as long as a link lives
+    (EMAIL_CHANGE_MAX_AGE); older rows are dropped as new ones are written."""
+
+    link_id = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(default=timezone.now, db_default=models.functions.Now())
+
+    def __str__(self):
+        return f"Used email change link {self.link_id[:6]}…"
 
 
 class ErasureRequest(models.Model):

@@ -130,10 +130,9 @@ def kind_for(before, after, *, through_stripe: bool) -> str | None:
 
 
 def greeting_name(member: Member) -> str:
-    """What a mail to the member calls them: their first name, else their username."""
-    identity = shapes.read("identity", member.identity)
-    first_name = (identity.first_name if identity is not None else None) or ""
-    return first_name.strip() or member.username or "there"
+    """What a mail to the member calls them: their preferred name, else their first
+    name (Member.preferred_name), else their username."""
+    return member.preferred_name or member.username or "there"
 
 
 class NotificationMails(Outbox):

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from members.shapes import NULLABLE_COLUMNS
+from members.shapes import COLUMN_LABELS, NULLABLE_COLUMNS
 
 MEMBERSHIP_STATUS = "membership_status"
 
@@ -26,6 +26,13 @@ PIECES: tuple[tuple[str, str | None], ...] = (
     *((column, None) for column in NULLABLE_COLUMNS),
 )
 LABELS = tuple(key or column for column, key in PIECES)
+
+
+def in_words(label: str) -> str:
+    """A missing piece as staff read it: "no status", "notes not set up"."""
+    if label == MEMBERSHIP_STATUS:
+        return "no status"
+    return f"{COLUMN_LABELS[label].split(' (')[0].lower()} not set up"
 
 
 def _lacks_key(column: str, key: str) -> Q:

@@ -23,3 +23,7 @@ COLUMN_PERMISSIONS = [
         (change_codename(column), f"Can change {column}"),
     )
 ]
+
+
+# The group whose members may grant every tool, trained on it or not (as superusers).
+ADMINISTRATOR_GROUP = "Administrator"

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from members import scaffolding, shapes
 from members.audit import audit
+from members.email_change import email_change_link_spend
 from members.emails import normalize_email
 from members.logins import email_holders, login_follow, username_holders
 from members.models import (
@@ -256,14 +257,20 @@ def email_change_clash(*, member: Member, email: str) -> str | None:
     return None
 
 
-def member_email_change(*, member: Member, email: str, by) -> None:
+class LinkUsed(Exception):
+    """The email-change link was used before: each link works once."""
+
+
+def member_email_change(*, member: Member, email: str, by, link_id: str | None = None) -> None:
     """The member's own login email change, once they opened the link mailed to the
     new address: User, allauth's primary address, Member.email and identity change
     together (member_change_login), in the canonical form. Recorded as a member write
-    by `by`.
+    by `by`. `link_id` is the link's id (members/email_change.py): it is spent here, in
+    the same transaction, so a link works once.
 
-    Raises ValidationError for an address with no canonical form and MemberClash when
-    another member or login holds the address (nothing is written then)."""
+    Raises ValidationError for an address with no canonical form, MemberClash when
+    another member or login holds the address and LinkUsed for a link used before
+    (nothing is written then)."""
     email = normalize_email(email)
     with audit("member", by), transaction.atomic():
         # A fresh, locked row: identity is rewritten from it, so nothing saved
@@ -272,6 +279,8 @@ def member_email_change(*, member: Member, email: str, by) -> None:
         clash = email_change_clash(member=fresh, email=email)
         if clash:
             raise MemberClash("email", clash)
+        if link_id is not None and not email_change_link_spend(link_id):
+            raise LinkUsed()
         member_change_login(member=fresh, email=email, username=fresh.username, by=by)
     member.email, member.identity = fresh.email, fresh.identity
 
@@ -407,6 +416,7 @@ PROFILE_KEYS = {
     "last_name": ("identity", "last_name"),
     "nickname": ("identity", "nickname"),
     "pronouns": ("identity", "pronouns"),
+    "phone": ("connections", "phone"),
     "discord_username": ("connections", "discord_username"),
 }
 FLOOF_KEYS = {
@@ -447,16 +457,19 @@ def member_profile_update(
     first_name: str,
     last_name: str,
     nickname: str = "",
+    phone: str,
     pronouns: str = "",
     discord_username: str = "",
 ) -> str:
     """The member's own profile edit: SAVED, UNCHANGED or REFUSED (a damaged column
-    staff must fix first; nothing written). Recorded as a member write by `by`."""
+    staff must fix first; nothing written). Recorded as a member write by `by`. The
+    phone is required here (a blank one clears it), so no caller clears it by omission."""
     values = {
         "first_name": first_name,
         "last_name": last_name,
         "nickname": nickname,
         "pronouns": pronouns,
+        "phone": phone,
         "discord_username": discord_username,
     }
     return _member_keys_update(member=member, by=by, keys=PROFILE_KEYS, values=values)

@@ -21,10 +21,11 @@ Public API (stable):
                        a new entry of the notes list, as stored
     default(column)    a fresh copy of the column's default JSON value (what
                        scaffolding fills a NULL column with)
+    label(column, key=None)
+                       what staff read for a column or one of its keys ("Membership
+                       status", not status.membership_status); COLUMN_LABELS
     keys(column)       the column's known keys, in declaration order, as stored
                        (for "notes": the keys of one entry); for SQL built from them
-    label(column, key) what staff read for a key ("ID check by", "Phone"): the words of
-                       its name, acronyms in capitals
     key_kind(column, key)
                        what a key holds, a `KeyKind` (text, boolean, number, date,
                        timestamp, membership_status, a list of tags, of text or of
@@ -90,6 +91,7 @@ __all__ = [
     "SHAPES",
     "Access",
     "Authorizations",
+    "COLUMN_LABELS",
     "Connections",
     "Email",
     "Extras",
@@ -234,9 +236,10 @@ Membership = Annotated[MemberStatus, PlainValidator(_membership_status)]
 RfidTagText = Annotated[str, PlainValidator(_rfid_tag)]
 
 
-def key(initial: Any = None, **kwargs):
-    """A key: optional (None) when read; `initial` is its value in the column default."""
-    return Field(default=None, json_schema_extra={"initial": initial}, **kwargs)
+def key(initial: Any = None, *, label: str, **kwargs):
+    """A key: optional (None) when read; `initial` is its value in the column default;
+    `label` what staff and members read for it (the admin, the history, the merge)."""
+    return Field(default=None, title=label, json_schema_extra={"initial": initial}, **kwargs)
 
 
 # --- the models ------------------------------------------------------------------
@@ -271,63 +274,67 @@ class Shape(BaseModel):
 
 
 class Email(Shape):
-    type: Text | None = key("primary")
-    email_address: EmailAddress | None = key("")
+    type: Text | None = key("primary", label="Kind")
+    email_address: EmailAddress | None = key("", label="Address")
 
 
 class Identity(Shape):
-    first_name: Text | None = key("")
-    last_name: Text | None = key("")
-    nickname: Text | None = key("")
-    pronouns: Text | None = key("")
-    birthday: Date | None = key(None)
-    emails: Annotated[list[Email], _list_of("email objects")] | None = key([])
-    active_directory_username: Text | None = key("")
-    nametag_subtitle: Text | None = key("")
-    theme_song_url: Text | None = key("")
-    theme_song_duration: Number | None = key(None)
+    first_name: Text | None = key("", label="First name")
+    last_name: Text | None = key("", label="Last name")
+    nickname: Text | None = key("", label="Preferred name")
+    pronouns: Text | None = key("", label="Pronouns")
+    birthday: Date | None = key(None, label="Birthday")
+    emails: Annotated[list[Email], _list_of("email objects")] | None = key(
+        [], label="Email addresses"
+    )
+    active_directory_username: Text | None = key("", label="Active Directory username")
+    nametag_subtitle: Text | None = key("", label="Nametag subtitle")
+    theme_song_url: Text | None = key("", label="Theme song URL")
+    theme_song_duration: Number | None = key(None, label="Theme song duration (seconds)")
 
 
 class Status(Shape):
-    membership_status: Membership | None = key(MemberStatus.PENDING.value)
-    membership_level: Text | None = key("New Member")
-    member_since: Date | None = key(None)
-    renewal_date: Date | None = key(None)
-    waiver_signed: Boolean | None = key(False)
-    stripe_customer_id: Text | None = key("")
-    stripe_subscription_id: Text | None = key("")
-    stripe_product_id: Text | None = key("")
-    subscription_status: Text | None = key("")
-    payment_problem: Boolean | None = key(False)
+    membership_status: Membership | None = key(
+        MemberStatus.PENDING.value, label="Membership status"
+    )
+    membership_level: Text | None = key("New Member", label="Membership plan")
+    member_since: Date | None = key(None, label="Member since")
+    renewal_date: Date | None = key(None, label="Renewal date")
+    waiver_signed: Boolean | None = key(False, label="Waiver signed")
+    stripe_customer_id: Text | None = key("", label="Stripe customer")
+    stripe_subscription_id: Text | None = key("", label="Stripe subscription")
+    stripe_product_id: Text | None = key("", label="Stripe product")
+    subscription_status: Text | None = key("", label="Subscription status")
+    payment_problem: Boolean | None = key(False, label="Payment problem")
 
 
 class Connections(Shape):
-    phone: Text | None = key("")
-    discord_username: Text | None = key("")
+    phone: Text | None = key("", label="Phone")
+    discord_username: Text | None = key("", label="Discord username")
 
 
 class Forms(Shape):
-    waiver_signed_date: Date | None = key(None)
+    waiver_signed_date: Date | None = key(None, label="Waiver signed on")
     # The ID document's issuer and number (Deep Harbor's use, e.g. "IL", "DL-1234").
-    id_check_1: Text | None = key("")
-    id_check_2: Text | None = key("")
+    id_check_1: Text | None = key("", label="ID document 1")
+    id_check_2: Text | None = key("", label="ID document 2")
     # When and by which staff username the in-person check was done (activation).
-    id_check_date: Date | None = key(None)
-    id_check_by: Text | None = key("")
-    terms_of_use_accepted: Boolean | None = key(False)
-    terms_accepted_at: Timestamp | None = key(None)
-    orientation_completed_date: Date | None = key(None)
-    essentials_form: Text | None = key("")
-    is_21_or_older: Boolean | None = key(False)
+    id_check_date: Date | None = key(None, label="ID checked on")
+    id_check_by: Text | None = key("", label="ID checked by")
+    terms_of_use_accepted: Boolean | None = key(False, label="Terms of use accepted")
+    terms_accepted_at: Timestamp | None = key(None, label="Terms accepted at")
+    orientation_completed_date: Date | None = key(None, label="Orientation completed on")
+    essentials_form: Text | None = key("", label="Essentials form")
+    is_21_or_older: Boolean | None = key(False, label="21 or older")
 
 
 class Note(Shape):
     """One entry of the `notes` list."""
 
-    note: Text | None = key("")
+    note: Text | None = key("", label="Note")
     # "from" is a Python keyword: the attribute is from_, the stored key "from".
-    from_: Text | None = key("", alias="from")
-    timestamp: Timestamp | None = key(None)
+    from_: Text | None = key("", alias="from", label="Written by")
+    timestamp: Timestamp | None = key(None, label="Written at")
 
 
 def note_entry(
@@ -345,17 +352,23 @@ def note_entry(
 
 
 class Access(Shape):
-    rfid_tags: Annotated[list[RfidTagText], _list_of("RFID tags")] | None = key([])
+    rfid_tags: Annotated[list[RfidTagText], _list_of("RFID tags")] | None = key(
+        [], label="RFID tags"
+    )
 
 
 class Authorizations(Shape):
-    authorizations: Annotated[list[Text], _list_of("text")] | None = key([])
-    computer_authorizations: Annotated[list[Text], _list_of("text")] | None = key([])
+    authorizations: Annotated[list[Text], _list_of("text")] | None = key(
+        [], label="Tool authorizations"
+    )
+    computer_authorizations: Annotated[list[Text], _list_of("text")] | None = key(
+        [], label="Computer authorizations"
+    )
 
 
 class Extras(Shape):
-    storage_id: TextOrNumber | None = key(None)
-    storage_area: Text | None = key(None)
+    storage_id: TextOrNumber | None = key(None, label="Storage slot")
+    storage_area: Text | None = key(None, label="Storage area")
 
 
 SHAPES: dict[str, type[Shape]] = {
@@ -370,9 +383,32 @@ SHAPES: dict[str, type[Shape]] = {
 }
 COLUMNS = tuple(SHAPES)
 NULLABLE_COLUMNS = tuple(c for c in COLUMNS if c != "identity")
+# What each column is called where staff read it.
+COLUMN_LABELS = {
+    "identity": "Identity",
+    "status": "Membership",
+    "connections": "Contact",
+    "forms": "Forms and checks",
+    "notes": "Notes",
+    "access": "Door access (RFID tags)",
+    "authorizations": "Authorizations",
+    "extras": "Storage",
+}
 
 
 # --- defaults and keys -------------------------------------------------------------
+
+
+def label(column: str, key: str | None = None) -> str:
+    """What staff read for a column, or for one of its keys ("notes": a key of one
+    entry); an unknown key is shown as stored."""
+    model = _shape(column)
+    if key is None:
+        return COLUMN_LABELS[column]
+    for name, field in model.model_fields.items():
+        if (field.alias or name) == key:
+            return field.title or key
+    return key
 
 
 def _stored_keys(model: type[Shape]) -> tuple[str, ...]:
@@ -389,18 +425,6 @@ def _shape(column: str) -> type[Shape]:
 def keys(column: str) -> tuple[str, ...]:
     """The column's known keys as stored ("notes": those of one entry)."""
     return _stored_keys(_shape(column))
-
-
-_ACRONYMS = {"id": "ID", "rfid": "RFID", "url": "URL", "ad": "AD"}
-
-
-def label(column: str, key: str) -> str:
-    """What staff read for a key: its name's words, acronyms in capitals
-    ("id_check_by" -> "ID check by"); an unknown key is labelled the same way."""
-    _shape(column)
-    words = [_ACRONYMS.get(word, word) for word in key.replace("-", "_").split("_") if word]
-    text = " ".join(words) or key
-    return text[:1].upper() + text[1:]
 
 
 # The kind of each value type the models use; a list's kind is its item's.

@@ -1,5 +1,5 @@
 """The members app's background jobs. They live here, in tasks.py, because that is where
-the worker (`manage.py procrastinate worker`) finds tasks: a task defined in any other
+the worker (`manage.py worker`) finds tasks: a task defined in any other
 module works when called in the web process and fails in the worker (TaskNotFound).
 Each is a thin wrapper: what it does lives elsewhere, and services defer these jobs by
 name (dhportal.jobs), so nothing imports this module but the worker.
@@ -10,9 +10,11 @@ Jobs carry ids only: never an address, a link or a mail body.
   (members/notifications.py), retried with backoff while SMTP is in trouble.
 - `send_email_change_mail(email_change_mail_id)`: the confirmation link of a login
   email change, to the new address (members/email_change.py).
-- periodic: `repair_members` hourly, `retry_stalled_jobs` every five minutes (jobs a
-  killed worker left running), `remove_old_jobs` daily. procrastinate defers each
-  periodic job once per period, however many workers run (a unique row per period).
+- periodic: `expire_authorizations` daily (grants past their expiry leave the
+  member's column, members/grants.py), `repair_members` hourly, `retry_stalled_jobs`
+  every five minutes (jobs a killed worker left running), `remove_old_jobs` daily.
+  procrastinate defers each periodic job once per period, however many workers run
+  (a unique row per period).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dhportal.jobs import OUTSIDE_RETRY, STALLED_AFTER_SECONDS, old_jobs_remove,
 from dhportal.mail import MAIL_QUEUE
 from members.audit import audit
 from members.email_change import EMAIL_CHANGE_MAILS
+from members.grants import authorizations_expire
 from members.models import Member
 from members.notifications import NOTIFICATION_MAILS
 from members.services import members_repair
@@ -49,6 +52,14 @@ def repair_members(timestamp: int) -> str:
     """What `manage.py repair_members` does, every hour."""
     with audit("repair"):
         return members_repair(queryset=Member.objects.all()).summary()
+
+
+@app.periodic(cron="7 0 * * *", periodic_id="daily")
+@app.task(queueing_lock="expire_authorizations")
+def expire_authorizations(timestamp: int) -> str:
+    """Grants whose expiry day has passed end, once a day."""
+    ended = authorizations_expire()
+    return f"ended {ended.grants} grants of {ended.members} members"
 
 
 @app.periodic(cron="*/5 * * * *", periodic_id="stalled")

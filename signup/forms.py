@@ -1,16 +1,14 @@
-import datetime
-import re
-
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from members import validators
 from members.emails import EmailField
 from members.models import User, username_validator
+from members.validators import years_between
 from signup import services
 
-PHONE_RE = re.compile(r"^[0-9() .+-]{1,20}$")
 # Far beyond any real password, but small enough that hashing it costs nothing extra.
 PASSWORD_MAX_LENGTH = 1024
 USERNAME_TAKEN = "That username is already taken."
@@ -24,24 +22,26 @@ class EmailForm(forms.Form):
     email = EmailField()
 
 
-def years_between(born: datetime.date, today: datetime.date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
 class DetailsForm(forms.Form):
     """Step 2. There is deliberately no email field: the email comes from the token."""
 
-    first_name = forms.CharField(max_length=100, label="First name")
-    last_name = forms.CharField(max_length=100, label="Last name")
+    # The rules of each field are members/validators.py's, shared with the dashboard
+    # and the admin.
+    first_name = forms.CharField(label="First name", validators=[validators.name_rule])
+    last_name = forms.CharField(label="Last name", validators=[validators.name_rule])
     preferred_name = forms.CharField(
-        max_length=100,
         required=False,
+        validators=[validators.name_rule],
         label="Preferred name",
         help_text="What you like to be called, if not your first name.",
     )
-    pronouns = forms.CharField(max_length=50, required=False, label="Pronouns")
+    pronouns = forms.CharField(
+        required=False, label="Pronouns", validators=[validators.pronouns_rule]
+    )
     birthday = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}), help_text="You must be 18 or older."
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="You must be 18 or older.",
+        validators=[validators.birthday_rule],
     )
     username = forms.CharField(
         max_length=16,
@@ -50,8 +50,8 @@ class DetailsForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "username"}),
     )
     phone = forms.CharField(
-        max_length=20,
         label="Phone",
+        validators=[validators.phone_rule],
         widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
     )
     discord_username = forms.CharField(max_length=50, required=False, label="Discord username")
@@ -74,15 +74,6 @@ class DetailsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.email = email
 
-    def clean_birthday(self):
-        born = self.cleaned_data["birthday"]
-        today = timezone.localdate()
-        if born > today or born.year < 1900:
-            raise ValidationError("Enter your real date of birth.")
-        if years_between(born, today) < 18:
-            raise ValidationError("You must be 18 or older to become a member.")
-        return born
-
     def clean_username(self):
         # Checked with the other fields, so a taken name is reported with every other
         # error at once rather than alone after they pass. A cheap existence check for
@@ -91,12 +82,6 @@ class DetailsForm(forms.Form):
         if services.username_taken(username):
             raise ValidationError(USERNAME_TAKEN, code="taken")
         return username
-
-    def clean_phone(self):
-        phone = self.cleaned_data["phone"].strip()
-        if not PHONE_RE.match(phone) or not any(c.isdigit() for c in phone):
-            raise ValidationError("Use up to 20 digits, spaces and the characters ( ) . + - only.")
-        return phone
 
     def clean(self):
         super().clean()

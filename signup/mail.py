@@ -10,9 +10,10 @@ job runs, the continue link signed then. The steps are dhportal.mail.Outbox's.
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.db import transaction
 
 from dhportal.mail import Outbox, mail_render, site_link
-from signup.models import SignupMail, SignupMailPurpose
+from signup.models import SignupMail, SignupMailPurpose, SignupStart
 from signup.tokens import make_token
 
 
@@ -40,4 +41,6 @@ def signup_mail_queue(*, email: str, registered: bool) -> int:
     """Queue the step-1 mail for `email` (canonical): the existing-account mail when
     `registered`, else the continue link. Returns the row's id."""
     purpose = SignupMailPurpose.ALREADY_REGISTERED if registered else SignupMailPurpose.CONTINUE
-    return SIGNUP_MAILS.queue(email=email, purpose=purpose)
+    with transaction.atomic():
+        SignupStart.objects.create(purpose=purpose)
+        return SIGNUP_MAILS.queue(email=email, purpose=purpose)

@@ -19,3 +19,18 @@ class SignupMail(models.Model):
 
     def __str__(self):
         return f"{self.get_purpose_display()} mail #{self.pk}"
+
+
+class SignupStart(models.Model):
+    """One step 1: when, and which mail it queued (a continue link: a new address), and
+    nothing else, so no address stays at rest. Written for both answers alike, by the
+    same statement, so the two cost the same (step 1 must not tell them apart by its
+    time). The funnel report counts the continue links (README "Reports and metrics")."""
+
+    started_at = models.DateTimeField(
+        default=timezone.now, db_default=models.functions.Now(), db_index=True
+    )
+    purpose = models.CharField(max_length=20, choices=SignupMailPurpose.choices)
+
+    def __str__(self):
+        return f"Signup started {self.started_at:%Y-%m-%d %H:%M}"

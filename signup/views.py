@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from members.models import Member
 from signup import ratelimit, services
@@ -183,11 +183,13 @@ def payment(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_safe
+@require_POST
 def check_username(request: HttpRequest) -> JsonResponse:
+    # A POST (with the form's CSRF token): the continue token travels in the body, never
+    # in a query string that access logs and proxies keep.
     if not ratelimit.hit_ip(request, "check_username_ip"):
         return JsonResponse({"error": "Too many requests; try again later."}, status=429)
-    form = UsernameCheckForm(request.GET)
+    form = UsernameCheckForm(request.POST)
     if not form.is_valid():
         errors = form.errors.get("username") or ["A valid username and token are needed."]
         return JsonResponse({"error": str(errors[0])}, status=400)

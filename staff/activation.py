@@ -49,7 +49,9 @@ def activatable(member) -> bool:
     return member.membership_status is None or member.membership_status in services.ACTIVATABLE
 
 
-@admin.action(description="Activate after onboarding", permissions=["change"])
+# Activation sets the status itself: its own right (members.activate_member), so an
+# Onboarder may activate without the right to change the status by hand.
+@admin.action(description="Activate after onboarding", permissions=["activate"])
 def activate_members(model_admin, request, queryset):
     members = list(queryset.only("id", "identity", "username", "email", "status"))
     members.sort(key=lambda m: m.pk)

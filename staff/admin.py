@@ -2,7 +2,8 @@
 
 from django.contrib import admin
 
-from members.models import ErasureRequest, Member, Notification, User
+from members.models import Authorization, ErasureRequest, Member, Notification, User
+from staff.catalog_admin import AuthorizationAdmin
 from staff.erasure_admin import ErasureRequestAdmin
 from staff.member_admin import MemberAdmin
 from staff.notification_admin import NotificationAdmin
@@ -12,3 +13,4 @@ admin.site.register(Member, MemberAdmin)
 admin.site.register(User, PortalUserAdmin)
 admin.site.register(ErasureRequest, ErasureRequestAdmin)
 admin.site.register(Notification, NotificationAdmin)
+admin.site.register(Authorization, AuthorizationAdmin)

@@ -6,6 +6,8 @@ list's action, listed in MemberAdmin.actions)."""
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from dhportal.adminkit import SafeModelAdmin
 from members.erasure import (
@@ -35,7 +37,7 @@ class OpenFilter(admin.SimpleListFilter):
 class ErasureRequestAdmin(SafeModelAdmin):
     list_display = ("__str__", "member_link", "requested_at", "approved_by", "erased_at")
     list_filter = (OpenFilter,)
-    list_select_related = ("approved_by",)
+    list_select_related = ("approved_by", "member")
     raw_id_fields = ("member",)
     actions = ("erase",)
     fields = ("member", "requested_at", "approved_by", "erased_at")
@@ -49,7 +51,10 @@ class ErasureRequestAdmin(SafeModelAdmin):
 
     @admin.display(description="Member")
     def member_link(self, obj):
-        return f"#{obj.member_id}"
+        # Number and name, linked to the member's page (an erased member keeps its
+        # number; its name is gone with the rest).
+        url = reverse("admin:members_member_change", args=[obj.member_id])
+        return format_html('<a href="{}">#{} {}</a>', url, obj.member_id, obj.member.display_name)
 
     def has_change_permission(self, request, obj=None):
         # Requests are not edited by hand; the change permission is what `erase` needs.

@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
-from members import shapes
+from members import shapes, validators
 from members.jsonb import is_unicode_text
 from members.models import RfidTag
 
@@ -156,10 +156,7 @@ class TagListField(forms.Field):
 
     def validate(self, value):
         for tag in value:
-            if not tag.isascii() or not tag.isdigit() or len(tag) > 10:
-                raise ValidationError(
-                    f"“{tag}” is not an RFID tag: up to 10 digits.", code="invalid"
-                )
+            validators.rfid_tag_rule(tag)  # the same rule as the member's keys page
 
     def has_changed(self, initial, data):
         return self.to_python(initial) != self.to_python(data)

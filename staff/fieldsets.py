@@ -8,17 +8,6 @@ from members import shapes
 from staff.display import json_preview
 from staff.keys import ADD_NOTE, KEY_SPECS, fill_field
 
-_TITLES = {
-    "identity": "Identity",
-    "status": "Membership",
-    "connections": "Connections",
-    "forms": "Forms and onboarding",
-    "notes": "Notes",
-    "access": "Access (RFID tags)",
-    "authorizations": "Authorizations",
-    "extras": "Extras",
-}
-
 
 def structured_fieldsets(member, *, can_fill: bool = True) -> list[tuple]:
     """The change page's fieldsets for the JSON columns, one per column, with what the
@@ -33,7 +22,7 @@ def structured_fieldsets(member, *, can_fill: bool = True) -> list[tuple]:
             names = [*names, ADD_NOTE]
         sets.append(
             (
-                _TITLES[column],
+                shapes.label(column),  # the column as staff call it
                 {
                     "fields": names,
                     "description": column_description(column, stored),
@@ -53,9 +42,9 @@ def column_description(column: str, stored):
         if column in shapes.NULLABLE_COLUMNS:
             parts.append(
                 format_html(
-                    '<p class="column-missing"><strong>Missing.</strong> {}</p>',
-                    "This column is empty. Tick “Fill with defaults”, or enter values "
-                    "below, to fill it; otherwise it stays empty.",
+                    '<p class="column-missing"><strong>Not set up.</strong> {}</p>',
+                    "Nothing is stored here yet. Tick “Fill with defaults”, or enter "
+                    "values below, to set it up; otherwise it stays empty.",
                 )
             )
     elif column == "notes":

@@ -6,8 +6,7 @@ from django.db.models import Q
 
 from members.merge import MERGED_AWAY_Q
 from members.models import Member, MemberStatus
-from members.partial import LABELS, MEMBERSHIP_STATUS, missing_q
-from members.shapes import NULLABLE_COLUMNS
+from members.partial import LABELS, MEMBERSHIP_STATUS, in_words, missing_q
 
 # Duplicates still to be looked at: duplicate_of set, not merged away.
 POSSIBLE_DUPLICATE_Q = Q(duplicate_of__isnull=False) & ~MERGED_AWAY_Q
@@ -24,8 +23,7 @@ class ScaffoldingFilter(admin.SimpleListFilter):
         return [
             ("complete", "Complete"),
             ("partial", "Partial"),
-            *[(f"missing_{column}", f"Missing {column}") for column in NULLABLE_COLUMNS],
-            ("missing_membership_status", "Status without membership_status"),
+            *[(f"missing_{label}", in_words(label).capitalize()) for label in LABELS],
         ]
 
     def queryset(self, request, queryset):

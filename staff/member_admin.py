@@ -17,9 +17,10 @@ from dhportal.adminkit import SafeModelAdmin, member_panels
 from members import services, shapes
 from members.audit import audit
 from members.models import Member
+from members.partial import in_words
 from members.scaffolding import missing_columns
 from members.search import member_search_q
-from staff import merge_page
+from staff import authorize_page, merge_page, rights
 from staff.activation import activate_members
 from staff.add_member import add_member_view
 from staff.display import membership_text
@@ -138,13 +139,29 @@ class MemberAdmin(SafeModelAdmin):
 
     @admin.display(description="missing")
     def missing(self, member):
-        return ", ".join(missing_columns(member)) or "—"
+        return ", ".join(in_words(label) for label in missing_columns(member)) or "—"
 
     # A duplicate's link to its holder, and the merge page (staff/merge_page.py).
     duplicates = merge_page.duplicate_holder
 
     def get_urls(self):
-        return [*merge_page.merge_urls(self), *super().get_urls()]
+        merge = [rights.merge_guarded(url) for url in merge_page.merge_urls(self)]
+        return [*authorize_page.authorize_urls(self), *merge, *super().get_urls()]
+
+    # --- column rights (staff/rights.py) --------------------------------------------
+
+    def get_list_display(self, request):
+        return rights.list_display(super().get_list_display(request), request.user)
+
+    def get_list_filter(self, request):
+        return rights.list_filters(super().get_list_filter(request), request.user)
+
+    def has_activate_permission(self, request):
+        return request.user.has_perm("members.activate_member")
+
+    def has_repair_permission(self, request):
+        # The repair fills any missing column.
+        return self.has_change_permission(request) and rights.column_rights(request.user).change_all
 
     # Staff add members through signup's rules and service (staff/add_member.py).
     def add_view(self, request, form_url="", extra_context=None):
@@ -158,7 +175,9 @@ class MemberAdmin(SafeModelAdmin):
         for bit in smart_split(search_term):
             if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
                 bit = unescape_string_literal(bit)
-            queryset = queryset.filter(member_search_q(bit))
+            queryset = queryset.filter(
+                member_search_q(bit, columns=rights.column_rights(request.user).view)
+            )
         return queryset, False
 
     def changelist_view(self, request, extra_context=None):
@@ -185,23 +204,32 @@ class MemberAdmin(SafeModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or self._advanced(request):
-            return fieldsets
-        can_fill = self.has_change_permission(request, obj)
-        return [fieldsets[0], *structured_fieldsets(obj, can_fill=can_fill), *fieldsets[2:]]
+        if obj is not None and not self._advanced(request):
+            can_fill = self.has_change_permission(request, obj)
+            fieldsets = [
+                fieldsets[0],
+                *structured_fieldsets(obj, can_fill=can_fill),
+                *fieldsets[2:],
+            ]
+        return rights.visible_fieldsets(fieldsets, request.user)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = MemberAdminForm if self._advanced(request) else StructuredMemberForm
         # A subclass of that form, made for this request (modelform_factory), so what
         # is set on it stays with it.
         form = cast(type[LockedMemberForm], super().get_form(request, obj, change, **kwargs))
+        form = rights.restricted_form(form, request.user)
         form.lost_race = self.lost_race
         return form
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["advanced"] = self._advanced(request)
         # What other apps show about the member (their rows), below the form.
-        context["member_panels"] = member_panels(request, obj) if change else []
+        context["member_panels"] = (
+            [authorize_page.member_grants_panel(request, obj), *member_panels(request, obj)]
+            if change
+            else []
+        )
         if change and obj is not None and not self.has_change_permission(request, obj):
             # View-only staff see the same fields as editors, disabled (Django would
             # show them as text, and could not show fields that are not the model's).
@@ -221,6 +249,11 @@ class MemberAdmin(SafeModelAdmin):
             # The form locked the row when it checked it; apply() builds on the row as
             # it is now: NULL columns filled, the changed keys merged in.
             fields = form.apply(obj)
+            if "authorizations" in fields:
+                # Tool authorizations are grants (members/grants.py): the edit grants
+                # and revokes, and the service writes the column.
+                authorize_page.column_edit(form, obj, request.user)
+                fields.remove("authorizations")
             services.member_change_login(
                 member=obj,
                 email=form.cleaned_data["email"],
@@ -235,7 +268,7 @@ class MemberAdmin(SafeModelAdmin):
                     note, author=request.user.get_username(), user=request.user
                 )
 
-    @admin.action(description="Repair: fill the missing columns", permissions=["change"])
+    @admin.action(description="Repair: fill the missing columns", permissions=["repair"])
     def repair_members(self, request, queryset):
         with audit("repair", request.user):
             result = services.members_repair(queryset=queryset)

@@ -4,7 +4,7 @@ column as JSON text, checked against its shape."""
 from django import forms
 from django.core.exceptions import ValidationError
 
-from members import shapes
+from members import shapes, validators
 from members.models import stored_email
 from members.rfid import rfid_tag_form
 from staff.fields import ShapedJSONField, tags_checked
@@ -61,6 +61,7 @@ class MemberAdminForm(LockedMemberForm):
 
     def clean(self):
         cleaned = super().clean()
+        self._check_rules(cleaned)
         identity = cleaned.get("identity")
         email = cleaned.get("email")
         if (
@@ -81,6 +82,16 @@ class MemberAdminForm(LockedMemberForm):
                     "change the email field instead.",
                 )
         return cleaned
+
+    def _check_rules(self, cleaned) -> None:
+        """The member's own rules (members/validators.py) on the keys staff changed,
+        each refusal naming its key; a key left as stored is not checked again."""
+        for column in self.edited_columns():
+            if column not in cleaned:
+                continue
+            before = getattr(self.instance, column, None)
+            for key, error in validators.column_errors(column, cleaned[column], before).items():
+                self.add_error(column, f"{shapes.label(column, key)}: {error}")
 
     def apply(self, member) -> list[str]:
         """Put the edit on `member` (the row locked by clean()); the columns to save."""

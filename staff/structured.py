@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from dhportal.adminkit import plan_names
-from members import scaffolding, shapes
+from members import scaffolding, shapes, validators
 from members.models import Authorization, Member
 from members.rfid import rfid_tag_form
 from staff.display import json_preview
@@ -121,7 +121,8 @@ class _StructuredBase(LockedMemberForm):
                 choices.append((current, f"{current} (not a plan)"))
             field.choices = [("", "(none)"), *choices]
         elif spec.kind in ("physical", "computer", "names"):
-            catalog = Authorization.objects.all()
+            # A retired tool is no longer offered (a member who holds it keeps it).
+            catalog = Authorization.objects.filter(retired=False)
             if spec.kind in ("physical", "computer"):
                 catalog = catalog.filter(kind=spec.kind)
             names = list(catalog.order_by("name").values_list("name", flat=True))
@@ -190,6 +191,13 @@ class _StructuredBase(LockedMemberForm):
             kept = [n for n in (before if isinstance(before, list) else []) if n in value]
             value = kept + [n for n in value if n not in kept]
         error = shapes.validate(spec.column, {spec.key: value}, kept=())
+        # The member's own rule for the key (members/validators.py), on a new value
+        # only: a legacy value that predates the rule is kept until staff change it.
+        if not error and value != before:
+            new = value
+            if isinstance(value, list) and isinstance(before, list):
+                new = [item for item in value if item not in before]
+            error = validators.key_error(spec.column, spec.key, new)
         if error:
             raise ValidationError(error)
         return value

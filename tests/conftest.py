@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.roles"]
 
 FUZZ_TESTS = Path(__file__).with_name("fuzz")
 

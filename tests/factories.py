@@ -9,6 +9,7 @@ from django.contrib.auth.hashers import make_password
 from django.test import Client
 
 from members import scaffolding
+from members.erasure import erasure_request_open, member_erase
 from members.models import Member, User
 
 DEFAULT_PASSWORD = "correct-horse-battery-9"
@@ -89,6 +90,13 @@ class MemberFactory(factory.django.DjangoModelFactory):
     access = factory.LazyFunction(lambda: scaffolding.default("access"))
     authorizations = factory.LazyFunction(lambda: scaffolding.default("authorizations"))
     extras = factory.LazyFunction(lambda: scaffolding.default("extras"))
+
+
+def erased(member):
+    """`member` erased as staff would (an erasure request, approved); the row re-read."""
+    request, _ = erasure_request_open(member=member)
+    member_erase(request=request, by=StaffFactory())
+    return Member.objects.get(pk=member.pk)
 
 
 def logged_in(user, **client_kwargs):

@@ -14,6 +14,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
+import psycopg
 import pytest
 from django.conf import settings
 
@@ -31,7 +32,15 @@ ACCESS_LOG = "%(p)s %(m)s %(s)s"
 
 
 @contextlib.contextmanager
-def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LOG, **environ):
+def gunicorn(
+    tmp_path,
+    *,
+    workers=2,
+    max_requests=0,
+    worker_class=None,
+    access_log_format=ACCESS_LOG,
+    **environ,
+):
     """Serve on a free port until the block ends; yields (port, access log path).
 
     The server is configured by the project's gunicorn.conf.py (worker class, threads,
@@ -54,12 +63,18 @@ def gunicorn(tmp_path, *, workers=2, max_requests=0, access_log_format=ACCESS_LO
         "CONN_MAX_AGE": "0",
         **environ,
     }
+    if not env.get("CACHE_URL"):
+        # The database cache (the default) outlives a test's flush: start each server
+        # with no counts from an earlier one.
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as db:
+            db.execute("DELETE FROM dhportal_cache")
     access_log = tmp_path / "access.log"
     errors = tmp_path / "gunicorn.err"
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "gunicorn", "dhportal.wsgi", "--workers", str(workers)),
             *("--max-requests", str(max_requests)),
+            *(("--worker-class", worker_class) if worker_class else ()),
             *("--bind", f"127.0.0.1:{port}", "--access-logfile", str(access_log)),
             *("--access-logformat", access_log_format),
         ],

@@ -12,7 +12,8 @@ Failures are programmed in order with `fail(kind, times=1, path="", skip=0)`: af
 `skip` matching requests are answered normally, the next `times` matching ones answer
 401, 403, 429, 500, a `timeout` (the answer comes `hang` seconds late), `malformed`
 JSON, `not_a_list` (a JSON object of another kind), or `bad_version` (400, Stripe's
-answer to an API version it does not know).
+answer to an API version it does not know). With `endless` set to a list's path, that
+list never ends: every page is full of fresh objects and says `has_more: true`.
 
     with StripeFake() as fake:
         fake.add_subscription(subscription("sub_1", "cus_1"))
@@ -166,6 +167,8 @@ class StripeFake:
     clock: float | None = None
     # How late a `timeout` failure answers.
     hang: float = 2.0
+    # A list path answered with full pages and `has_more: true` forever ("": none).
+    endless: str = ""
     failures: list[Failure] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
 
@@ -267,6 +270,11 @@ class StripeFake:
         }
         if method != "GET" or parts.path not in sources:
             return _error(404, "invalid_request_error", f"Unrecognized request URL ({method}).")
+        if parts.path == self.endless:
+            limit = int(dict(params).get("limit", 10))
+            page = [{"id": f"obj_endless_{next(_seq)}", "created": 0} for _ in range(limit)]
+            body = {"object": "list", "data": page, "has_more": True, "url": parts.path}
+            return 200, json.dumps(body).encode()
         try:
             body = _list(parts.path, list(sources[parts.path]), params)
         except ValueError as error:

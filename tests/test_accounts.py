@@ -30,7 +30,7 @@ def test_it_logs_in_by_email_and_lands_on_the_dashboard(client):
     assert response["Location"] == "/dashboard/"
     dashboard = client.get("/dashboard/")
     assert dashboard.status_code == 200
-    assert "Ada Lovelace" in dashboard.content.decode()
+    assert "Hello, Ada" in dashboard.content.decode()
 
 
 @pytest.mark.django_db
@@ -276,3 +276,54 @@ def test_it_refuses_a_password_reset_for_an_address_without_a_canonical_form(cli
     assert response.status_code == 200
     assert reason in response.content.decode()
     assert mail.outbox == []
+
+
+# allauth's pages and mails in the portal's layout and words (templates/account/).
+
+
+@pytest.mark.django_db
+def test_it_tells_members_from_the_old_system_to_use_forgot_password(client):
+    content = client.get("/accounts/login/").content.decode()
+    assert "Coming from the old member system?" in content
+    assert "your old password has not" in content
+    assert '<a href="/accounts/password/reset/">Forgot password?</a>' in content
+
+
+@pytest.mark.django_db
+def test_it_walks_the_password_reset_in_the_portals_pages_and_words(client, settings):
+    member = MemberFactory()
+    member.identity["nickname"] = "Countess"
+    member.save()
+    ask = client.get("/accounts/password/reset/").content.decode()
+    # The portal's own header, with the space's name.
+    assert f'<a class="brand" href="/">{settings.SITE_NAME}</a>' in ask
+    assert "Forgot your password?" in ask and "Send me the link" in ask
+    assert "Reset My Password" not in ask
+
+    sent = client.post("/accounts/password/reset/", {"email": member.email}, follow=True)
+    assert "Check your email" in sent.content.decode()
+    (message,) = mail.outbox
+    assert message.subject == f"[{settings.SITE_NAME}] Choose your password"
+    assert message.body.startswith("Hello Countess,")  # the preferred name
+    link = next(line for line in message.body.splitlines() if "/password/reset/key/" in line)
+
+    form = client.get(link.split("testserver", 1)[-1], follow=True)
+    page = form.content.decode()
+    assert "Choose a new password" in page and 'name="password1"' in page
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {"password1": "a-New-pass-2026", "password2": "a-New-pass-2026"},
+        follow=True,
+    )
+    assert "Your password is saved" in done.content.decode()
+    assert _log_in(client, member.email, "a-New-pass-2026")["Location"] == "/dashboard/"
+
+
+@pytest.mark.django_db
+def test_it_explains_a_used_or_bad_reset_link_in_words(client):
+    member = MemberFactory()
+    bad = _reset_link(member.user)[:-3] + "xx/"
+    page = client.get(bad, follow=True).content.decode()
+    assert "This link no longer works" in page
+    assert "Bad Token" not in page
+    assert '<a href="/accounts/password/reset/">Ask for a new link</a>' in page

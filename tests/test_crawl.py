@@ -39,7 +39,8 @@ from identity.clients import client_create
 from integrations.models import Delivery, DeliveryState, Endpoint, FeedEvent
 from integrations.services import access_key_create
 from members.email_change import email_change_token
-from members.models import ErasureRequest, Member
+from members.grants import authorization_grant
+from members.models import Authorization, ErasureRequest, Member
 from members.notifications import notification_create
 from signup.tokens import make_token
 from tests.factories import (
@@ -53,6 +54,7 @@ from tests.factories import (
     UserFactory,
     logged_in,
 )
+from tests.staff.conftest import column_permissions
 
 ROLES = ("anonymous", "member", "staff", "superuser")
 METHODS = ("GET", "HEAD", "OPTIONS", "POST")
@@ -230,7 +232,8 @@ def world(db):
     member = MemberFactory()
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_member", "change_member"])
+        *Permission.objects.filter(codename__in=["view_member", "change_member"]),
+        *column_permissions("view", "change"),
     )
     superuser = StaffFactory()
     stranger = MemberFactory(membership="pending")
@@ -248,6 +251,10 @@ def world(db):
     legacy.imported_rows.create(legacy_id=7, detail=[{"field": "username", "fix": "kept"}])
     MemberFactory(membership="banned")
     UserFactory()
+    # A tool with a trainer, granted to the member (the authorize page's rows).
+    laser = Authorization.objects.create(name="Laser cutter")
+    laser.trainers.add(superuser)
+    authorization_grant(member_id=member.pk, authorization=laser, by=superuser)
     Group.objects.create(name="door stewards")
     PlanFactory(stripe_product_id="prod_Factory0000")
     SubscriptionFactory(member=member)

@@ -216,7 +216,7 @@ def assert_unavailable(reply, proxy):
 def assert_logged_in(visitor, member):
     dashboard = visitor.get("/dashboard/")
     assert dashboard.status == 200
-    assert f"Hello, {member.display_name}" in dashboard.text
+    assert f"Hello, {member.preferred_name}" in dashboard.text
 
 
 def checkout_notes(member):

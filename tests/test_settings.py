@@ -99,3 +99,12 @@ def test_it_keeps_sessions_in_redis_backed_by_the_database_when_the_cache_is_sha
 
     local = _setting_values(names, SECRET_KEY="x" * 50, CACHE_URL="locmemcache://")
     assert local["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"
+
+
+def test_it_shares_the_cache_through_the_database_without_cache_url():
+    values = _setting_values(["CACHES", "SESSION_ENGINE"], SECRET_KEY="x" * 50, CACHE_URL="")
+    default = values["CACHES"]["default"]
+    assert default["BACKEND"] == "dhportal.cache.DatabaseCache"
+    assert default["LOCATION"] == "dhportal_cache"
+    # Sessions stay in their own table, as with any cache but Redis.
+    assert values["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"

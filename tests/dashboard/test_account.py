@@ -213,6 +213,37 @@ def test_a_used_link_changes_nothing_more(member_client, member):
 
 
 @pytest.mark.django_db
+def test_a_link_works_once_even_after_its_change_was_reverted(member_client, member):
+    client = member_client(member)
+    ask_for(client, "ada.new@example.org")
+    first = mailed_link("ada.new@example.org")
+    assert client.post(first).status_code == 302
+    # A second change takes the login back to the first address ...
+    ask_for(client, "ada@example.org")
+    back = mailed_link("ada@example.org")
+    assert client.post(back).status_code == 302
+    assert login_places(member)["member"] == "ada@example.org"
+    before = snapshot(member)
+    # ... and the first link, whose "from" address is current again, does nothing.
+    for method in (client.get, client.post):
+        response = method(first)
+        assert response.status_code == 400
+        assert "This link does not work" in response.content.decode()
+    assert snapshot(member) == before
+    assert login_places(member)["member"] == "ada@example.org"
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_link_without_an_id(member_client, member):
+    old_style = {"m": member.pk, "from": member.email, "to": "ada.new@example.org"}
+    token = signing.dumps(old_style, salt="members.email_change")
+    before = snapshot(member)
+    response = member_client(member).post(f"/dashboard/account/email/{token}/")
+    assert response.status_code == 400
+    assert snapshot(member) == before
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "typed",
     [

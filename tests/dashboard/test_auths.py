@@ -17,9 +17,8 @@ def test_it_lists_physical_and_computer_authorizations(member_client):
         }
     )
     content = member_client(member).get("/dashboard/auths/").content.decode()
-    assert "<li>Laser cutter</li>" in content
-    assert "<li>Lathe</li>" in content
-    assert "<li>3D printer queue</li>" in content
+    for name in ("Laser cutter", "Lathe", "3D printer queue"):
+        assert f'<span class="grant-name">{name}</span>' in content
 
 
 @pytest.mark.django_db
@@ -44,3 +43,25 @@ def test_it_sends_a_banned_member_to_the_locked_page(member_client):
 @pytest.mark.django_db
 def test_it_sends_an_anonymous_visitor_to_login(client):
     assert_sends_to_login(client, "/dashboard/auths/")
+
+
+@pytest.mark.django_db
+def test_it_shows_each_tools_date_grantor_and_expiry(member_client):
+    import datetime
+
+    from members.grants import authorization_grant
+    from members.models import Authorization, AuthorizationKind
+    from tests.factories import StaffFactory
+
+    trainer = StaffFactory(first_name="Grace", last_name="Hopper")
+    laser = Authorization.objects.create(name="Laser cutter")
+    wiki = Authorization.objects.create(name="Wiki", kind=AuthorizationKind.COMPUTER)
+    member = MemberFactory()
+    expires = datetime.date(2099, 3, 1)
+    authorization_grant(member_id=member.pk, authorization=laser, by=trainer, expires_on=expires)
+    authorization_grant(member_id=member.pk, authorization=wiki, by=None, source="import")
+    content = member_client(member).get("/dashboard/auths/").content.decode()
+    laser_line = content[content.index("Laser cutter") :].split("</li>")[0]
+    assert "by Grace Hopper" in laser_line and "expires 1 March 2099" in laser_line
+    wiki_line = content[content.index(">Wiki<") :].split("</li>")[0]
+    assert "import from the old system" in wiki_line and "does not expire" in wiki_line

@@ -16,6 +16,7 @@ GOOD = {
     "last_name": "Lovelace",
     "nickname": "",
     "pronouns": "",
+    "phone": "+1 555 0100",
     "discord_username": "ada",
 }
 
@@ -102,7 +103,7 @@ def test_it_treats_a_missing_key_and_a_blank_field_as_the_same(member_client):
 @pytest.mark.django_db
 def test_it_saves_into_a_null_column(member_client):
     member = MemberFactory(connections=None)
-    member_client(member).post(URL, {**GOOD, "discord_username": "ada99"})
+    member_client(member).post(URL, {**GOOD, "phone": "", "discord_username": "ada99"})
     assert Member.objects.get(pk=member.pk).connections == {"discord_username": "ada99"}
 
 
@@ -134,6 +135,9 @@ BAD = [
     ("discord_username", "d" * 51),
     ("first_name", "Ada\x00"),
     ("discord_username", "ada\x00"),
+    ("phone", "ask Bob"),
+    ("phone", "1" * 21),
+    ("phone", "+-()"),
 ]
 
 
@@ -179,3 +183,17 @@ def test_it_sends_a_banned_member_to_the_locked_page_and_writes_nothing(member_c
 @pytest.mark.django_db
 def test_it_sends_an_anonymous_visitor_to_login(client):
     assert_sends_to_login(client, URL)
+
+
+@pytest.mark.django_db
+def test_it_shows_and_edits_the_phone_and_shows_the_birthday(member_client, member):
+    client = member_client(member)
+    page = client.get(URL)
+    assert page.context["form"].initial["phone"] == "+1 555 0100"
+    content = page.content.decode()
+    assert 'name="phone"' in content
+    # The birthday is shown (dates read the same on every page), not edited here.
+    assert "Birthday</dt><dd>10 December 1990</dd>" in content
+    assert 'name="birthday"' not in content
+    client.post(URL, {**GOOD, "phone": "+44 20 7946 0958"})
+    assert Member.objects.get(pk=member.pk).connections["phone"] == "+44 20 7946 0958"

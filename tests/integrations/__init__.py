@@ -4,6 +4,7 @@ runs, and running the feed's jobs in this process as a worker would."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -47,13 +48,18 @@ class Request:
 class Receiver:
     """An HTTP receiver on 127.0.0.1:`port`. Each request takes the next behaviour of
     `plan` (then `default`): "accept" (200), "fail" (500 with a body), "redirect"
-    (302), or "hold" (answer nothing for `hold_seconds`, longer than the client's
-    timeout). `stop()` closes the port (connection refused); `start()` opens it."""
+    (302), "hold" (answer nothing for `hold_seconds`, longer than the client's
+    timeout), "late" (store the event at once, as "accept" does, but answer 200 only
+    after `hold_seconds`), or "drip" (a 200 answer sent one byte every `drip_seconds`;
+    `dripping` counts the answers being dripped now). `stop()` closes the port
+    (connection refused); `start()` opens it."""
 
     port: int = field(default_factory=free_port)
     plan: list[str] = field(default_factory=list)
     default: str = "accept"
     hold_seconds: float = 1.5
+    drip_seconds: float = 2.0
+    dripping: int = 0
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -71,6 +77,19 @@ class Receiver:
         with self.lock:
             return self.plan.pop(0) if self.plan else self.default
 
+    def _drip(self, wfile) -> None:
+        with self.lock:
+            self.dripping += 1
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                wfile.write(bytes([byte]))
+                time.sleep(self.drip_seconds)
+        except OSError:  # the client gave up
+            pass
+        finally:
+            with self.lock:
+                self.dripping -= 1
+
     def start(self) -> Receiver:
         receiver = self
 
@@ -84,8 +103,14 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 behaviour = receiver._behaviour()
-                status = {"accept": 200, "fail": 500, "redirect": 302}.get(behaviour)
+                status = {"accept": 200, "late": 200, "fail": 500, "redirect": 302}.get(behaviour)
                 request = Request(time.time(), body, dict(self.headers.items()), status)
+                if behaviour == "drip":
+                    with receiver.lock:
+                        receiver.requests.append(request)
+                    receiver._drip(self.wfile)
+                    self.close_connection = True
+                    return
                 if behaviour == "hold":
                     time.sleep(receiver.hold_seconds)
                     with receiver.lock:
@@ -94,13 +119,16 @@ class Receiver:
                     return
                 with receiver.lock:
                     receiver.requests.append(request)
+                if behaviour == "late":
+                    time.sleep(receiver.hold_seconds)
                 answer = b"ok" if status == 200 else b"receiver broke: try later"
-                self.send_response(status)
-                if status == 302:
-                    self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                with contextlib.suppress(OSError):  # a late answer's client may be gone
+                    self.send_response(status)
+                    if status == 302:
+                        self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True

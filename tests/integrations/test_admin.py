@@ -160,3 +160,24 @@ def test_it_lets_a_member_without_staff_rights_see_none_of_it():
     client = logged_in(member.user)
     for url in ("/admin/integrations/endpoint/", "/admin/integrations/accesskey/"):
         assert client.get(url).status_code == 302
+
+
+def test_it_names_the_member_and_shows_at_most_200_characters_of_an_answer(staff):
+    delivery = _dead_delivery()
+    error_page = "HTTP 502 Bad Gateway: <html>" + "<p>stack trace line</p>" * 500 + "</html>"
+    Delivery.objects.filter(pk=delivery.pk).update(last_answer=error_page)
+    for url in (
+        "/admin/integrations/delivery/",
+        f"/admin/integrations/delivery/{delivery.pk}/change/",
+    ):
+        page = staff.get(url).content.decode()
+        assert f"#{delivery.member_id} Ada Lovelace" in page
+        assert "HTTP 502 Bad Gateway: &lt;html&gt;&lt;p&gt;stack trace line" in page
+        assert page.count("stack trace line") <= 200 // len("<p>stack trace line</p>") + 1
+
+
+def test_it_lists_feed_events_with_the_member_and_the_fields_in_words(staff):
+    member = MemberFactory()
+    page = staff.get("/admin/integrations/feedevent/").content.decode()
+    assert f"#{member.pk} Ada Lovelace" in page
+    assert '["' not in page  # the changed fields as words, not a JSON list

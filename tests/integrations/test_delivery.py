@@ -13,6 +13,7 @@ from integrations.services import DeliveryFailed
 from integrations.snapshot import EVENT_KEYS, SNAPSHOT_KEYS
 from integrations.tasks import FEED_RETRY
 from members.models import Member
+from tests import threads
 from tests.factories import MemberFactory, logged_in
 from tests.integrations import (
     RESYNC_TASK,
@@ -23,7 +24,7 @@ from tests.integrations import (
     verify,
 )
 from tests.integrations.conftest import SECRET
-from tests.jobs import jobs, run_in_process
+from tests.jobs import jobs, run_in_process, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +110,62 @@ def test_it_supersedes_an_older_snapshot_once_a_newer_one_is_delivered(queue, en
     # The older one's retry comes: it is never sent after the newer snapshot.
     assert run_send(older_job, attempts=1) == "not pending"
     assert [r.json["username"] for r in receiver.accepted] == ["newer"]
+
+
+def test_it_never_sends_an_older_snapshot_after_a_newer_one_a_late_receiver_stored(
+    queue, endpoint, receiver
+):
+    member = pumped_member()
+    change(member, "older")
+    change(member, "newer")
+    services.feed_pump()
+    older_job, newer_job = send_jobs()
+    # The receiver stores each snapshot at once but answers after the 0.5 s timeout:
+    # both attempts count as failed, though it has both.
+    receiver.plan = ["late", "late"]
+    assert isinstance(run_send(older_job), DeliveryFailed)
+    assert isinstance(run_send(newer_job), DeliveryFailed)
+    assert [r.json["username"] for r in receiver.requests] == ["older", "newer"]
+
+    # The older one's retry comes first: the newer one was sent, so it is dropped.
+    assert run_send(older_job, attempts=1) == "superseded"
+    assert run_send(newer_job, attempts=1) == "delivered"
+
+    stored = [r.json["sequence"] for r in receiver.requests]
+    assert stored == sorted(stored), stored  # the receiver never goes back in time
+    assert [r.json["username"] for r in receiver.requests] == ["older", "newer", "newer"]
+    older, newer = Delivery.objects.order_by("sequence")
+    assert (older.state, older.attempts) == (DeliveryState.SUPERSEDED, 1)
+    assert (newer.state, newer.attempts) == (DeliveryState.DELIVERED, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_one_members_snapshots_one_at_a_time_holding_no_lock_meanwhile(
+    queue, endpoint, receiver, settings
+):
+    settings.INTEGRATIONS_DELIVERY_TIMEOUT = 3
+    member = pumped_member()
+    change(member, "older")
+    change(member, "newer")
+    services.feed_pump()
+    older_job, newer_job = send_jobs()
+    receiver.plan = ["late"]  # takes the older one and answers after the 3 s timeout
+    receiver.hold_seconds = 5
+
+    sending = threads.start(lambda: run_send(older_job))
+    wait_for(lambda: len(receiver.requests) == 1, what="the older snapshot on the wire")
+    # The older POST is on the wire, in no transaction: the newer one waits its turn.
+    busy = run_send(newer_job)
+    assert isinstance(busy, DeliveryFailed)
+    assert str(busy) == "Waiting for this member's previous delivery."
+    assert len(receiver.requests) == 1
+    [older_result] = sending.join()
+    assert isinstance(older_result, DeliveryFailed)  # answered too late
+
+    assert run_send(newer_job, attempts=1) == "delivered"
+    assert [r.json["username"] for r in receiver.requests] == ["older", "newer"]
+    newer = Delivery.objects.get(sequence=3)
+    assert (newer.state, newer.attempts) == (DeliveryState.DELIVERED, 1)
 
 
 def test_it_marks_a_delivery_dead_after_the_last_retry_and_replays_it(

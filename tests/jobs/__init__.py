@@ -1,5 +1,5 @@
 """Helpers for tests of background jobs: a real SMTP server on a loopback port
-(aiosmtpd) and the real worker (`manage.py procrastinate worker`, a subprocess on the
+(aiosmtpd) and the real worker (`manage.py worker`, a subprocess on the
 test database) run until the queue is empty.
 
 The worker only sees committed jobs, so tests that run it are `transaction=True`.
@@ -131,7 +131,7 @@ def worker_env(smtp_port: int | None = None, **environ) -> dict:
 
 
 def _argv(*options: str) -> list[str]:
-    return [sys.executable, "manage.py", "procrastinate", "worker", *options]
+    return [sys.executable, "manage.py", "worker", *options]
 
 
 def _due_jobs() -> int:

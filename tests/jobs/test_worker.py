@@ -1,15 +1,19 @@
-"""The real worker (`manage.py procrastinate worker`, a subprocess) on the real test
+"""The real worker (`manage.py worker`, a subprocess) on the real test
 database, mailing a real SMTP server on a loopback port. Few and quick: each worker
 start costs about a second."""
 
+import contextlib
 import signal
 import time
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql
 
 from dhportal.jobs import OUTSIDE_RETRY, defer
+from dhportal.mail import SMTP_TIMEOUT
 from members.models import Notification, NotificationKind, NotificationState
 from members.notifications import notification_create
 from members.tasks import retry_stalled_jobs
@@ -188,3 +192,90 @@ def test_it_defers_each_periodic_job_once_however_many_workers_run(job_queue):
     for task in MEMBER_PERIODIC:
         assert names.count(task) == 1, (names, logs)
         assert defers.count(task) == 1, defers
+
+
+def test_it_stops_promptly_on_sigterm_mid_job_and_the_job_runs_again(job_queue, sink):
+    member = MemberFactory()
+    notification_id = _notify(member)
+    sink.mode = "hold"  # the job waits on the mail server until its 30 s timeout
+    worker = start_worker(sink.port)
+    try:
+        assert sink.holding.wait(30), "the worker never reached the mail server"
+        asked = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        # Well before the job's own end (SMTP_TIMEOUT): procrastinate alone waits for it.
+        returncode = worker.wait(timeout=SMTP_TIMEOUT - 10)
+        stopped_after = time.monotonic() - asked
+    finally:
+        log = stop_worker(worker, kill=True)
+    assert returncode == 0, log
+    assert sink.received == []  # the job had not finished
+    assert [j["status"] for j in jobs()] == ["todo"], log  # back in the queue
+    assert "back in the queue" in log
+    print(f"stopped {stopped_after:.1f} s after SIGTERM")
+
+    sink.release()
+    sink.mode = "accept"
+    run_worker(sink.port)
+    assert [j["status"] for j in jobs()] == ["succeeded"]
+    assert len(sink.to(member.email)) == 1
+    assert Notification.objects.get(pk=notification_id).state == NotificationState.SENT
+
+
+@contextlib.contextmanager
+def _database_away():
+    """The test database refuses every connection and loses the open ones, as in a
+    failover, until the block ends. Run from the maintenance database."""
+    name = connection.settings_dict["NAME"]
+    connection.close()
+    params = {**connection.get_connection_params(), "dbname": "postgres", "autocommit": True}
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+        )
+        try:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                [name],
+            )
+            yield
+        finally:
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
+            )
+
+
+# Longer than procrastinate's wait for a connection (its pool's 30 s), after which its
+# own worker exits.
+OUTAGE_SECONDS = 40
+
+
+def test_it_rides_out_a_database_outage_and_runs_a_job_deferred_after_it(job_queue, sink):
+    member = MemberFactory()
+    worker = start_worker(sink.port)
+    try:
+        wait_for(lambda: _workers() == 1, what="the worker's registration")
+        with _database_away():
+            deadline = time.monotonic() + OUTAGE_SECONDS
+            while time.monotonic() < deadline:
+                assert worker.poll() is None, "the worker exited during the outage"
+                time.sleep(0.5)
+        assert worker.poll() is None
+        _notify(member)  # deferred once the database is back
+        wait_for(lambda: bool(sink.to(member.email)), timeout=60, what="the mail")
+        alive = worker.poll() is None
+    finally:
+        log = stop_worker(worker)
+    assert alive, log
+    assert "lost the database" in log
+    assert "The database is unreachable" in log
+    assert "reachable again" in log
+    assert len(sink.to(member.email)) == 1
+
+
+def _workers() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM procrastinate_workers")
+        return cursor.fetchone()[0]

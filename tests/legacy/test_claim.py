@@ -65,7 +65,7 @@ def test_it_lets_an_imported_member_reset_their_password_log_in_and_see_their_da
     page = member_client.get("/dashboard/")
     assert page.status_code == 200
     text = page.content.decode()
-    assert "Hello, Alice Archer" in text
+    assert f"Hello, {alice.preferred_name}</h1>" in text
     assert "Stripe Member - $65" in text  # the level Deep Harbor recorded
     assert "Pending" in text
     keys = member_client.get("/dashboard/keys/").content.decode()

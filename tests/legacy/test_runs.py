@@ -3,12 +3,20 @@ refuses, and what it does to the source (nothing)."""
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Group
 from django.core import mail
 
 from billing.models import Plan
 from integrations.models import DoorEvent
 from legacy.models import ImportedRow, Outcome
-from members.models import Authorization, Member, MemberEvent, RfidTag, User
+from members.models import (
+    Authorization,
+    AuthorizationGrant,
+    Member,
+    MemberEvent,
+    RfidTag,
+    User,
+)
 from tests.factories import MemberFactory
 from tests.legacy.conftest import SQL, deepharbor_sql, run_import
 
@@ -16,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 SUMMARY = (
     "imported 19, already imported 0, partial 3, duplicates 2, values fixed 8, tag conflicts 1,"
-    " numbers changed 0, door events 6\n"
+    " numbers changed 0, staff 2, door events 6\n"
 )
 
 
@@ -32,6 +40,9 @@ def fingerprint() -> dict:
         "plans": list(Plan.objects.order_by("pk").values()),
         "authorizations": list(Authorization.objects.order_by("pk").values()),
         "door events": list(DoorEvent.objects.order_by("pk").values()),
+        "grants": list(AuthorizationGrant.objects.order_by("pk").values()),
+        "groups": sorted(Group.objects.values_list("name", "permissions")),
+        "staff": list(User.objects.filter(is_staff=True).values_list("pk", "groups")),
     }
 
 
@@ -64,7 +75,7 @@ def test_it_changes_nothing_on_a_rerun(deepharbor):
 
     assert out == (
         "imported 0, already imported 19, partial 0, duplicates 0, values fixed 0,"
-        " tag conflicts 0, numbers changed 0, door events 0\n"
+        " tag conflicts 0, numbers changed 0, staff 0, door events 0\n"
     )
     assert fingerprint() == before
 

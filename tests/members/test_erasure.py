@@ -20,8 +20,10 @@ from members.erasure import (
     is_erased_ban,
     member_erase,
 )
+from members.grants import authorization_grant
 from members.merge import MERGED_AWAY_Q, member_merge
 from members.models import (
+    Authorization,
     BannedEmailHash,
     EmailChangeMail,
     ErasureRequest,
@@ -128,6 +130,11 @@ def _copies_everywhere(member):
     Delivery.objects.filter(member_id=member.pk).update(last_answer=f"500 no such user {USERNAME}")
     notification_id = notification_create(member=member, kind="lapsed", key="evt_zq1")
     Notification.objects.filter(pk=notification_id).update(error=f"550 mailbox {EMAIL} unavailable")
+    # A grant whose note names the member (free text staff typed).
+    laser = Authorization.objects.get_or_create(name="Laser cutter")[0]
+    authorization_grant(
+        member_id=member.pk, authorization=laser, by=None, note=f"{NOTE}; call {PHONE}"
+    )
     EmailChangeMail.objects.create(member=member, email=NEW_EMAIL)
     SignupMail.objects.create(email=EMAIL, purpose="already_registered")
     LogEntry.objects.create(

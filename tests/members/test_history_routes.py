@@ -183,3 +183,37 @@ def test_it_keeps_continue_and_reset_tokens_out_of_the_server_logs(tmp_path):
     assert '"GET /signup/continue/… HTTP/1.1"' in log
     assert "/signup/continue/…/ 301" in log
     assert '"GET /accounts/password/reset/key/…/ HTTP/1.1"' in log
+
+
+@pytest.mark.django_db
+def test_it_keeps_tokens_in_query_strings_out_of_the_access_log(tmp_path):
+    token = make_token(EMAIL)
+    secret = secrets.token_hex(16)
+    details = f"/signup/continue/{token}/"
+    with gunicorn(tmp_path, access_log_format=EVERYTHING, SECRET_KEY=settings.SECRET_KEY) as (
+        port,
+        access_log,
+    ):
+        visitor = Visitor(port)
+        # The details form's username check sends the token in a POST body ...
+        csrf = visitor.form_token(details)
+        check = visitor.post_form(
+            "/api/check-username", {"username": "freename", "token": token}, csrf
+        )
+        assert check.status == 200 and check.json() == {"available": True}
+        # ... and an old page or a hand-made link that still puts one in a query string
+        # is refused, and logged without it, as are other secret-looking parameters.
+        assert visitor.get(f"/api/check-username?username=freename&token={token}").status == 405
+        assert visitor.get(f"/healthz?access_token={secret}&next=%2Fkept").status == 200
+        assert (
+            visitor.request(
+                "GET", "/healthz", headers={"Referer": f"http://127.0.0.1/x?api_key={secret}"}
+            ).status
+            == 200
+        )
+    log = access_log.read_text()
+    assert token not in log and secret not in log
+    assert '"POST /api/check-username HTTP/1.1"' in log
+    assert '"GET /api/check-username?username=freename&token=… HTTP/1.1"' in log
+    assert "/healthz?access_token=…&next=%2Fkept" in log
+    assert '"http://127.0.0.1/x?api_key=…"' in log

@@ -20,7 +20,7 @@ def _last_source(member):
 def test_it_records_a_profile_update_as_the_members_own_write():
     member = MemberFactory()
     outcome = services.member_profile_update(
-        member=member, by=member.user, first_name="Grace", last_name="Hopper"
+        member=member, by=member.user, first_name="Grace", last_name="Hopper", phone="555 0100"
     )
     assert outcome == services.SAVED
     member.refresh_from_db()
@@ -39,6 +39,7 @@ def test_it_writes_nothing_for_an_unchanged_profile():
         last_name=identity["last_name"],
         nickname=identity["nickname"],
         pronouns=identity["pronouns"],
+        phone=connections["phone"],
         discord_username=connections["discord_username"],
     )
     assert outcome == services.UNCHANGED
@@ -60,6 +61,7 @@ def test_it_leaves_a_wrong_typed_key_the_member_did_not_touch_as_stored():
         last_name=member.identity["last_name"],
         nickname=member.identity["nickname"],
         pronouns=member.identity["pronouns"],
+        phone=member.connections["phone"],
         discord_username=member.connections["discord_username"],
     )
     assert outcome == services.SAVED
@@ -74,7 +76,12 @@ def test_it_leaves_a_wrong_typed_key_the_member_did_not_touch_as_stored():
 def test_it_refuses_a_profile_update_into_a_damaged_column():
     member = MemberFactory(connections=["not", "an", "object"])
     outcome = services.member_profile_update(
-        member=member, by=member.user, first_name="Grace", last_name="Hopper", discord_username="g"
+        member=member,
+        by=member.user,
+        first_name="Grace",
+        last_name="Hopper",
+        phone="",
+        discord_username="g",
     )
     assert outcome == services.REFUSED
     assert Member.objects.get(pk=member.pk).identity == member.identity

@@ -369,3 +369,31 @@ def test_it_never_loses_a_row_or_duplicates_a_tag_under_concurrent_overlapping_m
         assert {m for _, m in held} <= {m.pk for m in live}
         for m in members:
             assert sorted(m.access["rfid_tags"]) == sorted(t for t, h in held if h == m.pk)
+
+
+def test_it_moves_the_merged_records_grants_to_the_survivor(staff):
+    from members.grants import authorization_grant
+    from members.models import Authorization, AuthorizationGrant
+
+    laser = Authorization.objects.create(name="Laser Cutter")
+    wood = Authorization.objects.create(name="Wood Shop")
+    holder = MemberFactory()
+    twin = legacy_twin(holder, authorizations=None)
+    authorization_grant(member_id=holder.pk, authorization=laser, by=staff)
+    authorization_grant(member_id=twin.pk, authorization=laser, by=staff)
+    moved = authorization_grant(member_id=twin.pk, authorization=wood, by=staff)
+
+    member_merge(survivor=holder, merged=twin, choices={}, by=staff)
+
+    live = AuthorizationGrant.objects.filter(revoked_at=None)
+    assert sorted(live.values_list("member_id", "authorization__name")) == [
+        (holder.pk, "Laser Cutter"),
+        (holder.pk, "Wood Shop"),
+    ]
+    assert live.get(authorization=wood).pk == moved.pk
+    # The twin's second Laser Cutter grant ended (it stays on the twin's record), by the
+    # staff user who merged.
+    ended = AuthorizationGrant.objects.get(member=twin, authorization=laser)
+    assert ended.revoked_by == staff
+    holder.refresh_from_db()
+    assert holder.authorizations["authorizations"] == ["Laser Cutter", "Wood Shop"]

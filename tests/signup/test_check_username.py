@@ -1,6 +1,7 @@
 """/api/check-username: advisory, only for holders of a valid continue link."""
 
 import pytest
+from django.test import Client
 
 from signup.tokens import make_token
 from tests.factories import MemberFactory, UserFactory
@@ -10,7 +11,7 @@ def check(client, username, token=None, **extra):
     params = {"username": username}
     if token is not False:
         params["token"] = make_token("visitor@example.org") if token is None else token
-    return client.get("/api/check-username", params, **extra)
+    return client.post("/api/check-username", params, **extra)
 
 
 @pytest.mark.django_db
@@ -64,5 +65,16 @@ def test_it_rate_limits_per_client_address(client, settings):
 
 
 @pytest.mark.django_db
-def test_it_refuses_a_post(client):
-    assert client.post("/api/check-username", {"username": "x"}).status_code == 405
+def test_it_refuses_a_get_so_no_token_sits_in_a_url(client):
+    token = make_token("visitor@example.org")
+    response = client.get("/api/check-username", {"username": "x", "token": token})
+    assert response.status_code == 405
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_post_without_the_csrf_token():
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        "/api/check-username", {"username": "x", "token": make_token("visitor@example.org")}
+    )
+    assert response.status_code == 403

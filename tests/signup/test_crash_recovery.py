@@ -142,7 +142,8 @@ def test_it_leaves_a_partial_member_after_a_crash_that_repair_members_makes_whol
     staff.force_login(StaffFactory())
     page, _ = admin_list(staff)
     assert "1 member is partial" in page
-    assert "notes, access, authorizations, extras" in page
+    missing = "notes not set up, door access not set up, authorizations not set up"
+    assert f"{missing}, storage not set up" in page
     assert admin_list(staff, "?scaffolding=partial")[1] == {member.pk}
     assert admin_list(staff, "?scaffolding=missing_extras")[1] == {member.pk}
 

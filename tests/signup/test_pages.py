@@ -166,7 +166,8 @@ def test_allauths_password_reset_mail_carries_the_site_name(client, settings):
     client.post("/accounts/password/reset/", {"email": member.email})
     [message] = mail.outbox
     assert message.subject.startswith("[Hackerspace] ")
-    assert "Hello from Hackerspace!" in message.body
+    assert message.body.startswith("Hello Ada,")  # the member's first name
+    assert "Thank you for being part of Hackerspace." in message.body
     assert "testserver" not in message.subject
 
 

@@ -27,7 +27,7 @@ def signup(address=None, **extra):
 
 def check_username(address):
     params = {"username": "free_name", "token": make_token("visitor@example.org")}
-    return Client(REMOTE_ADDR=address).get("/api/check-username", params).status_code
+    return Client(REMOTE_ADDR=address).post("/api/check-username", params).status_code
 
 
 def test_it_counts_two_addresses_of_one_ipv6_64_together(one_signup):

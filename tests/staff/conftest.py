@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth.models import Permission
 
+from members import shapes
 from tests.factories import MemberFactory, StaffFactory, UserFactory
 
 # Member text that would close a textarea and run a script if a page did not escape it.
@@ -18,11 +19,22 @@ def superuser():
     return StaffFactory()
 
 
+def column_permissions(*actions: str) -> list[Permission]:
+    """The column rights (members/rights.py) for these actions ("view", "change") on
+    every JSON column."""
+    codenames = [f"{action}_{column}" for action in actions for column in shapes.COLUMNS]
+    return list(
+        Permission.objects.filter(content_type__app_label="members", codename__in=codenames)
+    )
+
+
 @pytest.fixture
 def viewer():
-    """Staff with the view permission on members and nothing else."""
+    """Staff with the view permission on members (every column) and nothing else."""
     user = UserFactory(is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_member"))
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_member"), *column_permissions("view")
+    )
     return user
 
 

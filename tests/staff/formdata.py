@@ -2,9 +2,13 @@
 of the form as the page drew it (checked boxes only, selected options), so tests post
 exactly what staff would, changed only where the test changes it."""
 
+import json
 from html.parser import HTMLParser
 
 from django.http import QueryDict
+
+from members.models import Member
+from members.shapes import COLUMNS
 
 
 class _FormParser(HTMLParser):
@@ -107,3 +111,17 @@ def change_page_data(client, url: str, **changes) -> dict[str, list[str]]:
     data["_save"] = "Save"
     # The test client posts every value of a list (a QueryDict's items() gives one).
     return {name: data.getlist(name) for name in data}
+
+
+def raw_page_data(member, **changes) -> dict[str, str]:
+    """The raw JSON view's form (?advanced=1) as the page draws it for the stored row,
+    with `changes` applied: a column's new value (JSON-encoded unless text), or `email`
+    / `username`."""
+    member = Member.objects.get(pk=member.pk)
+    data = {"email": member.email, "username": member.username, "_save": "Save"}
+    for column in COLUMNS:
+        value = getattr(member, column)
+        data[column] = data[f"initial-{column}"] = "" if value is None else json.dumps(value)
+    for key, value in changes.items():
+        data[key] = value if isinstance(value, str) else json.dumps(value)
+    return data

@@ -138,3 +138,39 @@ def test_it_refuses_the_index_to_non_staff(as_outsider):
 @pytest.mark.django_db
 def test_it_refuses_the_index_to_anonymous_visitors(client):
     assert client.get("/admin/").status_code == 302
+
+
+# The admin in the space's words: its name in the header and title; the machinery (the
+# job queue, the raw audit tables) on the index for superusers only.
+
+
+@pytest.mark.django_db
+def test_it_carries_the_space_name_in_the_header_and_title(as_superuser, settings):
+    settings.SITE_NAME = "Harbour Makers"
+    html = as_superuser.get("/admin/").content.decode()
+    assert '<a href="/admin/">Harbour Makers staff</a>' in html
+    assert "<title>Staff tools | Harbour Makers staff</title>" in html
+    assert "Django administration" not in html and "Django site admin" not in html
+
+
+def _index_apps(client) -> set[str]:
+    return {app["app_label"] for app in client.get("/admin/").context["app_list"]}
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_job_queue_and_audit_tables_off_the_index_of_other_staff(client):
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_member", "view_procrastinatejob", "view_events"]
+        )
+    )
+    client.force_login(staff)
+    assert _index_apps(client) == {"members"}
+    # Still reachable with the permission (the "needs staff" panel links failed jobs).
+    assert client.get("/admin/procrastinate/procrastinatejob/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_it_shows_the_job_queue_and_audit_tables_to_superusers(as_superuser):
+    assert {"procrastinate", "pghistory", "members"} <= _index_apps(as_superuser)

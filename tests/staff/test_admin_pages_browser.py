@@ -1,10 +1,13 @@
 """The admin pages the project draws itself, in Chromium: staff fix a partial member
 with the structured fields alone, and the index panel, member list, member editing,
-activation, history (and merge) pass axe-core at desktop and phone widths, with
+activation, history, merge and the authorize page pass axe-core at desktop and phone widths, with
 screenshots saved under screenshots/ (git-ignored)."""
+
+import datetime
 
 import pytest
 
+from members.grants import authorization_grant, authorization_revoke
 from members.models import Authorization, AuthorizationKind, Member
 from tests.browser import orm
 from tests.factories import DEFAULT_PASSWORD, MemberFactory, StaffFactory
@@ -85,6 +88,14 @@ def _world():
         "status", {"subscription_status": "active", "membership_level": "z" * 300}
     )
     twin = MemberFactory(duplicate_of=holder, user=None, email="", username="twin")
+    # A grant and a revoked one, for the authorize page's table.
+    laser = Authorization.objects.create(name="Laser cutter")
+    Authorization.objects.create(name="Wiki", kind="computer")
+    grant = authorization_grant(member_id=holder.pk, authorization=laser, by=None, note="ok")
+    authorization_revoke(member_id=holder.pk, grant_id=grant.pk, by=None)
+    authorization_grant(
+        member_id=holder.pk, authorization=laser, by=None, expires_on=datetime.date(2099, 1, 1)
+    )
     return holder, partial, pending, twin
 
 
@@ -106,6 +117,8 @@ def test_the_project_admin_pages_pass_axe_at_desktop_and_phone_widths(page, live
         "member-raw-json": (f"{changelist}{holder.pk}/change/?advanced=1", "#content"),
         "history": (f"{changelist}{holder.pk}/history/", "#content"),
         "merge": (f"{changelist}{twin.pk}/merge/?with={holder.pk}", "#content"),
+        "authorize": (f"{changelist}{holder.pk}/authorizations/", "#content"),
+        "authorize-find": (f"{changelist}authorizations/?q=Ada", "#content"),
     }
     problems, overflowing = [], []
     for width_name, (width, height) in WIDTHS.items():
@@ -156,3 +169,54 @@ def test_the_member_list_shows_every_column_unclipped_at_1280(page, live_server)
         " <= window.innerWidth"
     )
     screenshot(page, "admin-member-list-partial-desktop")
+
+
+def _feed_rows():
+    """Members with long names and addresses, their feed events, and dead deliveries
+    holding a receiver's whole HTML error page."""
+    from integrations.models import Delivery, DeliveryState, Endpoint
+
+    endpoint = Endpoint.objects.create(
+        name="door board", url="https://door.example.org/hooks/members", secret="s" * 32
+    )
+    for n in range(12):
+        member = MemberFactory(
+            email=f"a.very.long.address.for.member.number.{n}@members.example.org",
+            username=f"longusername{n}",
+        )
+        event = member.feed_events.get()
+        Delivery.objects.create(
+            endpoint=endpoint,
+            event=event,
+            member_id=member.pk,
+            sequence=event.sequence,
+            state=DeliveryState.DEAD,
+            attempts=35,
+            last_answer="HTTP 502: <html>" + "<p>Bad gateway, try again later</p>" * 300,
+        )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/members/member/",
+        "/admin/integrations/delivery/",
+        "/admin/integrations/feedevent/",
+    ],
+)
+def test_it_fits_the_lists_in_1280_pixels_without_sideways_scrolling(page, live_server, path):
+    staff = orm(StaffFactory)
+    orm(_feed_rows)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _log_in(page, live_server, staff, path)
+    assert page.locator("#result_list tbody tr").count() >= 12
+    screenshot(page, f"list-1280-{path.strip('/').replace('/', '-')}")
+    assert no_sideways_scroll(page), page.evaluate("document.documentElement.scrollWidth")
+    # Django's list scrolls inside its own box: the table must fit that box too.
+    widths = page.evaluate(
+        "() => { const r = document.querySelector('#changelist .results');"
+        " return [r.scrollWidth, r.clientWidth]; }"
+    )
+    assert widths[0] <= widths[1] + 1, widths

@@ -85,3 +85,12 @@ def test_it_counts_open_requests_on_the_admin_index(as_superuser):
     content = as_superuser.get("/admin/").content.decode()
     assert "2 open erasure requests" in content
     assert f"{LIST}?state=open" in content
+
+
+@pytest.mark.django_db
+def test_it_names_the_member_of_each_request_in_the_list(as_superuser):
+    member = MemberFactory()
+    ErasureRequest.objects.create(member=member)
+    html = as_superuser.get("/admin/members/erasurerequest/").content.decode()
+    link = f'<a href="/admin/members/member/{member.pk}/change/">#{member.pk} Ada Lovelace</a>'
+    assert link in html

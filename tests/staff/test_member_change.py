@@ -13,21 +13,14 @@ from members.models import Member, User
 from members.shapes import COLUMNS as JSON_COLUMNS
 from tests.factories import MemberFactory
 from tests.staff.conftest import XSS, XSS_ESCAPED
+from tests.staff.formdata import raw_page_data
 
 
 def _url(member):
     return f"/admin/members/member/{member.pk}/change/"
 
 
-def _form_data(member, **changes):
-    member = Member.objects.get(pk=member.pk)
-    data = {"email": member.email, "username": member.username, "_save": "Save"}
-    for column in JSON_COLUMNS:
-        value = getattr(member, column)
-        data[column] = data[f"initial-{column}"] = "" if value is None else json.dumps(value)
-    for key, value in changes.items():
-        data[key] = value if isinstance(value, str) else json.dumps(value)
-    return data
+_form_data = raw_page_data
 
 
 def _post(client, member, **changes):

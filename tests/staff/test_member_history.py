@@ -64,12 +64,26 @@ def test_it_shows_every_write_by_any_path_with_source_and_user(as_superuser, sup
         ("staff", superuser),
         ("unlabelled", None),
     ]
-    assert ("connections.phone", '"+1 555 0100"', '"555 0199"') in rows[1]["changes"]
-    assert ("status.subscription_status", '""', '"active"') in rows[2]["changes"]
-    assert ("notes", "null", "[]") in rows[3]["changes"]
-    assert ("username", json.dumps(member.username), '"renamed"') in rows[4]["changes"]
-    assert ("extras.storage_id", "null", "7") in rows[5]["changes"]
+    # Each change by its label, old -> new, in words.
+    assert ("Phone", "+1 555 0100", "555 0199") in rows[1]["changes"]
+    assert ("Subscription status", "empty", "active") in rows[2]["changes"]
+    assert ("Notes", "not set up", "set up") in rows[3]["changes"]
+    assert ("Username", member.username, "renamed") in rows[4]["changes"]
+    assert ("Storage slot", "not set", "7") in rows[5]["changes"]
     assert all(r["time"] is not None for r in rows)
+    who = [r["who"] for r in rows]
+    name = superuser.get_full_name()
+    assert who == [
+        "signup",
+        f"{member.user.get_full_name()} (the member)",
+        "Stripe (webhook)",
+        f"{name} (repair)",
+        f"{name} (staff)",
+        "outside the portal (e.g. SQL)",
+    ]
+    html = as_superuser.get(_url(member)).content.decode()
+    assert "Phone: <del>+1 555 0100</del> → <ins>555 0199</ins>" in html
+    assert "connections.phone" not in html and "{" not in html.split("history-changes", 1)[1]
 
 
 @pytest.mark.django_db
@@ -79,8 +93,8 @@ def test_it_shows_an_appended_note_as_added(as_superuser):
     changes = _rows(as_superuser, member)[0]["changes"]
     assert len(changes) == 1
     what, before, after = changes[0]
-    assert (what, before) == ("notes", None)
-    assert '"note": "Paid in cash"' in after
+    assert (what, before) == ("Note added", None)
+    assert after.startswith("Paid in cash (staff0, ")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -90,8 +104,8 @@ def test_it_shows_a_raw_sql_write(as_superuser):
         cursor.execute("""UPDATE members_member SET forms = NULL WHERE id = %s""", [member.pk])
     row = _rows(as_superuser, member)[0]
     assert row["source"] == "unlabelled"
-    assert row["changes"][0][0] == "forms"
-    assert row["changes"][0][2] == "null"
+    assert row["changes"][0][0] == "Forms and checks"
+    assert row["changes"][0][2] == "not set"
 
 
 @pytest.mark.django_db

@@ -83,7 +83,13 @@ def test_it_shows_the_columns_with_the_missing_ones_named(as_superuser):
         assert f">{header}</a>" in html or f">{header}</span>" in html
     row = html[html.index(f'value="{member.pk}"') :]
     row = row[: row.index("</tr>")]
-    for text in ("Ada Lovelace", member.email, member.username, "active", "notes, extras"):
+    for text in (
+        "Ada Lovelace",
+        member.email,
+        member.username,
+        "active",
+        "notes not set up, storage not set up",
+    ):
         assert text in row
 
 
@@ -144,7 +150,8 @@ def test_it_shows_a_notice_with_the_number_of_partial_members(as_superuser):
 @pytest.mark.django_db
 def test_it_shows_no_notice_when_every_member_is_complete(as_superuser):
     MemberFactory()
-    assert "partial (missing columns)" not in as_superuser.get(URL).content.decode()
+    assert "members are partial" not in as_superuser.get(URL).content.decode()
+    assert "member is partial" not in as_superuser.get(URL).content.decode()
 
 
 @pytest.mark.django_db
@@ -237,3 +244,13 @@ def test_it_answers_a_crafted_user_list_query_without_an_error(as_superuser, que
     MemberFactory()
     response = as_superuser.get(f"/admin/members/user/?{query}")
     assert response.status_code in (200, 302, 400)
+
+
+@pytest.mark.django_db
+def test_it_names_what_is_missing_in_words_in_the_filter(as_superuser):
+    MemberFactory()
+    filters = as_superuser.get(URL).content.decode().split('id="changelist-filter"', 1)[1]
+    for words in ("No status", "Membership not set up", "Notes not set up"):
+        assert words in filters
+    assert "membership_status" not in filters.replace("scaffolding=missing_membership_status", "")
+    assert "Missing notes" not in filters

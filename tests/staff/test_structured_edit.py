@@ -11,7 +11,7 @@ from members.models import Authorization, AuthorizationKind, Member, User
 from members.validators import placeholder_username
 from staff.keys import KEY_SPECS
 from tests.factories import MemberFactory, PlanFactory, logged_in
-from tests.staff.conftest import XSS, XSS_ESCAPED
+from tests.staff.conftest import XSS, XSS_ESCAPED, column_permissions
 from tests.staff.formdata import change_page_data, form_fields
 
 
@@ -57,7 +57,7 @@ def test_it_round_trips_every_field_type(as_superuser):
     changes = {
         "nickname": "Countess",  # text
         "birthday": "1990-12-10",  # date
-        "theme_song_duration": "42.5",  # number
+        "theme_song_duration": "12",  # number (the rule: whole seconds, 1 to 30)
         "membership_status": "suspended",  # choice
         "membership_level": "Makerspace Monthly",  # plan
         "payment_problem": "on",  # boolean, ticked
@@ -75,7 +75,7 @@ def test_it_round_trips_every_field_type(as_superuser):
     member.refresh_from_db()
     assert member.identity["nickname"] == "Countess"
     assert member.identity["birthday"] == "1990-12-10"
-    assert member.identity["theme_song_duration"] == 42.5
+    assert member.identity["theme_song_duration"] == 12
     assert member.status["membership_status"] == "suspended"
     assert member.status["membership_level"] == "Makerspace Monthly"
     assert member.status["payment_problem"] is True
@@ -217,7 +217,7 @@ def test_it_refuses_an_rfid_tag_of_another_member(as_superuser):
 
 
 @pytest.mark.django_db
-def test_it_shows_a_name_not_in_the_catalog_and_keeps_it(as_superuser):
+def test_it_shows_a_name_not_in_the_catalog_and_grants_it_only_from_the_catalog(as_superuser):
     Authorization.objects.create(name="Lathe", kind=AuthorizationKind.PHYSICAL)
     Authorization.objects.create(name="Laser cutter", kind=AuthorizationKind.PHYSICAL)
     member = MemberFactory(
@@ -225,6 +225,13 @@ def test_it_shows_a_name_not_in_the_catalog_and_keeps_it(as_superuser):
     )
     html = as_superuser.get(_url(member)).content.decode()
     assert "Forge (1998) (not in the catalog)" in html
+    # Authorizations are grants of catalog tools: a name outside it is refused, by name.
+    response = _edit(as_superuser, member, authorizations__authorizations=["Forge (1998)", "Lathe"])
+    assert response.status_code == 200
+    assert "Not in the catalog: Forge (1998)" in str(_errors(response))
+    assert Member.objects.get(pk=member.pk).authorizations["authorizations"] == ["Forge (1998)"]
+    # Once staff add it to the catalog, the same edit grants both.
+    Authorization.objects.create(name="Forge (1998)", kind=AuthorizationKind.PHYSICAL)
     response = _edit(as_superuser, member, authorizations__authorizations=["Forge (1998)", "Lathe"])
     assert response.status_code == 302
     assert Member.objects.get(pk=member.pk).authorizations["authorizations"] == [
@@ -364,7 +371,8 @@ def test_it_offers_the_raw_json_view_to_superusers_only(as_superuser, client):
     assert "identity" in raw.fields and "membership_status" not in raw.fields
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_member", "change_member"])
+        *Permission.objects.filter(codename__in=["view_member", "change_member"]),
+        *column_permissions("view", "change"),
     )
     client.force_login(staff)
     assert "?advanced=1" not in client.get(_url(member)).content.decode()
@@ -409,3 +417,18 @@ def test_it_still_refuses_a_member_with_a_login_and_no_email(as_superuser):
     assert response.status_code == 200
     assert _errors(response)["email"] == ["A member with a login needs an email."]
     assert _row(member) == before
+
+
+@pytest.mark.django_db
+def test_it_labels_every_column_and_key_in_the_spaces_words(as_superuser):
+    member = MemberFactory(extras=None)
+    html = as_superuser.get(_url(member)).content.decode()
+    for column in shapes.COLUMNS:
+        assert shapes.label(column) in html
+        if column != "notes":
+            for spec in KEY_SPECS[column]:
+                assert spec.label == shapes.label(column, spec.key)
+                assert spec.label != spec.key  # a label, never the stored key
+    assert ">ID checked by<" in html or ">ID checked by:<" in html
+    assert "Id check by" not in html and "forms.id_check_by" not in html
+    assert "Not set up." in html  # the NULL storage column, in words

@@ -13,10 +13,16 @@
     var name = input.value.trim();
     if (!name) return;
     timer = setTimeout(function () {
-      var url = form.dataset.checkUrl + "?" + new URLSearchParams({
-        username: name, token: form.dataset.token
-      });
-      fetch(url, { credentials: "same-origin" })
+      // POST, so the continue token never sits in a URL (access logs keep those).
+      var csrf = form.querySelector("input[name=csrfmiddlewaretoken]");
+      fetch(form.dataset.checkUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          username: name, token: form.dataset.token, csrfmiddlewaretoken: csrf ? csrf.value : ""
+        })
+      })
         .then(function (r) { return r.json(); })
         .then(function (data) {
           if (input.value.trim() !== name) return;
