@@ -206,9 +206,10 @@ def test_it_names_the_staff_user_in_the_members_history(roles, laser):
     rows = history_rows(Member.objects.get(pk=member.pk))
     revoke, grant_row = rows[0], rows[1]
     assert grant_row["source"] == "staff" and grant_row["user"] == trainer
-    assert ("authorizations.authorizations", "[]", '["Laser cutter"]') in grant_row["changes"]
+    assert ("Tool authorizations", "none", "Laser cutter") in grant_row["changes"]
+    assert grant_row["who"].startswith(trainer.get_full_name() or trainer.get_username())
     assert revoke["user"] == trainer
-    assert ("authorizations.authorizations", '["Laser cutter"]', "[]") in revoke["changes"]
+    assert ("Tool authorizations", "Laser cutter", "none") in revoke["changes"]
 
 
 @pytest.mark.django_db
