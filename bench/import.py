@@ -6,7 +6,7 @@ Run from the project root:
 
 It builds a Deep Harbor database per size (the schema of tests/legacy/deepharbor.sql;
 5% of the members repeat an earlier address in another spelling, 10% are partial, and
-every drift of DESIGN.md §10 occurs), imports each into a fresh, migrated portal
+every drift of README, "Moving from Deep Harbor" occurs), imports each into a fresh, migrated portal
 database (BENCH_DATABASE_URL, default the local PostgreSQL's `dh_bench_import`; never
 DATABASE_URL), each in its own process so its peak RSS is its own, then imports it again.
 Prints rows/s, wall time, the import process's CPU time and peak RSS per size, the

@@ -1,7 +1,7 @@
 """Lookup benchmark: are signup step 1 and login as fast at 100,000 members as at 1,000?
 
 Both look a person up by email (step 1 in the User, Member and allauth address tables;
-login in allauth's address table, then the User table). DESIGN §2 wants those lookups
+login in allauth's address table, then the User table). docs/shapes.md wants those lookups
 answered from the indexes, so that their cost does not grow with the member count.
 
 Prints, for 1,000 and for 100,000 members, measured in the same run:
@@ -85,7 +85,7 @@ def fill(size: int, password_hash: str, defaults: dict) -> None:
     """Members 0 .. size-1 with the rows signup makes, by INSERT ... SELECT. Triggers are
     off while it runs (session_replication_role): the audit history of a bench fill is
     of no use and made it ten times slower. Columns not named take their database
-    defaults, as DESIGN §2 has every new column."""
+    defaults, as docs/shapes.md has every new column."""
     numbers = "generate_series(0, %(last)s) AS n"
     params = {"last": size - 1, "hash": password_hash, **defaults}
     identity = (

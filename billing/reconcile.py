@@ -1,4 +1,4 @@
-"""Stripe reconciliation (DESIGN §13): what the webhook alone cannot guarantee.
+"""Stripe reconciliation (README, "Stripe reconciliation"): what the webhook alone cannot guarantee.
 
 Webhooks are at-least-once only while the endpoint works. A run makes three passes,
 each read-only at Stripe, with a restricted key (`STRIPE_SECRET_KEY`):

@@ -112,7 +112,7 @@ def _member_update(member_id: int, status: dict, notes: list) -> tuple[str, list
     if notes:
         sets.append("notes = COALESCE(notes, '[]'::jsonb) || %s::jsonb")
         params.append(json.dumps(notes))
-    # Stripe's writes are made by no user (DESIGN: last_updated_by).
+    # Stripe's writes are made by no user (docs/shapes.md: last_updated_by).
     sets.append("last_updated_by_id = NULL")
     return f'UPDATE "{MEMBERS}" SET {", ".join(sets)} WHERE id = %s', [*params, member_id]  # noqa: S608
 

@@ -341,8 +341,8 @@ TERMS_URL = env.str("TERMS_URL", default="")
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 # A login email change's confirmation link works this long (seconds).
 EMAIL_CHANGE_MAX_AGE = env.int("EMAIL_CHANGE_MAX_AGE", default=24 * 60 * 60)
-# The key of the ban hash an erased, banned member leaves (members/erasure.py, DESIGN
-# §14). Changing it forgets every such ban, so set it once; without it a key is derived
+# The key of the ban hash an erased, banned member leaves (members/erasure.py, README,
+# "Privacy"). Changing it forgets every such ban, so set it once; without it a key is derived
 # from SECRET_KEY under a fixed salt (a leaked digest list alone then says nothing).
 ERASURE_HASH_KEY = env.str("ERASURE_HASH_KEY", default="")
 if not ERASURE_HASH_KEY:

@@ -21,7 +21,8 @@ from members import shapes
 from members.rfid import TAGS_KEY, padded_tag_sql
 from members.shapes import MemberStatus
 
-# The snapshot's keys, in the order a payload lists them (DESIGN §12's contract).
+# The snapshot's keys, in the order a payload lists them (the receiver's contract: README,
+# "Telling the door and the directory").
 SNAPSHOT_KEYS = (
     "event_id",
     "member_id",
@@ -59,7 +60,7 @@ ERASURE_TRIGGER = "integrations_feed_erasure"
 MEMBER_TABLE = "members_member"
 EVENT_TABLE = "integrations_feedevent"
 # members.ErasureRequest: a member with a request whose erased_at is set was erased
-# (DESIGN §14) and never may enter, whatever their membership status says.
+# (README, "Privacy") and never may enter, whatever their membership status says.
 ERASURE_TABLE = "members_erasurerequest"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -153,7 +154,7 @@ def active_sql(row: str) -> str:
 
 def erased_sql(row: str) -> str:
     """Whether the member in `row` was erased: erasure keeps the status column
-    (DESIGN §14), so an active status alone does not let an erased member in."""
+    (README, "Privacy"), so an active status alone does not let an erased member in."""
     return (
         f"EXISTS (SELECT 1 FROM {ERASURE_TABLE} AS erasure"  # noqa: S608 - fixed names
         f" WHERE erasure.member_id = {row}.id AND erasure.erased_at IS NOT NULL)"

@@ -1,4 +1,4 @@
-"""The canonical form of a Deep Harbor address (DESIGN §2: one `normalize_email`)."""
+"""The canonical form of a Deep Harbor address (docs/shapes.md: one `normalize_email`)."""
 
 from django.core.exceptions import ValidationError
 

@@ -1,7 +1,9 @@
-"""Deep Harbor's `member` rows as dhportal columns (DESIGN.md §10), without the database.
+"""Deep Harbor's `member` rows as dhportal columns (README, "Moving from Deep Harbor"),
+without the database.
 
-Deep Harbor's JSON drifts from §2 in the ways §10's table lists. Every key written here
-is one `members/shapes.py` declares (checked when this module loads); the values are
+Deep Harbor's JSON drifts from the shapes (docs/shapes.md) in the ways the README lists.
+Every key written here is one `members/shapes.py` declares (checked when this module
+loads); the values are
 judged by the shapes' own readers, and a value they cannot read is fixed by the type
 its key has there: a "true"/"false" string becomes a boolean, a date that is not ISO
 becomes null. Every such change is a `Fix`, so nothing is lost: the original value goes
@@ -413,7 +415,8 @@ def username_of(identity) -> str:
 
 
 def _fits_username_rule(name) -> typing.TypeGuard[str]:
-    """§3's rule, and not `member-<number>`, which only placeholder login names use."""
+    """The signup's username rule, and not `member-<number>`, which only placeholder login
+    names use."""
     return (
         isinstance(name, str)
         and USERNAME_RE.fullmatch(name) is not None

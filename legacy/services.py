@@ -75,7 +75,7 @@ class ImportSummary:
 
 def erased_ban_matches(*emails: str) -> bool:
     """Whether any of `emails` (any spelling, with or without a +tag) matches the ban
-    hash an erased, banned member left (DESIGN §14, members/erasure.py): the import
+    hash an erased, banned member left (README, "Privacy", members/erasure.py): the import
     refuses such a row."""
     from members.erasure import is_erased_ban
 
@@ -523,7 +523,7 @@ def _count(plan: _Plan, summary: ImportSummary) -> None:
 
 def _login_name(row: MappedRow, member_id: int, holders, taken_names) -> str:
     """The login an imported member with an email gets: their username, or the
-    placeholder `member-<id>` (DESIGN §2); '' for no login."""
+    placeholder `member-<id>` (docs/shapes.md); '' for no login."""
     if not row.email:
         return ""
     if row.email in holders.login_emails:

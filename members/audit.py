@@ -32,7 +32,7 @@ def audit(source: str, user=None):
 
 class HistoryMiddleware(pghistory.middleware.HistoryMiddleware):
     """pghistory's request context (user and URL) with the route's tokens elided: the
-    history keeps `/signup/continue/…/`, never a link that still works (DESIGN §2)."""
+    history keeps `/signup/continue/…/`, never a link that still works (docs/shapes.md)."""
 
     def get_context(self, request):
         context = super().get_context(request)

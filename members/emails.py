@@ -1,4 +1,4 @@
-"""The canonical form of an email address (DESIGN §2), the one place it is computed.
+"""The canonical form of an email address (docs/shapes.md), the one place it is computed.
 
 Three entry points, by what the caller can do with an address that has no canonical
 form (a quoted or non-ASCII local part, an invisible or control character, a domain

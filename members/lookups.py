@@ -1,6 +1,6 @@
 """Case-insensitive lookups of emails and usernames, written as the indexes are.
 
-The unique indexes are `lower(<column>)` with `WHERE <column> <> ''` (DESIGN §2), so a
+The unique indexes are `lower(<column>)` with `WHERE <column> <> ''` (docs/shapes.md), so a
 lookup filters on the same `Lower(...)` expression and the same condition: PostgreSQL
 then answers it from the index. `__iexact` compiles to `UPPER(...) = UPPER(...)`,
 which no index serves (a sequential scan of the table on every signup and login).

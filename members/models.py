@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from members import shapes, subscriptions
 
-# The canonical email (DESIGN §2) is computed in members/emails.py; importers of
+# The canonical email (docs/shapes.md) is computed in members/emails.py; importers of
 # members.models keep finding normalize_email here.
 from members.emails import (  # noqa: F401 - re-exported for importers of members.models
     canonical_email,
@@ -547,7 +547,7 @@ class EmailChangeLinkUse(models.Model):
 
 class ErasureRequest(models.Model):
     """A member's (or staff's, on their behalf) request to erase the member's personal
-    data (DESIGN §14). Open until staff approve it with the admin action `erase`, which
+    data (README, "Privacy"). Open until staff approve it with the admin action `erase`, which
     runs members.erasure.member_erase and sets `approved_by` and `erased_at`."""
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="erasure_requests")

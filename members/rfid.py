@@ -1,5 +1,5 @@
 """RFID tags: their compared form, and the SQL that reads, mirrors and edits the tag
-list in `access.rfid_tags` (DESIGN.md §2: a tag belongs to at most one member, compared
+list in `access.rfid_tags` (docs/shapes.md: a tag belongs to at most one member, compared
 in its 10-digit, zero-padded form)."""
 
 import re

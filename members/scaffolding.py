@@ -118,7 +118,7 @@ def complete_member(member_id: int, *, only=None, values=None) -> list[str]:
             elif column in missing:
                 sets.append(f"{column} = COALESCE({column}, %s::jsonb)")
                 params.append(fill)
-        # Repair, signup and webhook writes are made by no user (DESIGN: last_updated_by).
+        # Repair, signup and webhook writes are made by no user (docs/shapes.md: last_updated_by).
         sets.append("last_updated_by_id = NULL")
         params.append(member_id)
         with connection.cursor() as cursor:

@@ -1,4 +1,4 @@
-"""The shape of every JSON column of `Member` (DESIGN.md §2), declared once.
+"""The shape of every JSON column of `Member` (docs/shapes.md), declared once.
 
 One pydantic model per column: known keys typed, every key optional (missing or null)
 on read, unknown keys kept (`extra="allow"`). Everything else that needs a column's keys

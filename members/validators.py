@@ -18,7 +18,7 @@ PLACEHOLDER_RE = re.compile(r"^member-[0-9]+$", re.IGNORECASE)
 
 
 def placeholder_username(member_id: int) -> str:
-    """The placeholder login name (DESIGN §2): never shown or used as a username."""
+    """The placeholder login name (docs/shapes.md): never shown or used as a username."""
     return f"member-{member_id}"
 
 

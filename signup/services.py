@@ -35,7 +35,7 @@ def email_registered(email: str) -> bool:
     # One query that probes all three tables whatever the answer: stopping at the first
     # hit made a held address measurably faster to refuse than a new one, which told
     # step 1's visitors who is a member.
-    # An erased, banned member's address (its keyed hash, DESIGN §14) counts as held,
+    # An erased, banned member's address (its keyed hash, README, "Privacy") counts as held,
     # probed in the same query so it answers no faster or slower than the others.
     users, members, addresses = (rows.values_list("pk") for rows in email_holders(email))
     bans = banned_email_hashes(email).values_list("pk")

@@ -205,7 +205,7 @@ def test_it_counts_failed_logins_across_two_gunicorn_workers_sharing_redis(tmp_p
     assert len(workers) >= 3, "several processes must have answered for the test to mean anything"
 
 
-# Canonical email (DESIGN §2): login and password reset put the typed address through
+# Canonical email (docs/shapes.md): login and password reset put the typed address through
 # the canonical form before allauth looks it up or mails it.
 
 LOGIN_SPELLINGS = [

@@ -1,4 +1,4 @@
-"""Email and username lookups use the Lower(...) indexes (DESIGN §2): every project
+"""Email and username lookups use the Lower(...) indexes (docs/shapes.md): every project
 queryset for them filters on `LOWER(<column>)` with the indexes' `<> ''` condition, never
 `__iexact` (UPPER, which no index serves), and PostgreSQL answers each from its index."""
 

@@ -1,4 +1,4 @@
-"""Indexes for the email and username lookups (DESIGN §2 "Lookups use the indexes").
+"""Indexes for the email and username lookups (docs/shapes.md, "The canonical email and login names").
 
 The project's own case-insensitive lookups filter on `lower(<column>)` with
 `<column> <> ''` (members/lookups.py): Member and User already have such unique

@@ -1,4 +1,4 @@
-"""billing.rules.membership_transition, row by row against DESIGN §4."""
+"""billing.rules.membership_transition, row by row against the table in billing/rules.py."""
 
 import pytest
 

@@ -407,7 +407,7 @@ def test_it_does_nothing_on_get_for_sessions(member):
 
 def imported_member(email: str):
     """A member as the import makes one: no username, its User under the placeholder
-    login name (DESIGN §2)."""
+    login name (docs/shapes.md)."""
     member = MemberFactory(email=email, user__email=email, username="")
     User.objects.filter(pk=member.user_id).update(username=placeholder_username(member.pk))
     member.user.refresh_from_db()

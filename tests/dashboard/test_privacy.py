@@ -1,4 +1,4 @@
-"""/dashboard/privacy/ (DESIGN §14): the member's data as one JSON download, and the
+"""/dashboard/privacy/ (README, "Privacy"): the member's data as one JSON download, and the
 erasure request."""
 
 import json
@@ -100,7 +100,7 @@ def test_it_records_the_download_of_a_member_with_null_notes_without_writing_not
     data = _download(logged_in(member.user))
     assert data["member"]["id"] == member.pk
     stored = Member.objects.get(pk=member.pk)
-    # A NULL stays NULL (DESIGN §10): the record is as partial as it was.
+    # A NULL stays NULL (README, "Moving from Deep Harbor"): the record is as partial as it was.
     assert stored.notes is None
     assert Member.objects.partial().filter(pk=member.pk).exists()
     # The download is in the history all the same, as the member's own act.

@@ -196,7 +196,7 @@ def _assert_in_step(after):
     if login is None:
         return
     (user, addresses) = login
-    # A member without a username keeps the placeholder login name (DESIGN §2).
+    # A member without a username keeps the placeholder login name (docs/shapes.md).
     login_name = after["username"] or placeholder_username(after["id"])
     assert (user["email"], user["username"]) == (after["email"], login_name)
     if after["email"]:

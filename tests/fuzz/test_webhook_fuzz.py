@@ -284,7 +284,7 @@ def _status_ok(status):
 
 
 ALLOWED = {
-    # What Stripe may do to each membership status (DESIGN §4).
+    # What Stripe may do to each membership status (the table in billing/rules.py).
     "active": {"active", "lapsed"},
     "pending": {"pending"},
     "suspended": {"suspended"},

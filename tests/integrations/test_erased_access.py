@@ -1,4 +1,4 @@
-"""An erased member never may enter (DESIGN §14): erasure keeps the membership status,
+"""An erased member never may enter (README, "Privacy"): erasure keeps the membership status,
 so an active member erased without a live subscription (a staff-granted membership)
 gets may_enter false in the event erasure records and leaves the access list."""
 

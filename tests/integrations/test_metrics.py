@@ -1,5 +1,5 @@
-"""/metrics: a `metrics:read` key or nothing (401, 403), and the gauges of DESIGN-named
-figures in Prometheus' text format, parsed with prometheus_client's own parser and
+"""/metrics: a `metrics:read` key or nothing (401, 403), and the gauges the README
+names in Prometheus' text format, parsed with prometheus_client's own parser and
 cross-checked with SQL on a seeded database."""
 
 import datetime

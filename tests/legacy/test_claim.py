@@ -1,7 +1,7 @@
-"""An imported member claims their login (DESIGN §10): "Forgot password?" reaches the
-unusable login the import made, completing the reset verifies the address, and they log
-in to a dashboard showing what Deep Harbor held on them. And an imported duplicate,
-merged away, stays out of every later import."""
+"""An imported member claims their login (README, "Moving from Deep Harbor"): "Forgot
+password?" reaches the unusable login the import made, completing the reset verifies the
+address, and they log in to a dashboard showing what Deep Harbor held on them. And an
+imported duplicate, merged away, stays out of every later import."""
 
 import re
 

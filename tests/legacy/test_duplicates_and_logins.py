@@ -1,4 +1,5 @@
-"""Duplicates at import (DESIGN §10), and the login an imported member gets to claim."""
+"""Duplicates at import (README, "Moving from Deep Harbor"), and the login an imported
+member gets to claim."""
 
 import pytest
 from allauth.account.models import EmailAddress

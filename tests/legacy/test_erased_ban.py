@@ -1,5 +1,5 @@
 """The import refuses a Deep Harbor row when any of its addresses, primary or secondary,
-with or without a `+tag`, belongs to an erased, banned member (DESIGN §14)."""
+with or without a `+tag`, belongs to an erased, banned member (README, "Privacy")."""
 
 import pytest
 

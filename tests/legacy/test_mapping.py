@@ -1,4 +1,5 @@
-"""Each row of DESIGN.md §10's mapping table, on deepharbor.sql's rows."""
+"""Each rule of the import's mapping (README, "Moving from Deep Harbor"), on deepharbor.sql's
+rows."""
 
 import datetime
 
@@ -279,7 +280,7 @@ def test_it_makes_plans_of_products_and_the_catalog_of_authorizations(imported):
 
 
 def test_it_leaves_a_username_of_the_placeholder_form_empty():
-    # member-<number> is what a User gets when its member has no username (§2).
+    # member-<number> is what a User gets when its member has no username (docs/shapes.md).
     mapped = map_row({"id": 90, "identity": {"active_directory_username": "Member-12"}})
     assert mapped.username == ""
     assert [(f.field, f.fix) for f in mapped.fixes] == [

@@ -1,5 +1,5 @@
-"""Member numbers are kept (DESIGN §10): an imported member's number is its Deep Harbor
-id unless a portal member already holds it; new members are numbered above; a dry
+"""Member numbers are kept (README, "Moving from Deep Harbor"): an imported member's number
+is its Deep Harbor id unless a portal member already holds it; new members are numbered above; a dry
 run uses up no number."""
 
 import pytest

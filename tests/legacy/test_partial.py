@@ -1,6 +1,6 @@
-"""Legacy partial members are found and completed like any other (DESIGN §10): after
-the import, those whose status Deep Harbor did not know (its NULL scaffolding columns
-are completed at import)."""
+"""Legacy partial members are found and completed like any other (README, "Moving from Deep
+Harbor"): after the import, those whose status Deep Harbor did not know (its NULL
+scaffolding columns are completed at import)."""
 
 import pytest
 from django.core.management import call_command

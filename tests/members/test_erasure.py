@@ -1,4 +1,4 @@
-"""Erasure (DESIGN §14): the member's personal data is gone from every table, what must
+"""Erasure (README, "Privacy"): the member's personal data is gone from every table, what must
 be kept stays, a ban survives, and refusals write nothing."""
 
 import pytest
@@ -66,7 +66,7 @@ NEEDLES = (
     ID_NUMBER,
     NOTE,
 )
-# The billing event log keeps what Stripe sent (DESIGN §14).
+# The billing event log keeps what Stripe sent (README, "Privacy").
 EXCEPTED_TABLES = {"billing_stripeevent"}
 CUSTOMER, SUBSCRIPTION = "cus_ZqKeep01", "sub_ZqKeep01"
 

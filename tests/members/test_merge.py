@@ -1,4 +1,5 @@
-"""Merging two member records of one person (members/merge.py, DESIGN §10)."""
+"""Merging two member records of one person (members/merge.py; README, "Moving from Deep
+Harbor")."""
 
 import datetime
 import importlib

@@ -1,4 +1,4 @@
-"""Signup under every spelling of an address (DESIGN §2, canonical email): each is either
+"""Signup under every spelling of an address (docs/shapes.md, canonical email): each is either
 the existing member's address (the existing-account mail, no second member, and a banned
 member cannot register again) or refused with a message."""
 

@@ -1,4 +1,4 @@
-"""An erased, banned member's ban (DESIGN §14) holds for every spelling of their address:
+"""An erased, banned member's ban (README, "Privacy") holds for every spelling of their address:
 the look-alikes the canonical form folds, and the same mailbox with any `+tag`."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""/signup/payment/: the logged-in member's own page, in each state of DESIGN.md §3."""
+"""/signup/payment/: the logged-in member's own page, in each state of its subscription."""
 
 import pytest
 

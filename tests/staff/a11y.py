@@ -11,7 +11,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 # Rules left out where a page is mostly Django's stock admin markup, which is not ours
-# to fix (DESIGN §6): "region" (the stock header, breadcrumbs and footer sit outside
+# to fix (README, "Architecture"): "region" (the stock header, breadcrumbs and footer sit outside
 # landmarks) and "landmark-unique" (the stock nav sidebar and breadcrumbs).
 STOCK_ADMIN_RULES = ("region", "landmark-unique")
 

@@ -19,7 +19,8 @@ from tests.staff.formdata import change_page_data, form_fields
 LIST = "/admin/members/member/"
 ALL = frozenset(shapes.COLUMNS)
 
-# §15's roles, written out here rather than read from the migration: (view, change).
+# The README's roles ("Staff roles and tool authorizations"), written out here rather than
+# read from the migration: (view, change).
 EXPECTED = {
     "Administrator": (ALL, ALL),
     "Board": ({"identity", "status", "notes"}, {"status", "notes"}),

@@ -1,4 +1,4 @@
-"""Erasure requests in admin (DESIGN §14): the `erase` action's confirmation page,
+"""Erasure requests in admin (README, "Privacy"): the `erase` action's confirmation page,
 permissions, refusals, staff opening a request, and the admin index's count."""
 
 import pytest

@@ -382,7 +382,7 @@ def test_it_offers_the_raw_json_view_to_superusers_only(as_superuser, client):
 
 def _imported(email):
     """A member as the import makes one: no username, its User under the placeholder
-    login name (DESIGN §2)."""
+    login name (docs/shapes.md)."""
     member = MemberFactory(email=email, user__email=email, username="")
     User.objects.filter(pk=member.user_id).update(username=placeholder_username(member.pk))
     return member

@@ -1,4 +1,5 @@
-"""Compare the portal with Stripe and repair what the webhook missed (DESIGN §13)."""
+"""Compare the portal with Stripe and repair what the webhook missed (README, "Stripe
+reconciliation")."""
 
 import datetime
 import sys

@@ -1,4 +1,4 @@
-"""Bring Deep Harbor's members in (DESIGN.md §10)."""
+"""Bring Deep Harbor's members in (README, "Moving from Deep Harbor")."""
 
 import contextlib
 import sys
