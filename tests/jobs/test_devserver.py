@@ -39,19 +39,26 @@ def _alive(pid) -> bool:
     return subprocess.run(["ps", "-o", "pid=", "-g", str(pid)], capture_output=True).stdout != b""
 
 
-def test_it_serves_with_one_worker_and_stops_both_on_ctrl_c(job_queue):
-    port = free_port()
+def _devserver(port, smtp_port=None):
+    """`make serve`'s devserver (gunicorn, one process) with its worker, on `port`."""
     gunicorn = [sys.executable, "-m", "gunicorn", "dhportal.wsgi", "-w", "1"]
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "dhportal.devserver", *gunicorn, "-b", f"127.0.0.1:{port}"],
         cwd=settings.BASE_DIR,
         env=worker_env(
-            ALLOWED_HOSTS="127.0.0.1", DJANGO_SETTINGS_MODULE="tests.signup.server_settings"
+            smtp_port,
+            ALLOWED_HOSTS="127.0.0.1",
+            DJANGO_SETTINGS_MODULE="tests.signup.server_settings",
         ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_it_serves_with_one_worker_and_stops_both_on_ctrl_c(job_queue):
+    port = free_port()
+    process = _devserver(port)
     try:
         wait_for(lambda: _healthy(port) and _workers() == 1, timeout=60, what="site and worker")
         children = [
@@ -90,17 +97,7 @@ def _worker_pid(devserver_pid: int) -> int:
 
 def test_it_starts_a_worker_that_died_again_and_keeps_serving_meanwhile(job_queue):
     port = free_port()
-    gunicorn = [sys.executable, "-m", "gunicorn", "dhportal.wsgi", "-w", "1"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dhportal.devserver", *gunicorn, "-b", f"127.0.0.1:{port}"],
-        cwd=settings.BASE_DIR,
-        env=worker_env(
-            ALLOWED_HOSTS="127.0.0.1", DJANGO_SETTINGS_MODULE="tests.signup.server_settings"
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _devserver(port)
     try:
         wait_for(lambda: _healthy(port) and _workers() == 1, timeout=60, what="site and worker")
         first_worker, first_pid = _latest_worker_id(), _worker_pid(process.pid)
@@ -131,19 +128,7 @@ def test_it_stops_on_ctrl_c_while_a_job_waits_on_a_mail_server(job_queue, sink):
         notification_create(member=member, kind=NotificationKind.ACTIVATED, key="evt_1")
     sink.mode = "hold"  # the job waits on the mail server until its 30 s timeout
     port = free_port()
-    gunicorn = [sys.executable, "-m", "gunicorn", "dhportal.wsgi", "-w", "1"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dhportal.devserver", *gunicorn, "-b", f"127.0.0.1:{port}"],
-        cwd=settings.BASE_DIR,
-        env=worker_env(
-            sink.port,
-            ALLOWED_HOSTS="127.0.0.1",
-            DJANGO_SETTINGS_MODULE="tests.signup.server_settings",
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _devserver(port, sink.port)
     try:
         assert sink.holding.wait(60), "the worker never reached the mail server"
         process.send_signal(signal.SIGINT)
