@@ -102,6 +102,11 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if receiver._server is None:
+                    # Stopped: a connection kept alive from an earlier test's worker must
+                    # not answer for this one (another receiver may have the port now).
+                    self.close_connection = True
+                    return
                 behaviour = receiver._behaviour()
                 status = {"accept": 200, "late": 200, "fail": 500, "redirect": 302}.get(behaviour)
                 request = Request(time.time(), body, dict(self.headers.items()), status)

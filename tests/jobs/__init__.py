@@ -185,7 +185,12 @@ def stop_worker(process: subprocess.Popen, *, kill: bool = False) -> str:
             process.kill()
         else:
             process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Never left running: it would take the next test's jobs on this database.
+            process.kill()
+            process.wait(timeout=30)
     log = process.log  # type: ignore[attr-defined]
     log.seek(0)
     text = log.read()
