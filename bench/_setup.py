@@ -2,6 +2,8 @@
 server started the way `make serve` starts it."""
 
 import http.client
+import os
+import secrets
 import subprocess
 import sys
 import time
@@ -9,6 +11,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+
+
+def bench_environ(default_db: str, **overrides: str) -> None:
+    """The process environment every benchmark runs the site with: production settings
+    on its own database (BENCH_DATABASE_URL, else `default_db`; never the environment's
+    DATABASE_URL, so a benchmark cannot write to real data), then `overrides`."""
+    os.environ.update(
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", default_db),
+        DJANGO_SETTINGS_MODULE="dhportal.settings",
+        DEBUG="off",
+        HTTPS="false",
+        SECRET_KEY="bench-" + secrets.token_urlsafe(32),
+        ALLOWED_HOSTS="127.0.0.1",
+        LOG_LEVEL="WARNING",
+        CONN_MAX_AGE="60",
+    )
+    os.environ.update(overrides)
 
 
 def recreate_database(database_url: str) -> None:

@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from _setup import fresh_redis, prepare_server, recreate_database, start_gunicorn
+from _setup import bench_environ, fresh_redis, prepare_server, recreate_database, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,16 +49,8 @@ DOORS = ("front", "back", "shop", "laser", "office")
 
 
 def configure_env() -> None:
-    # Never the DATABASE_URL of the environment: a benchmark must not write to real data.
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="dhportal.settings",
-        DEBUG="off",
-        HTTPS="false",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(32),
-        ALLOWED_HOSTS="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        CONN_MAX_AGE="60",
+    bench_environ(
+        DEFAULT_DB,
         CACHE_URL=REDIS_URL if fresh_redis(REDIS_URL) else "locmemcache://bench-doors",
     )
 

@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
-from _setup import gunicorn_argv, prepare_server, recreate_database
+from _setup import bench_environ, gunicorn_argv, prepare_server, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -73,17 +73,7 @@ class Receiver:
 
 
 def configure_env() -> None:
-    # Never the DATABASE_URL of the environment: a benchmark must not write to real data.
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="dhportal.settings",
-        DEBUG="off",
-        HTTPS="false",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(32),
-        ALLOWED_HOSTS="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        CONN_MAX_AGE="60",
-    )
+    bench_environ(DEFAULT_DB)
 
 
 def make_members(count: int, prefix: str, status: str, first_tag: int) -> list[int]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import _setup
-from _setup import prepare_server, recreate_database, start_gunicorn
+from _setup import bench_environ, prepare_server, recreate_database, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,19 +55,12 @@ def signing_key() -> str:
 
 
 def configure_env(port: int) -> dict:
-    # Never the DATABASE_URL of the environment: a benchmark must not write to real data.
-    os.environ.update(
-        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB),
-        DJANGO_SETTINGS_MODULE="dhportal.settings",
-        DEBUG="off",
-        HTTPS="false",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(32),
+    bench_environ(
+        DEFAULT_DB,
         ALLOWED_HOSTS=HOST,
         SITE_URL=f"http://{HOST}:{port}",
         TRUSTED_PROXY_COUNT="1",
         IDP_OIDC_PRIVATE_KEY=signing_key(),
-        LOG_LEVEL="WARNING",
-        CONN_MAX_AGE="60",
     )
     return os.environ.copy()
 

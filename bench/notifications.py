@@ -16,7 +16,6 @@ dropped and created afresh.
 
 import argparse
 import os
-import secrets
 import socket
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from _setup import recreate_database
+from _setup import bench_environ, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,18 +54,10 @@ class Sink:
 
 
 def configure_env(smtp_port: int) -> None:
-    # Never the DATABASE_URL of the environment: a benchmark must not write to real data.
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="dhportal.settings",
-        DEBUG="off",
-        HTTPS="false",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(32),
-        ALLOWED_HOSTS="127.0.0.1",
+    bench_environ(
+        DEFAULT_DB,
         SITE_URL="http://127.0.0.1:8000",
         EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}",
-        LOG_LEVEL="WARNING",
-        CONN_MAX_AGE="60",
     )
 
 

@@ -18,13 +18,12 @@ and created afresh each run. Prints figures; asserts nothing.
 import argparse
 import collections
 import os
-import secrets
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _setup import recreate_database
+from _setup import bench_environ, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,13 +33,8 @@ DAY = 86400
 
 
 def configure_env(fake):
-    # Never the DATABASE_URL of the environment: a benchmark must not write to real data.
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="dhportal.settings",
-        DEBUG="off",
-        HTTPS="false",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(32),
+    bench_environ(
+        DEFAULT_DB,
         ALLOWED_HOSTS="members.example.org",
         SITE_URL=SITE_URL,
         STRIPE_SECRET_KEY=fake.api_key,

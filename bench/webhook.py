@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from _setup import gunicorn_argv
+from _setup import bench_environ, gunicorn_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,17 +30,9 @@ WORKERS = 2
 
 
 def configure_env(port):
-    # Never the DATABASE_URL of the environment: a benchmark must not write to real data.
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="dhportal.settings",
-        DEBUG="off",
-        HTTPS="false",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(32),
+    bench_environ(
+        DEFAULT_DB,
         STRIPE_WEBHOOK_SECRET="whsec_bench_" + secrets.token_hex(16),
-        ALLOWED_HOSTS="127.0.0.1",
-        LOG_LEVEL="WARNING",
-        CONN_MAX_AGE="60",
     )
 
 
