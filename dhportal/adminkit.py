@@ -174,13 +174,7 @@ def hide_machinery(site: admin.AdminSite) -> None:
     for model in apps.get_models():
         if model._meta.app_label not in MACHINERY_APPS or not site.is_registered(model):
             continue
-        model_admin = site.get_model_admin(model)
-        if isinstance(model_admin, SuperusersIndexMixin):
-            continue
-        cls = type(model_admin)
-        hidden = type(cls.__name__, (SuperusersIndexMixin, cls), {"__module__": cls.__module__})
-        site.unregister(model)
-        site.register(model, hidden)
+        _add_mixin(site, model, SuperusersIndexMixin)
 
 
 def make_every_admin_safe(site: admin.AdminSite) -> None:
@@ -188,15 +182,17 @@ def make_every_admin_safe(site: admin.AdminSite) -> None:
     Django's groups) the same refusals as the project's own: their lists take the same
     query strings. Call once, after autodiscovery (dhportal/urls.py)."""
     for model in apps.get_models():
-        if not site.is_registered(model):
-            continue
-        model_admin = site.get_model_admin(model)
-        if isinstance(model_admin, SafeActionsMixin):
-            continue
-        cls = type(model_admin)
-        safe = type(cls.__name__, (SafeActionsMixin, cls), {"__module__": cls.__module__})
-        site.unregister(model)
-        site.register(model, safe)
+        if site.is_registered(model):
+            _add_mixin(site, model, SafeActionsMixin)
+
+
+def _add_mixin(site: admin.AdminSite, model: type[models.Model], mixin: type) -> None:
+    """Register `model` again with its admin class under `mixin`, unless it has it."""
+    cls = type(site.get_model_admin(model))
+    if issubclass(cls, mixin):
+        return
+    site.unregister(model)
+    site.register(model, type(cls.__name__, (mixin, cls), {"__module__": cls.__module__}))
 
 
 def _model(label: str) -> type[models.Model] | None:
