@@ -145,8 +145,11 @@ class MemberAdmin(SafeModelAdmin):
     duplicates = merge_page.duplicate_holder
 
     def get_urls(self):
-        merge = [rights.merge_guarded(url) for url in merge_page.merge_urls(self)]
-        return [*authorize_page.authorize_urls(self), *merge, *super().get_urls()]
+        return [
+            *authorize_page.authorize_urls(self),
+            *merge_page.merge_urls(self),
+            *super().get_urls(),
+        ]
 
     # --- column rights (staff/rights.py) --------------------------------------------
 

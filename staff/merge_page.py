@@ -28,6 +28,7 @@ from members.merge import (
 )
 from members.models import Member
 from members.rfid import TAGS_KEY
+from staff import rights
 
 # The page's sections: the choices of each, by their first part, in order.
 _SECTIONS = (
@@ -201,6 +202,7 @@ def merge_view(model_admin, request, object_id):
     """GET: both members side by side, a radio per key where they differ for whose
     value wins (the choices that lose nothing preselected) and a choice of the member
     that stays. POST: the merge (change permission)."""
+    rights.require_merge_rights(request)
     first = _member(object_id)
     second = _member(request.POST.get("with") or request.GET.get("with"))
     if first is None:

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.urls import path
 
 from members import shapes
 from members.rights import change_codename, view_codename
@@ -159,21 +158,11 @@ def history_fields(fields: Iterable[str], user) -> tuple[str, ...]:
 MERGE_REFUSED = "Merging needs the right to {what} every column of a member."
 
 
-def merge_guarded(pattern):
-    """The merge page's URL pattern with its view behind the column rights: the page
-    shows every column, so it needs the right to see them all, and a merge moves every
-    column, so posting one needs the right to change them all."""
-    view = pattern.callback
-
-    def guarded(request, *args, **kwargs):
-        # Someone who is not signed in as staff is the admin view's to send to login.
-        staff = request.user.is_active and request.user.is_staff
-        rights = column_rights(request.user)
-        needed = rights.change if request.method == "POST" else rights.view
-        if staff and not needed >= set(shapes.COLUMNS):
-            what = "change" if request.method == "POST" else "see"
-            raise PermissionDenied(MERGE_REFUSED.format(what=what))
-        return view(request, *args, **kwargs)
-
-    guarded.model_admin = getattr(view, "model_admin", None)  # type: ignore[attr-defined]
-    return path(str(pattern.pattern), guarded, name=pattern.name)
+def require_merge_rights(request) -> None:
+    """The merge page shows every column, so it needs the right to see them all; a
+    merge moves every column, so posting one needs the right to change them all."""
+    rights = column_rights(request.user)
+    needed = rights.change if request.method == "POST" else rights.view
+    if not needed >= set(shapes.COLUMNS):
+        what = "change" if request.method == "POST" else "see"
+        raise PermissionDenied(MERGE_REFUSED.format(what=what))
